@@ -1,0 +1,319 @@
+"""The command line: thin click commands that parse, call one service function, render."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from radiocast import __version__
+from radiocast.app import App, open_app
+from radiocast.errors import ExitCode, NoDataError, RadiocastError
+from radiocast.i18n import t
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Ctx:
+    def __init__(self, config: str | None, lang: str | None, verbose: int) -> None:
+        self.config = config
+        self.lang = lang
+        self.verbose = verbose
+        self._app: App | None = None
+
+    def app(self) -> App:
+        if self._app is None:
+            self._app = open_app(self.config, self.lang)
+        return self._app
+
+    @property
+    def language(self) -> str:
+        if self.lang:
+            return self.lang
+        return self._app.lang if self._app else "vi"
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(f)
+
+
+def emit_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+
+
+def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    if not rows:
+        return
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", type=click.Path(dir_okay=False),
+              help="Configuration file (default: $RADIOCAST_CONFIG, ./config/radiocast.toml, "
+                   "/etc/radiocast/radiocast.toml).")
+@click.option("--lang", type=click.Choice(["vi", "en"]), help="Language of messages.")
+@click.option("-v", "--verbose", count=True, help="More logging; tracebacks on errors.")
+@click.version_option(__version__, prog_name="radiocast")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, lang: str | None, verbose: int) -> None:
+    """radiocast: carry the monthly programme to every commune station, air it, report it."""
+    ctx.obj = Ctx(config, lang, verbose)
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="<%(levelno)s>%(name)s: %(message)s" if _under_systemd()
+                        else "%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _under_systemd() -> bool:
+    import os
+
+    return bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("NOTIFY_SOCKET"))
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@pass_ctx
+def init(c: Ctx, directory: str) -> None:
+    """Write a starter config and folders into DIRECTORY."""
+    from radiocast.setup import init_directory
+
+    path = init_directory(Path(directory))
+    click.echo(t("init_done", c.language, path=path))
+
+
+@cli.command()
+@click.option("--no-stations", is_flag=True, help="Skip connecting to the stations.")
+@pass_ctx
+def check(c: Ctx, no_stations: bool) -> None:
+    """Validate config, database, ffmpeg, folders; reach each station."""
+    from radiocast.setup import run_checks
+
+    app = c.app()
+    results = run_checks(app, stations=not no_stations)
+    bad = 0
+    for ok, message in results:
+        click.echo(("OK    " if ok else "LỖI  " if c.language == "vi" else "FAIL  ") + message)
+        bad += not ok
+    if bad:
+        click.echo(t("check_failed", c.language, n=bad))
+        sys.exit(ExitCode.PARTIAL)
+    click.echo(t("check_passed", c.language))
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Do all pending work, then exit.")
+@pass_ctx
+def run(c: Ctx, once: bool) -> None:
+    """Run the daemon (ingest, normalize, deliver, plan, air)."""
+    from radiocast.daemon import Daemon
+
+    code = Daemon(c.app()).run(once=once)
+    sys.exit(code)
+
+
+@cli.command()
+@json_option
+@pass_ctx
+def status(c: Ctx, as_json: bool) -> None:
+    """One screen: programmes, delivery matrix, next airings, problems."""
+    from radiocast.status import build_status, render_status
+
+    app = c.app()
+    doc = build_status(app)
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(render_status(doc, app.lang))
+
+
+@cli.command()
+@click.option("--month", help="Only this month (YYYY-MM).")
+@json_option
+@pass_ctx
+def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
+    """List programmes with state, reason and loudness."""
+    from radiocast.query import list_programmes
+
+    app = c.app()
+    with app.db.read() as s:
+        rows = list_programmes(s, app.settings.general.tz, month)
+    if as_json:
+        emit_json(rows)
+    elif not rows:
+        click.echo(t("no_programmes", app.lang))
+    else:
+        render_table(rows, ["id", "month", "state", "title", "duration_s", "output_lufs",
+                            "slug", "reason"])
+
+
+@cli.command()
+@click.option("--station", help="Only this station id.")
+@json_option
+@pass_ctx
+def deliveries(c: Ctx, station: str | None, as_json: bool) -> None:
+    """Show what has reached each station."""
+    from radiocast.query import list_deliveries
+
+    app = c.app()
+    with app.db.read() as s:
+        rows = list_deliveries(s, app.settings.general.tz, station)
+    if as_json:
+        emit_json(rows)
+    elif not rows:
+        click.echo(t("no_deliveries", app.lang))
+    else:
+        render_table(rows, ["programme_id", "station_id", "state", "attempts", "bytes_sent",
+                            "delivered_at", "last_error"])
+
+
+@cli.command()
+@click.option("--station", help="Only this station id.")
+@click.option("--month", help="Only this month (YYYY-MM).")
+@json_option
+@pass_ctx
+def schedule(c: Ctx, station: str | None, month: str | None, as_json: bool) -> None:
+    """Show planned and past airings."""
+    from radiocast.query import list_airings
+
+    app = c.app()
+    with app.db.read() as s:
+        rows = list_airings(s, app.settings.general.tz, station, month)
+    if as_json:
+        emit_json(rows)
+    elif not rows:
+        click.echo(t("no_airings", app.lang))
+    else:
+        render_table(rows, ["id", "planned_at", "station_id", "programme_id", "kind", "state",
+                            "detail"])
+
+
+@cli.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+def stations(ctx: click.Context, as_json: bool) -> None:
+    """Each station: reachable?, last contact, last error, free space."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from radiocast.query import list_stations
+
+    c: Ctx = ctx.obj
+    app = c.app()
+    with app.db.read() as s:
+        rows = list_stations(s, app.settings.general.tz)
+    if as_json:
+        emit_json(rows)
+    else:
+        render_table(rows, ["id", "name", "reachable", "last_contact_at", "free_bytes",
+                            "last_error"])
+
+
+@stations.command()
+@click.argument("station_id")
+@click.option("--yes", is_flag=True, help="Record the key without asking.")
+@pass_ctx
+def enroll(c: Ctx, station_id: str, yes: bool) -> None:
+    """Fetch a station's host key, show its fingerprint, record it on confirmation."""
+    from radiocast.transport import fetch_host_key, record_host_key
+
+    app = c.app()
+    st = app.settings.station(station_id)
+    key = fetch_host_key(st, app.settings.delivery.connect_timeout_seconds)
+    click.echo(t("enroll_show", app.lang, id=st.id, host=st.host, port=st.port,
+                 type=key.get_name(), fp=key.fingerprint))
+    if yes or click.confirm(t("enroll_confirm", app.lang, path=st.known_hosts)):
+        record_host_key(st, key)
+        click.echo(t("enroll_done", app.lang, id=st.id, path=st.known_hosts))
+    else:
+        click.echo(t("enroll_declined", app.lang))
+        sys.exit(ExitCode.PARTIAL)
+
+
+@cli.command()
+@click.option("--station", help="Retry this station's failed deliveries.")
+@click.option("--all-failed", is_flag=True, help="Retry every failed delivery.")
+@pass_ctx
+def retry(c: Ctx, station: str | None, all_failed: bool) -> None:
+    """Put failed deliveries back in the queue."""
+    from radiocast.db.ops import retry_failed
+
+    if bool(station) == all_failed:
+        raise click.UsageError("give exactly one of --station ID or --all-failed")
+    app = c.app()
+    if station:
+        app.settings.station(station)
+    with app.db.write() as s:
+        n = retry_failed(s, app.clock(), station)
+    click.echo(t("retried", app.lang, n=n))
+
+
+@cli.command()
+@click.option("--period", required=True, help="YYYY-MM, YYYY-H1, YYYY-H2 or YYYY.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "md", "xlsx"]),
+              default="md", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
+@pass_ctx
+def report(c: Ctx, period: str, fmt: str, output: str | None) -> None:
+    """Compliance report for a month, half-year or year."""
+    from radiocast.report import build_report, render_report
+
+    app = c.app()
+    data = build_report(app, period)
+    payload = render_report(data, fmt, app.lang)
+    if output:
+        Path(output).write_bytes(payload)
+        click.echo(t("report_written", app.lang, path=output), err=True)
+    elif fmt == "xlsx":
+        raise click.UsageError("--format xlsx needs -o FILE")
+    else:
+        sys.stdout.buffer.write(payload)
+        sys.stdout.flush()
+
+
+@cli.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False),
+              help="Working folder (default: a new temporary folder).")
+@click.option("--stations", "n_stations", type=click.IntRange(1, 20), default=4,
+              show_default=True)
+@click.option("--quick", is_flag=True, help="Shorter airing wait, for tests.")
+@pass_ctx
+def demo(c: Ctx, directory: str | None, n_stations: int, quick: bool) -> None:
+    """The whole job on this machine, with simulated stations."""
+    from radiocast.demo import run_demo
+
+    code = run_demo(Path(directory) if directory else None, n_stations, c.lang or "vi", quick)
+    sys.exit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    verbose = any(a in ("-v", "-vv", "--verbose") for a in (argv or sys.argv[1:]))
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted", err=True)
+        sys.exit(ExitCode.PARTIAL)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE)
+    except NoDataError as exc:
+        click.echo(f"radiocast: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except RadiocastError as exc:
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"radiocast: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,116 @@
+"""Engine and sessions: SQLite in WAL with BEGIN IMMEDIATE for writers; Alembic at start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from radiocast.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).with_name("migrations")
+BUSY_TIMEOUT_MS = 30_000
+
+
+class Database:
+    """Owns the engine. `read()` for queries, `write()` for every change (BEGIN IMMEDIATE)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(
+                url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
+            )
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "begin", _sqlite_on_begin)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = sessionmaker(
+            self.engine.execution_options(radiocast_write=True), expire_on_commit=False
+        )
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with _translate(), self._reader() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction; commits on success. On SQLite it takes the write lock first."""
+        with _translate(), self._writer() as session, session.begin():
+            yield session
+
+    # ------------------------------------------------------------ migrations
+
+    def _alembic_config(self) -> AlembicConfig:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def current_revision(self) -> str | None:
+        with _translate(), self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to `revision`; cheap when it is already there."""
+        if revision == "head" and self.current_revision() == self.head_revision():
+            return
+        log.info("migrating database schema to %s", revision)
+        with _translate():
+            command.upgrade(self._alembic_config(), revision)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    # pysqlite's own transaction handling is off (isolation_level=None); we say BEGIN ourselves,
+    # IMMEDIATE for writers so read-then-write transactions never fail on lock upgrade.
+    if conn.get_execution_options().get("radiocast_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def _translate() -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+
+
+def open_database(url: str, migrate: bool = True) -> Database:
+    db = Database(url)
+    if migrate:
+        db.migrate()
+    return db

@@ -1,0 +1,147 @@
+"""SQLAlchemy table models: programme, station, delivery, airing, event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: one rule for SQLite and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Programme(Base):
+    __tablename__ = "programme"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    title_key: Mapped[str] = mapped_column(String(300), index=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    language: Mapped[str] = mapped_column(String(8), default="vi")
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    stations: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list or NULL = all
+    source_name: Mapped[str] = mapped_column(String(500))
+    source_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    source_size: Mapped[int] = mapped_column(Integer, default=0)
+    drop_path: Mapped[str] = mapped_column(Text)
+    spool_path: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reason_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    input_lufs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    input_lra: Mapped[float | None] = mapped_column(Float, nullable=True)
+    input_true_peak_dbtp: Mapped[float | None] = mapped_column(Float, nullable=True)
+    output_lufs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    output_true_peak_dbtp: Mapped[float | None] = mapped_column(Float, nullable=True)
+    output_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    slug: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    supersedes_id: Mapped[int | None] = mapped_column(
+        ForeignKey("programme.id"), nullable=True
+    )
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Station(Base):
+    __tablename__ = "station"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    valid_from: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    valid_to: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    last_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    free_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Delivery(Base):
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("programme_id", "station_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programme.id"), index=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("station.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    bytes_sent: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Airing(Base):
+    __tablename__ = "airing"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programme.id"), index=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("station.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    planned_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("airing.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Event(Base):
+    """Append-only log of every transition; never purged by default."""
+
+    __tablename__ = "event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    entity: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,0 +1,50 @@
+"""A small message catalogue: Vietnamese (default) and English."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# key -> (vi, en)
+MESSAGES: dict[str, tuple[str, str]] = {
+    "config_ok": ("Cấu hình hợp lệ: {path}", "Configuration is valid: {path}"),
+    "db_ok": ("Cơ sở dữ liệu sẵn sàng (phiên bản {rev})", "Database ready (revision {rev})"),
+    "ffmpeg_ok": ("Tìm thấy ffmpeg: {path}", "ffmpeg found: {path}"),
+    "ffmpeg_missing": ("Không tìm thấy ffmpeg", "ffmpeg not found"),
+    "dir_ok": ("Thư mục ghi được: {path}", "Folder writable: {path}"),
+    "dir_bad": ("Không ghi được vào thư mục {path}: {err}", "Cannot write to {path}: {err}"),
+    "station_ok": ("Đài {id}: kết nối được, khóa máy chủ đúng, ghi được vào {dir}",
+                   "Station {id}: reachable, host key verified, {dir} writable"),
+    "station_bad": ("Đài {id}: {err}", "Station {id}: {err}"),
+    "check_failed": ("Có {n} vấn đề cần xử lý", "{n} problem(s) need attention"),
+    "check_passed": ("Mọi kiểm tra đều đạt", "All checks passed"),
+    "init_done": ("Đã tạo cấu hình mẫu {path}. Hãy sửa danh sách đài rồi chạy "
+                  "`radiocast --config {path} check`.",
+                  "Wrote a starter configuration {path}. Edit the stations, then run "
+                  "`radiocast --config {path} check`."),
+    "init_exists": ("{path} đã tồn tại; không ghi đè", "{path} already exists; not overwritten"),
+    "locked": ("Một tiến trình radiocast khác đang chạy (khóa {path})",
+               "Another radiocast daemon is running (lock {path})"),
+    "no_programmes": ("Chưa có chương trình nào", "No programmes yet"),
+    "no_deliveries": ("Chưa có lượt gửi nào", "No deliveries yet"),
+    "no_airings": ("Chưa có lịch phát nào", "No airings planned"),
+    "no_problems": ("Không có vấn đề nào", "No problems"),
+    "retried": ("Đã đưa {n} lượt gửi trở lại hàng đợi", "{n} deliveries queued again"),
+    "report_written": ("Đã ghi báo cáo: {path}", "Report written: {path}"),
+    "no_data": ("Không có dữ liệu cho kỳ {period}", "No data for period {period}"),
+    "enroll_show": ("Đài {id} ({host}:{port}) có khóa {type} với dấu vân tay {fp}",
+                    "Station {id} ({host}:{port}) presents a {type} key, fingerprint {fp}"),
+    "enroll_confirm": ("Ghi khóa này vào {path}?", "Record this key in {path}?"),
+    "enroll_done": ("Đã ghi khóa của đài {id} vào {path}", "Recorded the key of {id} in {path}"),
+    "enroll_declined": ("Không ghi khóa nào", "No key recorded"),
+    "h_programmes": ("Chương trình", "Programmes"),
+    "h_deliveries": ("Gửi tới các đài", "Deliveries"),
+    "h_airings": ("Lịch phát sắp tới", "Next airings"),
+    "h_problems": ("Vấn đề", "Problems"),
+    "h_stations": ("Các đài", "Stations"),
+    "run_once_done": ("Đã xử lý xong việc đang chờ", "All pending work done"),
+}
+
+
+def t(key: str, lang: str = "vi", **kwargs: Any) -> str:
+    vi, en = MESSAGES[key]
+    return (en if lang == "en" else vi).format(**kwargs)

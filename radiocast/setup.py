@@ -1,0 +1,111 @@
+"""`init` (a starter configuration and folders) and `check` (is everything in place?)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from radiocast.app import App
+from radiocast.errors import DeliveryError, UsageError
+from radiocast.i18n import t
+
+STARTER = """\
+# radiocast configuration. Every key is described in docs/configuration.md.
+[radiocast]
+timezone = "Asia/Ho_Chi_Minh"
+language = "vi"
+sender = "Trung tâm Văn hóa, Thông tin, Thể thao và Du lịch huyện Quan Sơn"
+data_dir = "data"
+
+[ingest]
+drop_dir = "drop"
+settle_seconds = 5
+polling = false
+
+[audio]
+target_lufs = -16.0
+true_peak_dbtp = -1.5
+
+[schedule]
+slots = ["06:00-06:45", "17:30-18:15"]
+replays_per_month = 3
+min_gap_days = 3
+lead_minutes = 60
+
+[delivery]
+max_parallel = 8
+
+# One [[stations]] table per commune station. Record each station's host key with
+# `radiocast stations enroll ID` before the first delivery.
+[[stations]]
+id = "trung-ha"
+name = "Xã Trung Hạ"
+host = "trung-ha.quanson.invalid"
+port = 22
+user = "radiocast"
+key_file = "keys/id_ed25519"
+known_hosts = "keys/known_hosts"
+remote_dir = "/srv/radio/radiocast"
+playout = "ssh-command"
+play_command = "mpg123 -q {file}"
+"""
+
+
+def init_directory(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = directory / "radiocast.toml"
+    if cfg.exists():
+        raise UsageError(t("init_exists", "vi", path=cfg))
+    for sub in ("data", "drop", "keys"):
+        (directory / sub).mkdir(exist_ok=True)
+    (directory / "keys" / "known_hosts").touch(mode=0o600, exist_ok=True)
+    cfg.write_text(STARTER, encoding="utf-8")
+    return cfg
+
+
+def _writable(path: Path) -> str | None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".radiocast-check-"):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def run_checks(app: App, stations: bool = True) -> list[tuple[bool, str]]:
+    from radiocast.audio import find_ffmpeg
+
+    lang = app.lang
+    st = app.settings
+    out: list[tuple[bool, str]] = [(True, t("config_ok", lang, path=st.path))]
+    out.append((True, t("db_ok", lang, rev=app.db.current_revision())))
+    try:
+        out.append((True, t("ffmpeg_ok", lang, path=find_ffmpeg())))
+    except Exception:
+        out.append((False, t("ffmpeg_missing", lang)))
+    folders = [st.general.data_dir, st.spool_dir, st.ingest.drop_dir, st.ingest.archive_dir,
+               st.ingest.quarantine_dir]
+    for folder in folders:
+        err = _writable(folder)
+        out.append((err is None, t("dir_ok", lang, path=folder) if err is None
+                    else t("dir_bad", lang, path=folder, err=err)))
+    if stations and st.stations:
+        from radiocast.transport import probe_station
+
+        for station in st.stations:
+            try:
+                probe_station(station, st.delivery)
+                out.append((True, t("station_ok", lang, id=station.id, dir=station.remote_dir)))
+            except DeliveryError as exc:
+                out.append((False, t("station_bad", lang, id=station.id, err=exc.detail)))
+    return out
+
+
+def ensure_folders(app: App) -> None:
+    st = app.settings
+    for folder in (st.general.data_dir, st.spool_dir, st.ingest.drop_dir,
+                   st.ingest.archive_dir, st.ingest.quarantine_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(st.general.data_dir, 0o750)
