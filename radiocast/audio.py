@@ -233,7 +233,7 @@ class LoudnessMeter:
             filtered[:, c], self.zi[c] = signal.sosfilt(self.sos, x[:, c], zi=self.zi[c])
         data = np.concatenate([self.carry.astype(np.float64), filtered]) if self.carry.size \
             else filtered
-        n = data.shape[0] // self.sub
+        n = int(data.shape[0]) // self.sub
         if n:
             blocks = data[: n * self.sub].reshape(n, self.sub, self.channels)
             self.sub_energy.extend(np.mean(blocks**2, axis=1).sum(axis=1).tolist())
@@ -280,7 +280,8 @@ def _db(x: float) -> float:
 
 def _lufs(energy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     with np.errstate(divide="ignore"):
-        return -0.691 + 10 * np.log10(energy)  # type: ignore[no-any-return]
+        result: npt.NDArray[np.float64] = -0.691 + 10 * np.log10(energy)
+    return result
 
 
 def _gated_mean(block: npt.NDArray[np.float64], relative_lu: float) -> tuple[float, int]:

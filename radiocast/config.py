@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tomllib
@@ -302,7 +303,7 @@ def _slots(key: str, v: Any) -> tuple[Slot, ...]:
         raise ConfigError(key, "must be a non-empty list of windows like \"06:00-06:45\"")
     slots = tuple(_slot(f"{key}[{i}]", item) for i, item in enumerate(v))
     ordered = sorted(slots, key=lambda s: s.start)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         if b.start < a.end:
             raise ConfigError(key, f"windows {a} and {b} overlap")
     return tuple(ordered)
@@ -425,7 +426,7 @@ def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = 
     )
     d.finish()
 
-    raw_stations = top.get("stations", _list_of_tables, [])
+    raw_stations: list[Mapping[str, Any]] = top.get("stations", _list_of_tables, [])
     stations = tuple(
         _station(f"stations[{n}]", st, base_dir) for n, st in enumerate(raw_stations)
     )

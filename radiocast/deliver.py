@@ -1,0 +1,241 @@
+"""Fan-out delivery: leases, one connection per station, retries with backoff, inventory."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from radiocast.app import App
+from radiocast.config import StationSettings
+from radiocast.db import ops
+from radiocast.db.schema import Airing, Delivery, Programme
+from radiocast.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from radiocast.models import AiringState, DeliveryState, ProgrammeState
+from radiocast.transport import StationLink
+
+log = logging.getLogger(__name__)
+OWN_FILE_PREFIX = ("20",)  # radiocast's own files start with the programme month: 2026-11-…
+PROGRESS_EVERY = 1 << 20
+
+
+def station_ids_for(app: App, p: Programme) -> list[str]:
+    """The stations a programme goes to: its sidecar list, or all valid in its month."""
+    chosen = ops.programme_stations(p)
+    first = date.fromisoformat(p.month + "-01")
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return [st.id for st in app.settings.stations
+            if (chosen is None or st.id in chosen)
+            and (st.valid_from is None or st.valid_from <= last)
+            and (st.valid_to is None or st.valid_to >= first)]
+
+
+def enqueue_for(app: App, s: Session, p: Programme) -> int:
+    return ops.enqueue_deliveries(s, p, station_ids_for(app, p), app.clock())
+
+
+@dataclass
+class Job:
+    delivery_id: int
+    programme_id: int
+    slug: str
+    path: Path
+    sha256: str
+    size: int
+
+
+@dataclass
+class StationOutcome:
+    station_id: str
+    delivered: int = 0
+    failed: int = 0
+    retrying: int = 0
+
+
+def backoff(app: App, attempts: int) -> timedelta:
+    seq = app.settings.delivery.retry_backoff_seconds
+    base = seq[min(max(attempts, 1), len(seq)) - 1]
+    return timedelta(seconds=base * random.uniform(0.8, 1.2))
+
+
+def deliver_due(app: App, stop: threading.Event | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> list[StationOutcome]:
+    """Deliver everything due, up to `max_parallel` stations at once."""
+    with app.db.read() as s:
+        due = ops.due_station_ids(s, app.clock())
+    if not due:
+        return []
+    workers = min(app.settings.delivery.max_parallel, len(due))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="radiocast-deliver") as ex:
+        futures = [ex.submit(deliver_station, app, app.settings.station(sid), stop, progress)
+                   for sid in due if _configured(app, sid)]
+        return [f.result() for f in futures]
+
+
+def _configured(app: App, sid: str) -> bool:
+    return any(st.id == sid for st in app.settings.stations)
+
+
+def deliver_station(app: App, st: StationSettings, stop: threading.Event | None = None,
+                    progress: Callable[[str, int, int], None] | None = None) -> StationOutcome:
+    outcome = StationOutcome(st.id)
+    owner = f"{uuid.uuid4().hex[:12]}"
+    lease = timedelta(seconds=app.settings.delivery.lease_seconds)
+    with app.db.write() as s:
+        jobs = [_job(s, d) for d in ops.claim_deliveries(s, owner, app.clock(), lease, st.id)]
+    if not jobs:
+        return outcome
+    try:
+        with StationLink(st, app.settings.delivery) as link:
+            free = link.free_bytes()
+            with app.db.write() as s:
+                ops.record_contact(s, st.id, app.clock(), free)
+            for n, job in enumerate(jobs):
+                if stop is not None and stop.is_set():
+                    _release(app, jobs[n:], "shutdown")
+                    break
+                try:
+                    _send(app, link, job, progress)
+                except DeliveryError as exc:
+                    _failed(app, st.id, [job], exc, outcome)
+                    if isinstance(exc, TransientDeliveryError):
+                        _failed(app, st.id, jobs[n + 1:], exc, outcome)
+                        return outcome
+                else:
+                    outcome.delivered += 1
+            sync_inventory(app, link)
+    except DeliveryError as exc:
+        pending = _still_sending(app, [j.delivery_id for j in jobs], owner)
+        _failed(app, st.id, [j for j in jobs if j.delivery_id in pending], exc, outcome)
+    return outcome
+
+
+def _job(s: Session, d: Delivery) -> Job:
+    p = s.get_one(Programme, d.programme_id)
+    assert p.output_path and p.sha256 and p.slug and p.size is not None
+    return Job(d.id, p.id, p.slug, Path(p.output_path), p.sha256, p.size)
+
+
+def _send(app: App, link: StationLink, job: Job,
+          progress: Callable[[str, int, int], None] | None) -> None:
+    counted = 0
+    done = 0
+
+    def on_bytes(n: int) -> None:
+        nonlocal counted, done
+        counted += n
+        done += n
+        if counted >= PROGRESS_EVERY:
+            with app.db.write() as s:
+                d = s.get_one(Delivery, job.delivery_id)
+                ops.record_progress(s, job.delivery_id, d.bytes_sent + counted)
+            counted = 0
+        if progress:
+            progress(link.station.id, done, job.size)
+
+    try:
+        link.upload(job.path, f"{job.slug}.mp3", job.sha256, on_bytes)
+    finally:
+        if counted:
+            with app.db.write() as s:
+                d = s.get_one(Delivery, job.delivery_id)
+                ops.record_progress(s, job.delivery_id, d.bytes_sent + counted)
+    with app.db.write() as s:
+        d = s.get_one(Delivery, job.delivery_id)
+        ops.mark_delivered(s, d, app.clock())
+    log.info("%s: delivered %s.mp3", link.station.id, job.slug)
+
+
+def _still_sending(app: App, ids: list[int], owner: str) -> set[int]:
+    with app.db.read() as s:
+        return set(s.scalars(select(Delivery.id).where(
+            Delivery.id.in_(ids), Delivery.state == DeliveryState.SENDING.value,
+            Delivery.lease_owner == owner)))
+
+
+def _failed(app: App, sid: str, jobs: list[Job], exc: DeliveryError,
+            outcome: StationOutcome) -> None:
+    now = app.clock()
+    permanent = isinstance(exc, PermanentDeliveryError)
+    with app.db.write() as s:
+        ops.record_station_error(s, sid, now, exc.detail, unreachable=not permanent)
+        for job in jobs:
+            d = s.get_one(Delivery, job.delivery_id)
+            if d.state != DeliveryState.SENDING.value:
+                continue
+            p = s.get_one(Programme, job.programme_id)
+            if permanent or _month_over(app, p.month, now):
+                ops.mark_delivery_failed(s, d, now, exc.detail)
+                outcome.failed += 1
+            else:
+                ops.mark_delivery_retry(s, d, now, exc.detail, now + backoff(app, d.attempts))
+                outcome.retrying += 1
+    log.warning("%s: %s", sid, exc.detail)
+
+
+def _release(app: App, jobs: list[Job], why: str) -> None:
+    now = app.clock()
+    with app.db.write() as s:
+        for job in jobs:
+            d = s.get_one(Delivery, job.delivery_id)
+            if d.state == DeliveryState.SENDING.value:
+                ops.mark_delivery_retry(s, d, now, why, now)
+
+
+def _month_over(app: App, month: str, now: datetime) -> bool:
+    local = now.astimezone(app.settings.general.tz)
+    return f"{local.year:04d}-{local.month:02d}" > month
+
+
+# ---------------------------------------------------------------- inventory
+
+
+def sync_inventory(app: App, link: StationLink) -> None:
+    """Compare what the station should hold with what it holds; repair; prune our old files."""
+    sid = link.station.id
+    now = app.clock()
+    with app.db.read() as s:
+        delivered = list(s.execute(select(Delivery.id, Programme.slug, Programme.size,
+                                          Programme.sha256)
+                                   .join(Programme, Programme.id == Delivery.programme_id)
+                                   .where(Delivery.station_id == sid,
+                                          Delivery.state == DeliveryState.DELIVERED.value)))
+        needed = set(s.scalars(select(Programme.slug).join(
+            Airing, Airing.programme_id == Programme.id).where(
+            Airing.station_id == sid, Airing.state.in_([AiringState.PLANNED.value,
+                                                        AiringState.AIRING.value]))))
+        current = set(s.scalars(select(Programme.slug).join(
+            Delivery, Delivery.programme_id == Programme.id).where(
+            Delivery.station_id == sid, Programme.state == ProgrammeState.READY.value,
+            Delivery.state != DeliveryState.CANCELLED.value)))
+    files = {f.name: f.size for f in link.list_files()}
+    for did, slug, size, sha in delivered:
+        name = f"{slug}.mp3"
+        why = None
+        if name not in files:
+            why = "missing at the station"
+        elif files[name] != size:
+            why = f"wrong size at the station ({files[name]} != {size})"
+        else:
+            side = link.read_small(f"{name}.sha256")
+            if side is None or not sha or not side.decode("ascii", "replace").startswith(sha):
+                why = "checksum file missing or wrong at the station"
+        if why:
+            with app.db.write() as s:
+                ops.requeue_delivery(s, s.get_one(Delivery, did), now, why)
+            log.warning("%s: %s %s; sending again", sid, name, why)
+    keep = {f"{slug}.mp3" for slug in needed | current if slug}
+    for name in files:
+        base = name.removesuffix(".sha256")
+        if base.endswith(".mp3") and base.startswith(OWN_FILE_PREFIX) and base not in keep:
+            link.remove(name)
+            log.info("%s: removed %s (no airing needs it)", sid, name)

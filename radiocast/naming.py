@@ -1,0 +1,63 @@
+"""Names: NFC normalisation, Vietnamese → ASCII slugs, month and title from file names."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from pathlib import PurePath
+
+MONTH_RE = re.compile(r"(?<!\d)(20\d\d)[-_. ]?(0[1-9]|1[0-2])(?!\d)")
+CLUTTER_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
+CLUTTER_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".download")
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def ascii_fold(text: str) -> str:
+    """"Chuyển đổi số" → "Chuyen doi so" (đ/Đ have no decomposition, so map them first)."""
+    text = text.replace("đ", "d").replace("Đ", "D")
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).encode(
+        "ascii", "ignore").decode("ascii")
+
+
+def slugify(text: str, max_len: int = 60) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_fold(text).lower()).strip("-")
+    return slug[:max_len].rstrip("-") or "chuong-trinh"
+
+
+def title_key(title: str) -> str:
+    """What makes two titles "the same programme": NFC, case and spacing ignored."""
+    return " ".join(nfc(title).casefold().split())
+
+
+def is_clutter(name: str) -> bool:
+    low = name.lower()
+    return (name.startswith((".", "~$")) or low in CLUTTER_NAMES
+            or low.endswith(CLUTTER_SUFFIXES))
+
+
+def month_from(path: PurePath, root: PurePath) -> str | None:
+    """`YYYY-MM` in the file name, else in the nearest folder name below the drop root."""
+    m = MONTH_RE.search(path.stem)
+    if m:
+        return f"{m.group(1)}-{m.group(2)}"
+    for parent in path.relative_to(root).parents:
+        if parent.name:
+            m = MONTH_RE.search(parent.name)
+            if m:
+                return f"{m.group(1)}-{m.group(2)}"
+    return None
+
+
+def title_from(path: PurePath) -> str:
+    stem = MONTH_RE.sub(" ", nfc(path.stem))
+    title = re.sub(r"[_\s]+", " ", stem).strip(" -_.()[]")
+    return re.sub(r"\s*-\s*$", "", title)
+
+
+def month_of(dt: datetime) -> str:
+    return f"{dt.year:04d}-{dt.month:02d}"

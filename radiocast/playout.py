@@ -1,0 +1,114 @@
+"""Airing drivers (ssh-command; playbook) and the as-run record."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from radiocast.app import App
+from radiocast.db import ops
+from radiocast.db.schema import Airing, Programme
+from radiocast.errors import DeliveryError
+from radiocast.models import AiringState
+from radiocast.transport import StationLink
+
+log = logging.getLogger(__name__)
+PLAY_MARGIN_SECONDS = 120
+STDERR_TAIL = 500
+
+
+def air(app: App, airing_id: int) -> AiringState | None:
+    """Air one planned airing now. Starts it at most once, ever (a conditional update)."""
+    with app.db.write() as s:
+        if not ops.start_airing(s, airing_id, app.clock()):
+            return None
+        a = s.get_one(Airing, airing_id)
+        p = s.get_one(Programme, a.programme_id)
+        slug, size, duration = p.slug, p.size, p.duration_s or 0.0
+        sid = a.station_id
+    st = app.settings.station(sid)
+    name = f"{slug}.mp3"
+    try:
+        with StationLink(st, app.settings.delivery) as link:
+            with app.db.write() as s:
+                ops.record_contact(s, sid, app.clock(), None)
+            files = {f.name: f.size for f in link.list_files()}
+            if files.get(name) != size:
+                return _finish(app, airing_id, AiringState.MISSED,
+                               f"{name} is not at the station (or has the wrong size)")
+            cmd = st.play_command.replace("{file}", shlex.quote(link.remote_path(name)))
+            res = link.run(cmd, timeout=duration + PLAY_MARGIN_SECONDS)
+    except DeliveryError as exc:
+        with app.db.write() as s:
+            ops.record_station_error(s, sid, app.clock(), exc.detail, unreachable=True)
+        return _finish(app, airing_id, AiringState.MISSED, f"station unreachable: {exc.detail}")
+    if res.status == 0:
+        return _finish(app, airing_id, AiringState.AIRED, "exit 0")
+    tail = res.stderr.strip()[-STDERR_TAIL:]
+    return _finish(app, airing_id, AiringState.FAILED, f"exit {res.status}: {tail}")
+
+
+def _finish(app: App, airing_id: int, state: AiringState, detail: str) -> AiringState:
+    with app.db.write() as s:
+        a = s.get_one(Airing, airing_id)
+        ops.finish_airing(s, a, state, app.clock(), detail)
+    log.log(logging.INFO if state == AiringState.AIRED else logging.WARNING,
+            "airing #%d at %s: %s (%s)", airing_id, a.station_id, state.value, detail)
+    return state
+
+
+def recover(app: App) -> None:
+    """An airing the daemon was running when it died is `interrupted`: it never restarts."""
+    now = app.clock()
+    with app.db.write() as s:
+        for a in ops.interrupted_airings(s):
+            ops.finish_airing(s, a, AiringState.INTERRUPTED, now,
+                              "radiocast stopped while airing; not counted, make-up planned")
+
+
+def mark_overdue(app: App, grace: timedelta) -> int:
+    """Planned airings whose time passed beyond the grace are missed (daemon was down)."""
+    now = app.clock()
+    n = 0
+    with app.db.write() as s:
+        for a in s.scalars(select(Airing).where(Airing.state == AiringState.PLANNED.value,
+                                                Airing.planned_at < now - grace)):
+            ops.finish_airing(s, a, AiringState.MISSED,
+                              now, "not started within the misfire grace (radiocast not running)")
+            n += 1
+    return n
+
+
+def playbook(app: App, station_id: str, now: datetime) -> bytes:
+    """Every planned airing of one station, for playbook-driven stations and for people."""
+    tz = app.settings.general.tz
+    with app.db.read() as s:
+        rows = s.execute(select(Airing, Programme).join(
+            Programme, Programme.id == Airing.programme_id).where(
+            Airing.station_id == station_id, Airing.state == AiringState.PLANNED.value,
+            Airing.planned_at >= now - timedelta(hours=1)).order_by(Airing.planned_at))
+        items = [{
+            "airing_id": a.id, "start": a.planned_at.astimezone(tz).isoformat(),
+            "file": f"{p.slug}.mp3", "sha256": p.sha256,
+            "duration_s": round(p.duration_s or 0, 1), "kind": a.kind,
+            "priority": p.priority, "title": p.title,
+        } for a, p in rows]
+    doc = {"station_id": station_id, "generated_at": now.astimezone(tz).isoformat(),
+           "timezone": app.settings.general.timezone, "airings": items}
+    return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def publish_playbook(app: App, station_id: str) -> bool:
+    st = app.settings.station(station_id)
+    data = playbook(app, station_id, app.clock())
+    try:
+        with StationLink(st, app.settings.delivery) as link:
+            link.write_small("playbook.json", data)
+    except DeliveryError as exc:
+        log.warning("%s: playbook not written: %s", station_id, exc.detail)
+        return False
+    return True

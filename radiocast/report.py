@@ -1,0 +1,284 @@
+"""Compliance reports from the as-run record (data), and their renderers (CSV, JSON, MD, XLSX).
+
+"Planned", "delivered" and "aired" are kept apart: only airings recorded as aired count.
+A make-up that replaces a premiere counts as the premiere; any other aired make-up counts
+as a replay. Interrupted airings never count (they were not confirmed complete).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import statistics
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from radiocast.app import App
+from radiocast.db.schema import Airing, Delivery, Programme, Station
+from radiocast.errors import NoDataError, UsageError
+from radiocast.i18n import t
+from radiocast.models import AiringKind, AiringState, DeliveryState
+from radiocast.plan import month_days
+
+PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2]|H1|H2))?$")
+
+
+def period_months(period: str) -> list[str]:
+    m = PERIOD_RE.match(period)
+    if not m:
+        raise UsageError(f"--period must be YYYY-MM, YYYY-H1, YYYY-H2 or YYYY, got {period!r}")
+    year, part = m.group(1), m.group(2)
+    if part is None:
+        months = range(1, 13)
+    elif part == "H1":
+        months = range(1, 7)
+    elif part == "H2":
+        months = range(7, 13)
+    else:
+        months = range(int(part), int(part) + 1)
+    return [f"{year}-{mm:02d}" for mm in months]
+
+
+@dataclass
+class _Cell:
+    month: str
+    programme_ids: list[int]
+    premiere_at: datetime | None = None
+    replays_aired: int = 0
+    makeups: int = 0
+    missed: int = 0
+    planned: int = 0
+    minutes_aired: float = 0.0
+    reasons: list[str] | None = None
+
+
+def build_report(app: App, period: str) -> dict[str, Any]:
+    months = period_months(period)
+    tz = app.settings.general.tz
+    need = app.settings.schedule.replays_per_month
+    with app.db.read() as s:
+        airings = list(s.scalars(select(Airing).where(Airing.month.in_(months))
+                                 .order_by(Airing.planned_at)))
+        progs = {p.id: p for p in s.scalars(select(Programme).where(Programme.month.in_(months)))}
+        stations = {st.id: st for st in s.scalars(select(Station))}
+        dels = list(s.scalars(select(Delivery).where(Delivery.programme_id.in_(list(progs)))))
+    if not airings and not progs:
+        raise NoDataError(t("no_data", app.lang, period=period))
+    by_id = {a.id: a for a in airings}
+    detail: list[dict[str, Any]] = []
+    out_stations = []
+    station_ids = sorted({a.station_id for a in airings} | {
+        sid for sid, st in stations.items() if _valid_in(st, months)})
+    for sid in station_ids:
+        st = stations.get(sid)
+        cells = []
+        for month in months:
+            if st is not None and not _valid_in(st, [month]):
+                continue
+            rows = [a for a in airings if a.station_id == sid and a.month == month]
+            cell = _Cell(month, sorted({a.programme_id for a in rows}), reasons=[])
+            for a in rows:
+                counts_as_premiere = a.kind == AiringKind.PREMIERE.value or (
+                    a.kind == AiringKind.MAKEUP.value and a.replaces_id in by_id
+                    and by_id[a.replaces_id].kind == AiringKind.PREMIERE.value)
+                if a.state == AiringState.PLANNED.value:
+                    cell.planned += 1
+                elif a.state == AiringState.AIRED.value:
+                    if a.started_at and a.finished_at:
+                        cell.minutes_aired += (a.finished_at - a.started_at).total_seconds() / 60
+                    if a.kind == AiringKind.MAKEUP.value:
+                        cell.makeups += 1
+                    if counts_as_premiere and cell.premiere_at is None:
+                        cell.premiere_at = a.started_at or a.planned_at
+                    elif a.kind != AiringKind.EMERGENCY.value:
+                        cell.replays_aired += 1
+                elif a.state in (AiringState.MISSED.value, AiringState.FAILED.value,
+                                 AiringState.INTERRUPTED.value):
+                    cell.missed += 1
+                    assert cell.reasons is not None
+                    cell.reasons.append(f"#{a.id} {a.state}: {a.detail or ''}".strip())
+                detail.append({
+                    "airing_id": a.id, "station_id": sid,
+                    "station_name": st.name if st else sid, "month": month,
+                    "programme_id": a.programme_id,
+                    "title": progs[a.programme_id].title if a.programme_id in progs else "",
+                    "kind": a.kind, "state": a.state,
+                    "planned_at": a.planned_at.astimezone(tz).isoformat(),
+                    "started_at": a.started_at.astimezone(tz).isoformat() if a.started_at
+                    else None,
+                    "finished_at": a.finished_at.astimezone(tz).isoformat() if a.finished_at
+                    else None,
+                    "detail": a.detail})
+            delivered = [d for d in dels if d.station_id == sid
+                         and progs[d.programme_id].month == month
+                         and d.state == DeliveryState.DELIVERED.value]
+            cells.append({
+                "month": month,
+                "programme_id": cell.programme_ids[0] if cell.programme_ids else None,
+                "programme_ids": cell.programme_ids,
+                "delivered": bool(delivered),
+                "premiere_at": cell.premiere_at.astimezone(tz).isoformat()
+                if cell.premiere_at else None,
+                "replays_aired": cell.replays_aired, "makeups": cell.makeups,
+                "missed": cell.missed, "planned": cell.planned,
+                "minutes_aired": round(cell.minutes_aired, 1),
+                "compliant": cell.premiere_at is not None and cell.replays_aired >= need,
+                "reasons": cell.reasons,
+            })
+        out_stations.append({"station_id": sid, "name": st.name if st else sid,
+                             "months": cells, "delivery": _delivery_figures(sid, dels, progs)})
+    all_cells = [c for s in out_stations for c in s["months"]]
+    compliant = sum(1 for c in all_cells if c["compliant"])
+    totals = {
+        "station_months": len(all_cells), "compliant": compliant,
+        "compliance_rate": round(compliant / len(all_cells), 4) if all_cells else 0.0,
+        "airings_aired": sum(1 for a in airings if a.state == AiringState.AIRED.value),
+        "airings_missed": sum(1 for a in airings if a.state in (
+            AiringState.MISSED.value, AiringState.FAILED.value, AiringState.INTERRUPTED.value)),
+        "airings_planned": len(airings),
+    }
+    programmes = [{"id": p.id, "title": p.title, "month": p.month, "state": p.state,
+                   "output_lufs": p.output_lufs, "output_true_peak_dbtp": p.output_true_peak_dbtp,
+                   "duration_s": p.duration_s} for p in progs.values()]
+    return {"period": period, "months": months, "sender": app.settings.general.sender,
+            "generated_at": app.clock().astimezone(tz).isoformat(),
+            "replays_required": need, "stations": out_stations, "totals": totals,
+            "programmes": programmes, "airings": detail}
+
+
+def _valid_in(st: Station, months: list[str]) -> bool:
+    first = month_days(months[0])[0]
+    last = month_days(months[-1])[-1]
+    vf = date.fromisoformat(st.valid_from) if st.valid_from else None
+    vt = date.fromisoformat(st.valid_to) if st.valid_to else None
+    return (vf is None or vf <= last) and (vt is None or vt >= first)
+
+
+def _delivery_figures(sid: str, dels: list[Delivery],
+                      progs: dict[int, Programme]) -> dict[str, Any]:
+    hours = []
+    for d in dels:
+        p = progs[d.programme_id]
+        if d.station_id == sid and d.delivered_at and p.ready_at:
+            hours.append((d.delivered_at - p.ready_at) / timedelta(hours=1))
+    retries = sum(max(0, d.attempts - 1) for d in dels if d.station_id == sid)
+    return {"median_hours": round(statistics.median(hours), 2) if hours else None,
+            "worst_hours": round(max(hours), 2) if hours else None, "retries": retries}
+
+
+# ---------------------------------------------------------------- renderers
+
+HEADERS = {
+    "vi": ["Mã đài", "Tên đài", "Tháng", "Chương trình", "Đã nhận file", "Phát lần đầu",
+           "Số lần phát lại", "Phát bù", "Bị lỡ", "Số phút đã phát", "Đạt yêu cầu"],
+    "en": ["Station id", "Station", "Month", "Programme", "Delivered", "Premiere",
+           "Replays aired", "Make-ups", "Missed", "Minutes aired", "Compliant"],
+}
+YES = {"vi": ("Có", "Không"), "en": ("Yes", "No")}
+
+
+def _ddmmyyyy(iso_text: str | None) -> str:
+    if not iso_text:
+        return ""
+    dt = datetime.fromisoformat(iso_text)
+    return f"{dt:%d/%m/%Y %H:%M}"
+
+
+def _rows(data: dict[str, Any], lang: str) -> list[list[Any]]:
+    yes, no = YES[lang]
+    rows = []
+    for st in data["stations"]:
+        for c in st["months"]:
+            rows.append([st["station_id"], st["name"], f"{c['month'][5:]}/{c['month'][:4]}",
+                         ", ".join(f"#{p}" for p in c["programme_ids"]),
+                         yes if c["delivered"] else no, _ddmmyyyy(c["premiere_at"]),
+                         c["replays_aired"], c["makeups"], c["missed"], c["minutes_aired"],
+                         yes if c["compliant"] else no])
+    return rows
+
+
+def render_report(data: dict[str, Any], fmt: str, lang: str) -> bytes:
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(HEADERS[lang])
+        w.writerows(_rows(data, lang))
+        return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    if fmt == "md":
+        return _markdown(data, lang).encode("utf-8")
+    if fmt == "xlsx":
+        return _xlsx(data, lang)
+    raise UsageError(f"unknown format {fmt!r}")
+
+
+def _markdown(data: dict[str, Any], lang: str) -> str:
+    tot = data["totals"]
+    vi = lang == "vi"
+    head = [
+        f"# {'Báo cáo kết quả phát thanh chuyển đổi số' if vi else 'Airing compliance report'}"
+        f" — {data['period']}", "",
+        f"{'Đơn vị gửi' if vi else 'Sender'}: {data['sender']}  ",
+        (f"Yêu cầu: 1 chương trình/tháng, phát lại ít nhất {data['replays_required']} lần  "
+         if vi else
+         f"Rule: 1 programme a month, replayed at least {data['replays_required']} times  "),
+        f"{'Tỷ lệ đạt' if vi else 'Compliance'}: {tot['compliant']}/{tot['station_months']}"
+        f" ({tot['compliance_rate'] * 100:.0f}%)", "",
+        "| " + " | ".join(HEADERS[lang]) + " |",
+        "|" + "---|" * len(HEADERS[lang]),
+    ]
+    body = ["| " + " | ".join(str(v) for v in r) + " |" for r in _rows(data, lang)]
+    return "\n".join(head + body) + "\n"
+
+
+def _xlsx(data: dict[str, Any], lang: str) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+
+    green = PatternFill("solid", fgColor="C6EFCE")
+    red = PatternFill("solid", fgColor="FFC7CE")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Tổng hợp" if lang == "vi" else "Summary"
+    ws.append([("Báo cáo kỳ " if lang == "vi" else "Report for ") + data["period"]])
+    ws.append([data["sender"]])
+    ws.append([])
+    months = data["months"]
+    ws.append(["Đài" if lang == "vi" else "Station"] + [f"{m[5:]}/{m[:4]}" for m in months])
+    for cell in ws[4]:
+        cell.font = Font(bold=True)
+    yes, no = YES[lang]
+    for st in data["stations"]:
+        by_month = {c["month"]: c for c in st["months"]}
+        row = [st["name"]]
+        for m in months:
+            c = by_month.get(m)
+            row.append("" if c is None else (yes if c["compliant"] else no))
+        ws.append(row)
+        for col, m in enumerate(months, start=2):
+            c = by_month.get(m)
+            if c is not None:
+                ws.cell(ws.max_row, col).fill = green if c["compliant"] else red
+    ws.append([])
+    tot = data["totals"]
+    ws.append(["Tỷ lệ đạt" if lang == "vi" else "Compliance rate", tot["compliance_rate"]])
+    ws.column_dimensions["A"].width = 28
+    detail = wb.create_sheet("Chi tiết" if lang == "vi" else "Detail")
+    detail.append(HEADERS[lang])
+    for r in _rows(data, lang):
+        detail.append(r)
+    airings = wb.create_sheet("Lượt phát" if lang == "vi" else "Airings")
+    keys = ["airing_id", "station_id", "station_name", "month", "programme_id", "title", "kind",
+            "state", "planned_at", "started_at", "finished_at", "detail"]
+    airings.append(keys)
+    for a in data["airings"]:
+        airings.append([a[k] for k in keys])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
