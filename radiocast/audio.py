@@ -33,6 +33,7 @@ SILENCE_LUFS = -60.0
 DIGITAL_SILENCE = 10 ** (-80 / 20)  # below -80 dBFS counts as digital silence
 KEEP_SILENCE_S = 0.25  # pad left at each end after trimming long silence
 TRIM_MIN_S = 1.0
+MAX_EXTRA_PASSES = 3  # re-encodes allowed when limiting cost loudness
 
 
 # ---------------------------------------------------------------- ffmpeg discovery
@@ -354,6 +355,7 @@ def normalize(src: Path, dst: Path, settings: AudioSettings, tags: Tags,
     sr, ch = settings.sample_rate, settings.channels
     work = work_dir or dst.parent
     work.mkdir(parents=True, exist_ok=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)
     raw = work / f".{dst.stem}.pcm"
     part = dst.with_name(f".{dst.name}.part")
     try:
@@ -374,6 +376,19 @@ def normalize(src: Path, dst: Path, settings: AudioSettings, tags: Tags,
         gain = settings.target_lufs - measured.integrated_lufs
         limited = measured.true_peak_dbtp + gain > settings.true_peak_dbtp - 0.5
         output = _encode_and_measure(raw, part, settings, gain, limited, start, end, tags)
+        prev: tuple[float, float] | None = None
+        for _ in range(MAX_EXTRA_PASSES):
+            # the limiter shaved loudness off the peaks: raise the gain by what was lost,
+            # scaled by how much the output moved per dB last time (secant step)
+            shortfall = settings.target_lufs - output.integrated_lufs
+            if not limited or abs(shortfall) <= 0.3:
+                break
+            slope = 1.0
+            if prev is not None and abs(output.integrated_lufs - prev[1]) > 0.05:
+                slope = (output.integrated_lufs - prev[1]) / (gain - prev[0])
+            prev = (gain, output.integrated_lufs)
+            gain += shortfall / min(max(slope, 0.2), 1.0)
+            output = _encode_and_measure(raw, part, settings, gain, limited, start, end, tags)
         problems = []
         if abs(output.integrated_lufs - settings.target_lufs) > 1.0:
             problems.append(f"loudness {output.integrated_lufs:.1f} LUFS "
@@ -450,7 +465,7 @@ def _encode_and_measure(raw: Path, out: Path, settings: AudioSettings, gain_db: 
                "-ac", str(ch), "-ar", str(sr), "-f", "f32le", "pipe:1"]
     enc = subprocess.Popen(enc_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     dec = subprocess.Popen(dec_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL)
+                           stderr=subprocess.PIPE)
     assert enc.stdout and enc.stderr and dec.stdin and dec.stdout
     tee_error: list[BaseException] = []
 
@@ -463,6 +478,7 @@ def _encode_and_measure(raw: Path, out: Path, settings: AudioSettings, gain_db: 
                     dec.stdin.write(block)
         except BaseException as exc:  # reported by the caller after join
             tee_error.append(exc)
+            enc.kill()  # nobody reads its output any more: never leave it blocked
         finally:
             with contextlib.suppress(OSError):
                 dec.stdin.close()
@@ -484,8 +500,10 @@ def _encode_and_measure(raw: Path, out: Path, settings: AudioSettings, gain_db: 
     dec.stdout.close()
     if enc.wait() != 0:
         raise AudioError("encode_failed", _last_line(enc_err))
+    dec_err = dec.stderr.read().decode("utf-8", "replace") if dec.stderr else ""
     if dec.wait() != 0 or tee_error:
-        raise AudioError("verify_failed", "the encoded file could not be decoded again")
+        raise AudioError("verify_failed", "the encoded file could not be decoded again: "
+                         + (_last_line(dec_err) if dec_err else repr(tee_error)))
     return meter.result()
 
 

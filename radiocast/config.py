@@ -184,6 +184,8 @@ T = TypeVar("T")
 class _Table:
     """One TOML table being read: remembers which keys were used, so unknown keys are errors."""
 
+    every_key: set[str] = set()  # all keys the parser knows, as "section.key" (docs test)
+
     def __init__(self, data: Mapping[str, Any], prefix: str) -> None:
         self.data = data
         self.prefix = prefix
@@ -192,14 +194,19 @@ class _Table:
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
-    def get(self, name: str, conv: Callable[[str, Any], T], default: T) -> T:
+    def _note(self, name: str) -> None:
         self.used.add(name)
+        section = re.sub(r"\[\d+\]", "", self.prefix)
+        _Table.every_key.add(f"{section}.{name}" if section else name)
+
+    def get(self, name: str, conv: Callable[[str, Any], T], default: T) -> T:
+        self._note(name)
         if name not in self.data:
             return default
         return conv(self.key(name), self.data[name])
 
     def require(self, name: str, conv: Callable[[str, Any], T]) -> T:
-        self.used.add(name)
+        self._note(name)
         if name not in self.data:
             raise ConfigError(self.key(name), "is required")
         return conv(self.key(name), self.data[name])
@@ -466,6 +473,12 @@ def _station(prefix: str, data: Mapping[str, Any], base_dir: Path) -> StationSet
         raise ConfigError(f"{prefix}.valid_to", "must not be before valid_from")
     t.finish()
     return st
+
+
+def known_keys() -> set[str]:
+    """Every configuration key, as "section.key" (parses a full example to learn them)."""
+    parse_settings({"stations": [{"id": "x", "name": "x", "host": "x.invalid"}]}, Path("/"))
+    return {k for k in _Table.every_key if "." in k}
 
 
 def priority_of(key: str, v: Any) -> Priority:

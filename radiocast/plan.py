@@ -19,6 +19,7 @@ from radiocast.config import Slot
 from radiocast.models import AiringKind, AiringState, Priority
 
 GAP_SECONDS = 5  # silence between two programmes in one window
+PLAN_MARGIN_SECONDS = 10  # a new airing is never planned sooner than this
 NOON = 12
 
 
@@ -156,13 +157,15 @@ def plan_month(
             if prog.priority == Priority.EMERGENCY:
                 _plan_emergency(plan, prog, station, mine, avail, now)
                 continue
-            earliest = max(avail, now + timedelta(minutes=1))
+            earliest = max(avail, now + timedelta(seconds=PLAN_MARGIN_SECONDS))
             kept: list[ExistingAiring] = []
             for a in mine:
                 if a.state in COUNTING:
                     kept.append(a)
                 elif a.state == AiringState.PLANNED:
-                    if a.planned_at <= now or (a.planned_at >= earliest
+                    # kept while the file is (still) there in time and the window exists;
+                    # `now` only limits where new airings go
+                    if a.planned_at <= now or (a.planned_at >= avail
                                                and occupancy.valid(a.planned_at)):
                         kept.append(a)
                     else:

@@ -32,6 +32,7 @@ from radiocast.plan import (
 
 log = logging.getLogger(__name__)
 REPLAN_SECONDS = 60
+PUBLISH_RETRY_SECONDS = 30  # an unreachable station's playbook is retried this often
 
 
 def _months_to_plan(app: App, now: datetime) -> list[str]:
@@ -140,6 +141,8 @@ class AiringScheduler:
         self.generation = -1
         self.last_plan = 0.0
         self.unpublished: set[str] = {st.id for st in app.settings.stations}
+        self.unpublished_failed = False
+        self.last_publish = 0.0
 
     def _generation(self) -> int:
         with self.app.db.read() as s:
@@ -153,11 +156,16 @@ class AiringScheduler:
         self.last_plan = mono
         playout.mark_overdue(self.app, self.grace)
         self.unpublished |= plan_all(self.app)
-        for sid in sorted(self.unpublished):
-            if self.stop.is_set():
-                return
-            if playout.publish_playbook(self.app, sid):
-                self.unpublished.discard(sid)
+        if mono - self.last_publish >= PUBLISH_RETRY_SECONDS or not self.unpublished_failed:
+            self.last_publish = mono
+            self.unpublished_failed = False
+            for sid in sorted(self.unpublished):
+                if self.stop.is_set():
+                    return
+                if playout.publish_playbook(self.app, sid):
+                    self.unpublished.discard(sid)
+                else:
+                    self.unpublished_failed = True
         self._jobs()
         self.generation = self._generation()
 

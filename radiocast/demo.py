@@ -1,0 +1,234 @@
+"""`radiocast demo`: the whole job on this machine, with simulated stations on loopback."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from radiocast.app import App, open_app
+from radiocast.audio import find_ffmpeg
+from radiocast.daemon import Daemon
+from radiocast.db.schema import Airing, Delivery, Programme
+from radiocast.errors import ExitCode
+from radiocast.models import AiringKind, AiringState, DeliveryState, ProgrammeState
+from radiocast.naming import month_of
+from radiocast.simstation import SimStations, make_client_key
+
+log = logging.getLogger(__name__)
+COMMUNES = [("trung-ha", "Xã Trung Hạ"), ("tam-thanh", "Xã Tam Thanh"),
+            ("son-thuy", "Xã Sơn Thủy"), ("na-meo", "Xã Na Mèo"), ("quan-son", "Xã Quan Sơn"),
+            ("tam-lu", "Xã Tam Lư"), ("son-dien", "Xã Sơn Điện"), ("muong-min", "Xã Mường Mìn")]
+SAMPLES = [("chuyen-doi-so-thang-nay.mp3", "Chuyển đổi số tháng này"),
+           ("thanh-toan-khong-dung-tien-mat.mp3", "Thanh toán không dùng tiền mặt"),
+           ("an-toan-thong-tin.mp3", "An toàn thông tin")]
+
+
+def samples_dir() -> Path | None:
+    here = Path(__file__).resolve().parents[1] / "audio_samples"
+    return here if (here / SAMPLES[0][0]).exists() else None
+
+
+def _synth_sample(dst: Path, seconds: int, freq: int) -> None:
+    """Fallback when the package is installed without the repository's audio_samples/."""
+    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"sine=frequency={freq}:duration={seconds}", "-f", "lavfi", "-i",
+                    f"anoisesrc=color=pink:duration={seconds}:amplitude=0.05",
+                    "-filter_complex", "amix=inputs=2", "-ac", "1", "-b:a", "64k", str(dst)],
+                   check=True)
+
+
+def _windows(now_local: datetime, quick: bool) -> list[str]:
+    start = (now_local + timedelta(seconds=30 if quick else 100)).replace(second=0,
+                                                                          microsecond=0)
+    start += timedelta(minutes=1)
+    end = start + timedelta(minutes=20)
+    if end.date() != start.date():
+        end = start.replace(hour=23, minute=59)
+    later = end + timedelta(minutes=5)
+    wins = [f"{start:%H:%M}-{end:%H:%M}"]
+    if (later + timedelta(minutes=10)).date() == start.date():
+        last = min(later + timedelta(minutes=30), later.replace(hour=23, minute=59))
+        wins.append(f"{later:%H:%M}-{last:%H:%M}")
+    return wins
+
+
+def write_config(root: Path, sims: SimStations, n: int, quick: bool) -> Path:
+    from zoneinfo import ZoneInfo
+
+    now_local = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
+    slots = ", ".join(f'"{w}"' for w in _windows(now_local, quick))
+    parts = [f"""# Written by `radiocast demo`: simulated stations on 127.0.0.1.
+[radiocast]
+timezone = "Asia/Ho_Chi_Minh"
+language = "vi"
+sender = "Trung tâm Văn hóa, Thông tin, Thể thao và Du lịch huyện Quan Sơn (demo)"
+data_dir = "data"
+
+[ingest]
+drop_dir = "drop"
+settle_seconds = 1
+rescan_seconds = 5
+
+[schedule]
+slots = [{slots}]
+lead_minutes = 0
+min_gap_days = 3
+
+[delivery]
+max_parallel = 4
+connect_timeout_seconds = 5
+stall_timeout_seconds = 15
+retry_backoff_seconds = [3, 6, 10]
+"""]
+    for sid, name in COMMUNES[:n]:
+        st = sims.stations[sid]
+        log_path = st.folder / "asrun.log"
+        parts.append(f"""
+[[stations]]
+id = "{sid}"
+name = "{name}"
+host = "127.0.0.1"
+port = {st.port}
+user = "radiocast"
+key_file = "keys/id_ed25519"
+known_hosts = "keys/known_hosts"
+remote_dir = "{st.remote_dir}"
+play_command = "echo \\"$(date -Iseconds) aired {{file}}\\" >> {log_path} && sleep 1"
+""")
+    cfg = root / "radiocast.toml"
+    cfg.write_text("".join(parts), encoding="utf-8")
+    return cfg
+
+
+def drop_samples(app: App, month: str) -> None:
+    drop = app.settings.ingest.drop_dir
+    drop.mkdir(parents=True, exist_ok=True)
+    src = samples_dir()
+    for i, (fname, title) in enumerate(SAMPLES):
+        dst = drop / f"{month} {title}.mp3"
+        if src is not None:
+            shutil.copy(src / fname, dst)
+        else:
+            _synth_sample(dst, 15 + 5 * i, 300 + 100 * i)
+    first = drop / f"{month} {SAMPLES[0][1]}.mp3"
+    shutil.copy(first, drop / "Bản sao gửi nhầm.mp3")  # a duplicate: same bytes, other name
+    (drop / f"{month} Bản tin hỏng.mp3").write_text(
+        "Đây không phải tệp âm thanh.\n", encoding="utf-8")  # broken: shows quarantine
+
+
+class Monitor(threading.Thread):
+    """Prints progress, takes one station offline for a while, stops the daemon when done."""
+
+    def __init__(self, app: App, daemon: Daemon, sims: SimStations, offline: str | None,
+                 offline_s: float, timeout_s: float) -> None:
+        super().__init__(name="demo-monitor", daemon=True)
+        self.app, self.daemon, self.sims = app, daemon, sims
+        self.offline, self.offline_s, self.timeout_s = offline, offline_s, timeout_s
+        self.done = False
+        self.last = ""
+
+    def snapshot(self) -> tuple[str, bool]:
+        with self.app.db.read() as s:
+            progs = list(s.scalars(select(Programme)))
+            dels = list(s.scalars(select(Delivery)))
+            prem = list(s.scalars(select(Airing).where(Airing.kind == AiringKind.PREMIERE.value)))
+        ready = [p for p in progs if p.state == ProgrammeState.READY.value]
+        rejected = [p for p in progs if p.state == ProgrammeState.REJECTED.value]
+        lines = [f"  chương trình: {len(ready)} sẵn sàng, {len(rejected)} bị từ chối, "
+                 f"{len(progs) - len(ready) - len(rejected)} đang xử lý"]
+        for st in self.app.settings.stations:
+            mine = [d for d in dels if d.station_id == st.id]
+            ok = sum(d.state == DeliveryState.DELIVERED.value for d in mine)
+            aired = sum(a.state == AiringState.AIRED.value for a in prem if a.station_id == st.id)
+            planned = sum(1 for a in prem if a.station_id == st.id)
+            err = next((d.last_error for d in mine if d.last_error
+                        and d.state != DeliveryState.DELIVERED.value), None)
+            bar = "#" * ok + "." * (len(mine) - ok)
+            lines.append(f"  {st.id:<10} gửi [{bar:<3}] {ok}/{len(mine)}  phát lần đầu "
+                         f"{aired}/{planned}" + (f"  (thử lại: {err})" if err else ""))
+        finished = bool(ready) and len(ready) == len(SAMPLES) and all(
+            sum(d.state == DeliveryState.DELIVERED.value for d in dels if d.station_id == st.id)
+            == len(ready) for st in self.app.settings.stations) and bool(prem) and all(
+            a.state in (AiringState.AIRED.value, AiringState.MISSED.value,
+                        AiringState.FAILED.value) for a in prem) and len(
+            {a.station_id for a in prem}) == len(self.app.settings.stations)
+        return "\n".join(lines), finished
+
+    def run(self) -> None:
+        start = time.monotonic()
+        back_online = False
+        try:
+            while not self.daemon.stop.is_set():
+                elapsed = time.monotonic() - start
+                if self.offline and not back_online and elapsed >= self.offline_s:
+                    self.sims.online(self.offline)
+                    click.echo(f"[{elapsed:5.0f}s] đài {self.offline} có mạng trở lại")
+                    back_online = True
+                text, finished = self.snapshot()
+                if text != self.last:
+                    click.echo(f"[{elapsed:5.0f}s]\n{text}")
+                    self.last = text
+                if finished:
+                    self.done = True
+                    break
+                if elapsed > self.timeout_s:
+                    click.echo("Hết thời gian chờ của demo.")
+                    break
+                time.sleep(1)
+        finally:
+            self.daemon.stop.set()
+
+
+def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool) -> int:
+    from radiocast.report import build_report, render_report
+    from radiocast.status import build_status, render_status
+
+    root = (directory or Path(tempfile.mkdtemp(prefix="radiocast-demo-"))).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    if (root / "radiocast.toml").exists():
+        raise click.UsageError(f"{root} already holds a demo; give an empty --dir")
+    n = min(n_stations, len(COMMUNES))
+    click.echo(f"radiocast demo in {root}: {n} simulated stations on 127.0.0.1")
+    pub = make_client_key(root / "keys" / "id_ed25519")
+    sims = SimStations(root / "stations", [sid for sid, _ in COMMUNES[:n]], pub)
+    sims.start()
+    try:
+        (root / "keys" / "known_hosts").write_text(sims.known_hosts_lines(), encoding="utf-8")
+        cfg = write_config(root, sims, n, quick)
+        app = open_app(cfg, lang)
+        month = month_of(app.clock().astimezone(app.settings.general.tz))
+        drop_samples(app, month)
+        click.echo(f"Khung giờ phát hôm nay: {', '.join(map(str, app.settings.schedule.slots))}")
+        offline = COMMUNES[n - 1][0] if n > 1 else None
+        if offline:
+            sims.offline(offline)
+            click.echo(f"Đài {offline} đang mất mạng (sẽ có lại sau ít phút)")
+        daemon = Daemon(app)
+        monitor = Monitor(app, daemon, sims, offline, 12 if quick else 40, 170 if quick else 600)
+        monitor.start()
+        daemon.run(once=False)
+        monitor.join(timeout=5)
+        click.echo("")
+        click.echo(render_status(build_status(app), app.lang))
+        report = root / f"bao-cao-{month}.md"
+        report.write_bytes(render_report(build_report(app, month), "md", app.lang))
+        click.echo("")
+        click.echo(f"Báo cáo: {report}")
+        click.echo(f"Thư mục nhận file:  {app.settings.ingest.drop_dir}")
+        click.echo(f"Đã nhận (biên nhận): {app.settings.ingest.archive_dir}")
+        click.echo(f"Bị từ chối (lý do):  {app.settings.ingest.quarantine_dir}")
+        click.echo(f"Các đài mô phỏng:    {root / 'stations'} (mỗi đài: radio/, asrun.log)")
+        click.echo(f"Xem thêm: radiocast --config {cfg} status")
+        app.close()
+        return ExitCode.OK if monitor.done else ExitCode.PARTIAL
+    finally:
+        sims.stop()

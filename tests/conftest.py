@@ -1,0 +1,164 @@
+"""Shared fixtures: a configured app in a temporary folder, generated audio, real sshd."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from radiocast.app import App, open_app
+from radiocast.audio import find_ffmpeg
+
+from .sshd import Sshd, keygen
+
+DATA = Path(__file__).parent / "data"
+SAMPLES = Path(__file__).resolve().parents[1] / "audio_samples"
+
+
+class Clock:
+    """A settable clock for tests."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def write_config(root: Path, extra: str = "", stations: str = "") -> Path:
+    cfg = root / "radiocast.toml"
+    cfg.write_text(f"""
+[radiocast]
+data_dir = "data"
+[ingest]
+drop_dir = "drop"
+settle_seconds = 0.3
+rescan_seconds = 1
+{extra}
+{stations}
+""", encoding="utf-8")
+    return cfg
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
+    apps: list[App] = []
+
+    def factory(extra: str = "", stations: str = "", clock: Callable[[], datetime] | None = None,
+                root: Path | None = None) -> App:
+        base = root or tmp_path
+        cfg = base / "radiocast.toml"
+        if not cfg.exists():
+            write_config(base, extra, stations)
+        app = open_app(cfg, "vi", clock=clock) if clock else open_app(cfg, "vi")
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.close()
+
+
+@dataclass(frozen=True)
+class Measured:
+    integrated: float
+    true_peak: float
+    duration: float
+
+
+def ebur128(path: Path) -> Measured:
+    """ffmpeg's own meter: independent of radiocast's."""
+    proc = subprocess.run([find_ffmpeg(), "-hide_banner", "-nostats", "-i", str(path), "-af",
+                           "ebur128=peak=true", "-f", "null", "-"], capture_output=True,
+                          text=True, check=True)
+    summary = proc.stderr[proc.stderr.rindex("Summary:"):]
+    i = float(re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary).group(1))  # type: ignore[union-attr]
+    tp = float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))  # type: ignore[union-attr]
+    d = re.findall(r"time=(\d+):(\d+):([\d.]+)", proc.stderr)
+    dur = re.search(r"Duration: (\d+):(\d+):([\d.]+)", proc.stderr)
+    assert dur is not None
+    h, m, s = dur.groups()
+    del d
+    return Measured(i, tp, int(h) * 3600 + int(m) * 60 + float(s))
+
+
+def make_tone(path: Path, seconds: float = 20, lufs: float = -23.0, rate: int = 44100,
+              channels: int = 1, kind: str = "speechlike", transient: bool = False,
+              codec: str | None = None) -> Path:
+    """Generated audio whose loudness is set with ffmpeg's loudnorm-free two-step: make it,
+    measure it with ebur128, scale it by the difference."""
+    ff = find_ffmpeg()
+    if kind == "noise":
+        src = f"anoisesrc=color=pink:sample_rate={rate}:amplitude=0.3:duration={seconds}"
+    elif kind == "tone":
+        src = f"sine=frequency=997:sample_rate={rate}:duration={seconds}"
+    else:  # a tone that comes and goes, with noise: gating has work to do
+        src = (f"sine=frequency=440:sample_rate={rate}:duration={seconds},"
+               "volume='0.5+0.4*sin(2*PI*t/3)':eval=frame")
+    raw = path.with_suffix(".raw.wav")
+    filt = f"aformat=channel_layouts={'mono' if channels == 1 else 'stereo'}"
+    subprocess.run([ff, "-v", "error", "-y", "-f", "lavfi", "-i", src, "-af", filt,
+                    "-c:a", "pcm_f32le", str(raw)], check=True)
+    gain = lufs - ebur128(raw).integrated
+    filters = [f"volume={gain:.2f}dB"]
+    if transient:  # a 5 ms click 12 dB above the programme peak at 40 % of the length
+        t0 = seconds * 0.4
+        filters.append(f"volume=enable='between(t,{t0},{t0 + 0.005})':volume=4")
+    out_args = ["-c:a", codec] if codec else (["-c:a", "pcm_f32le"] if path.suffix == ".wav"
+                                              else [])
+    subprocess.run([ff, "-v", "error", "-y", "-i", str(raw), "-af", ",".join(filters),
+                    *out_args, str(path)], check=True)
+    raw.unlink()
+    return path
+
+
+@pytest.fixture
+def client_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("clientkey")
+    key = d / "id_ed25519"
+    keygen(key)
+    return key
+
+
+@pytest.fixture
+def sshd_factory(tmp_path: Path, client_key: Path) -> Iterator[Callable[..., Sshd]]:
+    if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
+        pytest.fail("OpenSSH sshd is required (apt-get install openssh-server)")
+    servers: list[Sshd] = []
+
+    def factory(name: str = "st", extra: str = "") -> Sshd:
+        srv = Sshd(tmp_path / f"sshd-{name}", Path(str(client_key) + ".pub"), extra)
+        srv.start()
+        servers.append(srv)
+        return srv
+
+    yield factory
+    for srv in servers:
+        srv.stop()
+
+
+def station_toml(sid: str, srv: Sshd, remote: Path, key: Path, known_hosts: Path,
+                 extra: str = "") -> str:
+    remote.mkdir(parents=True, exist_ok=True)
+    return f"""
+[[stations]]
+id = "{sid}"
+name = "Xã {sid}"
+host = "127.0.0.1"
+port = {srv.port}
+user = "{srv.user}"
+key_file = "{key}"
+known_hosts = "{known_hosts}"
+remote_dir = "{remote}"
+{extra}
+"""
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]

@@ -1,0 +1,134 @@
+"""The CLI frame: help, init, check, status --json, exit codes, lock, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from radiocast.cli import cli, main
+from radiocast.daemon import acquire_lock
+from radiocast.errors import ExitCode
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "radiocast", *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_help_lists_every_command() -> None:
+    res = CliRunner().invoke(cli, ["--help"])
+    assert res.exit_code == 0
+    for name in ("init", "check", "run", "status", "programmes", "deliveries", "schedule",
+                 "stations", "retry", "report", "demo"):
+        assert name in res.output
+
+
+def test_init_then_check_then_status_json(tmp_path: Path) -> None:
+    res = run_cli("init", str(tmp_path / "site"))
+    assert res.returncode == 0, res.stderr
+    cfg = tmp_path / "site" / "radiocast.toml"
+    assert cfg.exists() and (tmp_path / "site" / "drop").is_dir()
+    again = run_cli("init", str(tmp_path / "site"))
+    assert again.returncode == ExitCode.USAGE  # never overwrites
+    chk = run_cli("--config", str(cfg), "--lang", "en", "check", "--no-stations")
+    assert chk.returncode == 0, chk.stdout + chk.stderr
+    assert "ffmpeg found" in chk.stdout and "All checks passed" in chk.stdout
+    st = run_cli("--config", str(cfg), "status", "--json")
+    assert st.returncode == 0, st.stderr
+    doc = json.loads(st.stdout)
+    assert {"programmes", "deliveries", "airings", "stations", "problems"} <= set(doc)
+    assert doc["stations"][0]["id"] == "trung-ha"
+
+
+def test_check_reports_unreachable_station_and_exits_1(tmp_path: Path) -> None:
+    run_cli("init", str(tmp_path))
+    res = run_cli("--config", str(tmp_path / "radiocast.toml"), "--lang", "en", "check")
+    assert res.returncode == ExitCode.PARTIAL
+    assert "Station trung-ha" in res.stdout
+
+
+def test_example_config_status_json_in_vietnamese(tmp_path: Path) -> None:
+    text = (REPO / "config" / "quan-son-2025.toml").read_text(encoding="utf-8")
+    text = text.replace('"/var/lib/radiocast"', f'"{tmp_path / "data"}"').replace(
+        '"/srv/radiocast/drop"', f'"{tmp_path / "drop"}"')
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text, encoding="utf-8")
+    res = run_cli("--config", str(cfg), "status", "--json")
+    doc = json.loads(res.stdout)
+    assert [s["name"] for s in doc["stations"]][:2] == ["Xã Mường Mìn", "Xã Na Mèo"]
+    human = run_cli("--config", str(cfg), "status")
+    assert "Chưa có chương trình nào" in human.stdout
+
+
+def test_config_error_exit_code_3(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[audio]\nbitrate = 64\n", encoding="utf-8")
+    res = run_cli("--config", str(cfg), "status")
+    assert res.returncode == ExitCode.CONFIG
+    assert "audio.bitrate" in res.stderr
+
+
+def test_usage_error_exit_code_2(tmp_path: Path) -> None:
+    run_cli("init", str(tmp_path))
+    res = run_cli("--config", str(tmp_path / "radiocast.toml"), "retry")
+    assert res.returncode == ExitCode.USAGE
+    res = run_cli("--config", str(tmp_path / "radiocast.toml"), "report", "--period", "2026-13")
+    assert res.returncode == ExitCode.USAGE
+
+
+def test_report_with_no_data_exits_1_and_writes_nothing(tmp_path: Path) -> None:
+    run_cli("init", str(tmp_path))
+    out = tmp_path / "r.csv"
+    res = run_cli("--config", str(tmp_path / "radiocast.toml"), "report", "--period", "2026-H1",
+                  "--format", "csv", "-o", str(out))
+    assert res.returncode == ExitCode.PARTIAL
+    assert "Không có dữ liệu" in res.stderr
+    assert not out.exists()
+
+
+def test_second_daemon_exits_4(tmp_path: Path) -> None:
+    run_cli("init", str(tmp_path))
+    lock = acquire_lock(tmp_path / "data" / "radiocast.lock")
+    try:
+        res = run_cli("--config", str(tmp_path / "radiocast.toml"), "run", "--once")
+        assert res.returncode == ExitCode.LOCKED
+        assert "radiocast.lock" in res.stderr
+    finally:
+        lock.close()
+
+
+def test_sigterm_stops_the_daemon_cleanly(tmp_path: Path) -> None:
+    run_cli("init", str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "radiocast", "--config",
+                             str(tmp_path / "radiocast.toml"), "-v", "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    log = tmp_path / "data" / "radiocast.lock"
+    while time.monotonic() < deadline and not (log.exists() and log.read_text().strip()):
+        time.sleep(0.1)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "finishing the current item" in err
+    # the lock is free again: another daemon could start
+    acquire_lock(log).close()
+
+
+def test_main_turns_errors_into_exit_codes(tmp_path: Path) -> None:
+    try:
+        main(["--config", str(tmp_path / "missing.toml"), "status"])
+    except SystemExit as exc:
+        assert exc.code == ExitCode.CONFIG
+    else:
+        raise AssertionError("main() must exit")

@@ -1,0 +1,104 @@
+"""Migrations, the event log, and a daemon writer with a CLI reader on one SQLite file."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import inspect, select, text
+
+from radiocast.app import App
+from radiocast.db import Database, open_database, ops
+from radiocast.db.schema import Delivery, Event, Programme, Station
+from radiocast.models import DeliveryState, ProgrammeState
+
+NOW = datetime(2026, 11, 3, 1, 0, tzinfo=UTC)
+
+
+def test_migrates_an_empty_database_to_head(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'a.db'}")
+    assert db.current_revision() == db.head_revision() == "0002"
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"programme", "station", "delivery", "airing", "event"} <= tables
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_upgrades_a_database_of_the_previous_revision_keeping_its_rows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Database(url)
+    old.migrate("0001")
+    assert "airing" not in inspect(old.engine).get_table_names()
+    with old.engine.begin() as conn:
+        conn.execute(text("INSERT INTO station (id, name, consecutive_failures) "
+                          "VALUES ('son-lu', 'Thị trấn Sơn Lư', 2)"))
+    old.dispose()
+    db = open_database(url)
+    assert db.current_revision() == "0002"
+    with db.read() as s:
+        st = s.get_one(Station, "son-lu")
+        assert (st.name, st.consecutive_failures, st.free_bytes) == ("Thị trấn Sơn Lư", 2, None)
+
+
+def _programme(s: object, sha: str = "a" * 64) -> Programme:
+    p = Programme(title="Chuyển đổi số", title_key="chuyển đổi số", month="2026-11",
+                  language="vi", priority="normal", source_name="x.mp3", source_sha256=sha,
+                  source_size=1, drop_path="/d/x.mp3", spool_path="/s/x.mp3", revision=1)
+    return ops.claim_programme(s, p, NOW)  # type: ignore[arg-type]
+
+
+def test_every_transition_appends_an_event(make_app: Callable[..., App]) -> None:
+    app = make_app()
+    with app.db.write() as s:
+        p = _programme(s)
+        ops.set_programme_state(s, p, ProgrammeState.NORMALIZING, NOW)
+        ops.reject_programme(s, p, NOW, "silent", "im lặng")
+    with app.db.read() as s:
+        events = s.scalars(select(Event).where(Event.entity == "programme")).all()
+    assert [(e.action, e.from_state, e.to_state) for e in events] == [
+        ("claimed", None, "received"), ("state", "received", "normalizing"),
+        ("state", "normalizing", "rejected")]
+
+
+def _writer(url: str, n: int, started: mp.synchronize.Event) -> None:  # type: ignore[name-defined]
+    db = Database(url)
+    started.set()
+    for i in range(n):
+        with db.write() as s:  # read-then-write, like the daemon's claim
+            d = s.scalars(select(Delivery)).first()
+            assert d is not None
+            d.bytes_sent = d.bytes_sent + 1
+            ops.record_event(s, NOW, "delivery", d.id, "progress", detail=str(i))
+
+
+def test_daemon_writer_and_cli_reader_never_see_database_locked(
+        make_app: Callable[..., App]) -> None:
+    app = make_app(stations='[[stations]]\nid = "a"\nname = "A"\nhost = "a.invalid"\n')
+    with app.db.write() as s:
+        p = _programme(s)
+        ops.enqueue_deliveries(s, p, ["a"], NOW)
+    url = app.settings.database_url
+    ctx = mp.get_context("spawn")
+    started = ctx.Event()
+    writers = [ctx.Process(target=_writer, args=(url, 150, started)) for _ in range(2)]
+    for w in writers:
+        w.start()
+    started.wait(30)
+    reads = 0
+    while any(w.is_alive() for w in writers):
+        with app.db.read() as s:  # the CLI: plain reads while the daemon writes
+            s.scalars(select(Delivery)).all()
+            reads += 1
+        with app.db.write() as s:  # and an operator's `retry`, writing too
+            ops.retry_failed(s, NOW, None)
+    for w in writers:
+        w.join()
+        assert w.exitcode == 0
+    with app.db.read() as s:
+        d = s.scalars(select(Delivery)).one()
+        assert d.bytes_sent == 300  # no lost update
+        assert d.state == DeliveryState.QUEUED.value
+    assert reads > 0
