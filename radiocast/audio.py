@@ -96,6 +96,29 @@ def probe(path: Path) -> Probe:
     return Probe(duration, int(m.group(1)), channels)
 
 
+def wav_shortfall(path: Path) -> tuple[int, int] | None:
+    """(bytes the RIFF header announces, bytes present) when a WAV file is cut short.
+
+    ffmpeg derives a WAV file's duration from its size, so it cannot see the truncation."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = path.stat().st_size
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            chunk = fh.read(8)
+            length = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                present = size - pos - 8
+                if length != 0xFFFFFFFF and length > present + 4096:
+                    return length, present
+                return None
+            pos += 8 + length + (length & 1)
+    return None
+
+
 def _last_line(text: str) -> str:
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "ffmpeg could not read the file"
@@ -232,9 +255,10 @@ class LoudnessMeter:
         filtered = np.empty(x.shape, dtype=np.float64)
         for c in range(self.channels):
             filtered[:, c], self.zi[c] = signal.sosfilt(self.sos, x[:, c], zi=self.zi[c])
-        data = np.concatenate([self.carry.astype(np.float64), filtered]) if self.carry.size \
-            else filtered
-        n = int(data.shape[0]) // self.sub
+        data: npt.NDArray[np.float64] = (
+            np.concatenate([self.carry.astype(np.float64), filtered]) if self.carry.size
+            else filtered)
+        n = len(data) // self.sub
         if n:
             blocks = data[: n * self.sub].reshape(n, self.sub, self.channels)
             self.sub_energy.extend(np.mean(blocks**2, axis=1).sum(axis=1).tolist())
@@ -352,6 +376,10 @@ def normalize(src: Path, dst: Path, settings: AudioSettings, tags: Tags,
     truncated, silent, too_short, too_long, verify_failed).
     """
     info = probe(src)
+    cut = wav_shortfall(src)
+    if cut is not None:
+        raise AudioError("truncated", f"the WAV header announces {cut[0]} bytes of audio, "
+                         f"the file holds {cut[1]}")
     sr, ch = settings.sample_rate, settings.channels
     work = work_dir or dst.parent
     work.mkdir(parents=True, exist_ok=True)

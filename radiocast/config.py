@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from radiocast.errors import ConfigError
@@ -184,7 +184,8 @@ T = TypeVar("T")
 class _Table:
     """One TOML table being read: remembers which keys were used, so unknown keys are errors."""
 
-    every_key: set[str] = set()  # all keys the parser knows, as "section.key" (docs test)
+    # all keys the parser knows, as "section.key" (for the docs test)
+    every_key: ClassVar[set[str]] = set()
 
     def __init__(self, data: Mapping[str, Any], prefix: str) -> None:
         self.data = data

@@ -131,7 +131,7 @@ class Monitor(threading.Thread):
     def __init__(self, app: App, daemon: Daemon, sims: SimStations, offline: str | None,
                  offline_s: float, timeout_s: float) -> None:
         super().__init__(name="demo-monitor", daemon=True)
-        self.app, self.daemon, self.sims = app, daemon, sims
+        self.app, self.runner, self.sims = app, daemon, sims
         self.offline, self.offline_s, self.timeout_s = offline, offline_s, timeout_s
         self.done = False
         self.last = ""
@@ -167,7 +167,7 @@ class Monitor(threading.Thread):
         start = time.monotonic()
         back_online = False
         try:
-            while not self.daemon.stop.is_set():
+            while not self.runner.stop.is_set():
                 elapsed = time.monotonic() - start
                 if self.offline and not back_online and elapsed >= self.offline_s:
                     self.sims.online(self.offline)
@@ -185,7 +185,7 @@ class Monitor(threading.Thread):
                     break
                 time.sleep(1)
         finally:
-            self.daemon.stop.set()
+            self.runner.stop.set()
 
 
 def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool) -> int:

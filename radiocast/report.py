@@ -71,12 +71,12 @@ def build_report(app: App, period: str) -> dict[str, Any]:
         raise NoDataError(t("no_data", app.lang, period=period))
     by_id = {a.id: a for a in airings}
     detail: list[dict[str, Any]] = []
-    out_stations = []
+    out_stations: list[dict[str, Any]] = []
     station_ids = sorted({a.station_id for a in airings} | {
         sid for sid, st in stations.items() if _valid_in(st, months)})
     for sid in station_ids:
         st = stations.get(sid)
-        cells = []
+        cells: list[dict[str, Any]] = []
         for month in months:
             if st is not None and not _valid_in(st, [month]):
                 continue

@@ -1,0 +1,171 @@
+"""Loudness normalization on generated audio, checked with ffmpeg's own ebur128 meter."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from radiocast import audio
+from radiocast.audio import Tags, find_ffmpeg, measure_file, normalize
+from radiocast.config import AudioSettings
+from radiocast.errors import AudioError
+
+from .conftest import DATA, SAMPLES, ebur128, make_tone
+
+SETTINGS = AudioSettings()
+TAGS = Tags("Chuyển đổi số", "2026-11", "Trung tâm VH-TT huyện Quan Sơn", "vi")
+
+
+@pytest.mark.parametrize(("name", "expected"), [("1770-2_Comp_RelGateTest.wav", -10.0),
+                                                ("1770-2_Comp_AbsGateTest.wav", -69.5)])
+def test_meter_passes_bs2217_gating_signals(name: str, expected: float) -> None:
+    assert measure_file(DATA / name).integrated_lufs == pytest.approx(expected, abs=0.1)
+
+
+@pytest.mark.parametrize("case", ["noise", "speechlike", "sample"])
+def test_meter_agrees_with_ffmpeg_ebur128(tmp_path: Path, case: str) -> None:
+    if case == "sample":
+        src = SAMPLES / "thanh-toan-khong-dung-tien-mat.mp3"
+    else:
+        src = make_tone(tmp_path / f"{case}.wav", 15, -20.0, 48000, 2, kind=case)
+    ours = measure_file(src)
+    theirs = ebur128(src)
+    assert ours.integrated_lufs == pytest.approx(theirs.integrated, abs=0.2)
+    assert ours.true_peak_dbtp == pytest.approx(theirs.true_peak, abs=0.3)
+
+
+def test_true_peak_sees_intersample_overs() -> None:
+    import numpy as np
+
+    from radiocast.audio import LoudnessMeter
+
+    rate = 48000
+    t = np.arange(rate * 2) / rate
+    x = np.sin(2 * np.pi * (rate / 4) * t + np.pi / 4).astype(np.float32)  # samples at ±0.707
+    m = LoudnessMeter(rate, 1)
+    m.feed(x[:, None])
+    r = m.result()
+    assert r.sample_peak_dbfs == pytest.approx(-3.01, abs=0.05)
+    assert r.true_peak_dbtp == pytest.approx(0.0, abs=0.3)
+
+
+CASES = [  # (input LUFS, channels, rate, kind)
+    (-35.0, 1, 8000, "speechlike"),
+    (-35.0, 2, 48000, "noise"),
+    (-23.0, 1, 22050, "noise"),
+    (-23.0, 2, 44100, "speechlike"),
+    (-9.0, 1, 44100, "noise"),
+    (-9.0, 2, 48000, "speechlike"),
+    (-9.0, 2, 22050, "tone"),
+]
+
+
+@pytest.mark.parametrize(("lufs", "channels", "rate", "kind"), CASES)
+def test_normalize_hits_target_under_the_ceiling(tmp_path: Path, lufs: float, channels: int,
+                                                 rate: int, kind: str) -> None:
+    src = make_tone(tmp_path / "in.wav", 20, lufs, rate, channels, kind=kind, transient=True)
+    out = tmp_path / "out.mp3"
+    res = normalize(src, out, SETTINGS, TAGS)
+    measured = ebur128(out)  # ffmpeg's meter, not ours
+    assert measured.integrated == pytest.approx(SETTINGS.target_lufs, abs=1.0)
+    assert measured.true_peak <= SETTINGS.true_peak_dbtp + 0.5
+    assert measured.duration == pytest.approx(res.duration_s, abs=0.5)
+    # measured on the station-format (mono) signal; ffmpeg's downmix keeps dual-mono loudness
+    assert res.input.integrated_lufs == pytest.approx(lufs, abs=1.0)
+    info = subprocess.run([find_ffmpeg(), "-hide_banner", "-i", str(out)], capture_output=True,
+                          text=True).stderr
+    assert "44100 Hz, mono" in info and "64 kb/s" in info
+    assert "Chuyển đổi số" in info  # the ID3 title
+
+
+def test_normalize_the_sample_programmes(tmp_path: Path) -> None:
+    for src in sorted(SAMPLES.glob("*.mp3")):
+        out = tmp_path / (src.stem + ".out.mp3")
+        normalize(src, out, SETTINGS, TAGS)
+        assert ebur128(out).integrated == pytest.approx(-16.0, abs=0.6)
+
+
+def test_long_leading_and_trailing_silence_is_trimmed(tmp_path: Path) -> None:
+    tone = make_tone(tmp_path / "t.wav", 12, -20.0)
+    src = tmp_path / "padded.wav"
+    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-i", str(tone), "-af",
+                    "adelay=3000,apad=pad_dur=4", "-c:a", "pcm_s16le", str(src)], check=True)
+    res = normalize(src, tmp_path / "o.mp3", SETTINGS, TAGS)
+    assert res.trimmed_start_s == pytest.approx(2.75, abs=0.1)
+    assert res.trimmed_end_s == pytest.approx(3.75, abs=0.1)
+    assert res.duration_s == pytest.approx(12.5, abs=0.3)
+
+
+def _text_as_mp3(p: Path) -> Path:
+    p.write_text("Đây là văn bản, không phải âm thanh.\n" * 50, encoding="utf-8")
+    return p
+
+
+def _silent(p: Path) -> Path:
+    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "anullsrc=r=44100:cl=mono", "-t", "20", str(p)], check=True)
+    return p
+
+
+def _truncated(p: Path) -> Path:
+    full = make_tone(p.with_name("full" + p.suffix), 60, -20.0,
+                     codec="pcm_s16le" if p.suffix == ".wav" else None)
+    data = full.read_bytes()
+    p.write_bytes(data[: len(data) // 3])  # the header still announces 60 s
+    return p
+
+
+def _short(p: Path) -> Path:
+    return make_tone(p, 4, -20.0)
+
+
+def _no_audio(p: Path) -> Path:
+    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=duration=12:size=160x120:rate=5", "-c:v", "mpeg4", str(p)],
+                   check=True)
+    return p
+
+
+@pytest.mark.parametrize(("name", "make", "code"), [
+    ("empty.mp3", lambda p: (p.write_bytes(b""), p)[1], "empty"),
+    ("van-ban.mp3", _text_as_mp3, "undecodable"),
+    ("silent.wav", _silent, "silent"),
+    ("cut.wav", _truncated, "truncated"),
+    ("cut.mp3", _truncated, "truncated"),
+    ("short.wav", _short, "too_short"),
+    ("video.mp4", _no_audio, "no_audio"),
+])
+def test_bad_inputs_are_rejected_with_the_right_reason(tmp_path: Path, name: str, make: object,
+                                                       code: str) -> None:
+    src = make(tmp_path / name)  # type: ignore[operator]
+    with pytest.raises(AudioError) as info:
+        normalize(src, tmp_path / "o.mp3", SETTINGS, TAGS)
+    assert info.value.code == code
+    assert not (tmp_path / "o.mp3").exists()
+    assert not list(tmp_path.glob(".*.part")) and not list(tmp_path.glob(".*.pcm"))
+
+
+def test_too_long_for_the_longest_window(tmp_path: Path) -> None:
+    src = make_tone(tmp_path / "long.wav", 40, -20.0)
+    with pytest.raises(AudioError) as info:
+        normalize(src, tmp_path / "o.mp3", SETTINGS, TAGS, max_seconds=30)
+    assert info.value.code == "too_long"
+
+
+def test_works_with_only_the_bundled_ffmpeg(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import imageio_ffmpeg
+
+    bundled = imageio_ffmpeg.get_ffmpeg_exe()
+    monkeypatch.setenv("RADIOCAST_FFMPEG", bundled)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no ffmpeg, no ffprobe on PATH
+    audio.find_ffmpeg.cache_clear()
+    try:
+        assert audio.find_ffmpeg() == bundled
+        src = SAMPLES / "an-toan-thong-tin.mp3"
+        res = normalize(src, tmp_path / "o.mp3", SETTINGS, TAGS)
+        assert res.output.integrated_lufs == pytest.approx(-16.0, abs=0.5)
+    finally:
+        audio.find_ffmpeg.cache_clear()
