@@ -87,7 +87,7 @@ def probe(path: Path) -> Probe:
     if m is None:
         if "Invalid data found" in err or "could not find codec" in err.lower() \
                 or "Input #0" not in err:
-            raise AudioError("undecodable", _last_line(err))
+            raise AudioError("undecodable", _last_line(err).replace(f"{path}: ", ""))
         raise AudioError("no_audio", "the file has no audio stream")
     layout = m.group(2).strip()
     channels = {"mono": 1, "stereo": 2}.get(layout, 2)

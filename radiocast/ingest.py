@@ -450,11 +450,12 @@ def finish_original(app: App, pid: int) -> None:
         rejected = p.state == ProgrammeState.REJECTED.value
         name, title, month, dur, rev = (p.source_name, p.title, p.month, p.duration_s,
                                         p.revision)
-        code, reason = p.reason_code or "internal", p.reason or ""
+        code = p.reason_code or "internal"
+        detail = (p.reason or "").removeprefix(reason_text(code)).strip(" ()")
         at = _local(app, p.updated_at)
     folder = app.settings.ingest.quarantine_dir if rejected else app.settings.ingest.archive_dir
     dst = unique_path(folder / name)
-    note = (rejection_note(name, code, reason, at) if rejected
+    note = (rejection_note(name, code, detail, at) if rejected
             else acceptance_note(name, title, month, dur, at, pid, rev))
     atomic_write(dst.with_name(dst.name + ".txt"), note.encode("utf-8"))
     side = spool.with_name(spool.name + ".toml")

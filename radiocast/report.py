@@ -15,6 +15,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -70,6 +71,14 @@ def build_report(app: App, period: str) -> dict[str, Any]:
     if not airings and not progs:
         raise NoDataError(t("no_data", app.lang, period=period))
     by_id = {a.id: a for a in airings}
+    # a revision continues its predecessor's count: airings of superseded versions join it
+    successor = {p.supersedes_id: p.id for p in progs.values() if p.supersedes_id}
+
+    def current(pid: int) -> int:
+        while pid in successor:
+            pid = successor[pid]
+        return pid
+
     detail: list[dict[str, Any]] = []
     out_stations: list[dict[str, Any]] = []
     station_ids = sorted({a.station_id for a in airings} | {
@@ -81,45 +90,27 @@ def build_report(app: App, period: str) -> dict[str, Any]:
             if st is not None and not _valid_in(st, [month]):
                 continue
             rows = [a for a in airings if a.station_id == sid and a.month == month]
-            cell = _Cell(month, sorted({a.programme_id for a in rows}), reasons=[])
+            per_prog: dict[int, _Cell] = {}
             for a in rows:
-                counts_as_premiere = a.kind == AiringKind.PREMIERE.value or (
-                    a.kind == AiringKind.MAKEUP.value and a.replaces_id in by_id
-                    and by_id[a.replaces_id].kind == AiringKind.PREMIERE.value)
-                if a.state == AiringState.PLANNED.value:
-                    cell.planned += 1
-                elif a.state == AiringState.AIRED.value:
-                    if a.started_at and a.finished_at:
-                        cell.minutes_aired += (a.finished_at - a.started_at).total_seconds() / 60
-                    if a.kind == AiringKind.MAKEUP.value:
-                        cell.makeups += 1
-                    if counts_as_premiere and cell.premiere_at is None:
-                        cell.premiere_at = a.started_at or a.planned_at
-                    elif a.kind != AiringKind.EMERGENCY.value:
-                        cell.replays_aired += 1
-                elif a.state in (AiringState.MISSED.value, AiringState.FAILED.value,
-                                 AiringState.INTERRUPTED.value):
-                    cell.missed += 1
-                    assert cell.reasons is not None
-                    cell.reasons.append(f"#{a.id} {a.state}: {a.detail or ''}".strip())
-                detail.append({
-                    "airing_id": a.id, "station_id": sid,
-                    "station_name": st.name if st else sid, "month": month,
-                    "programme_id": a.programme_id,
-                    "title": progs[a.programme_id].title if a.programme_id in progs else "",
-                    "kind": a.kind, "state": a.state,
-                    "planned_at": a.planned_at.astimezone(tz).isoformat(),
-                    "started_at": a.started_at.astimezone(tz).isoformat() if a.started_at
-                    else None,
-                    "finished_at": a.finished_at.astimezone(tz).isoformat() if a.finished_at
-                    else None,
-                    "detail": a.detail})
+                key = current(a.programme_id)
+                cell = per_prog.setdefault(key, _Cell(month, [key], reasons=[]))
+                _count(cell, a, by_id)
+                detail.append(_detail_row(a, sid, st, month, progs, tz))
+            # the month's programme is the one that went furthest (a month may hold several)
+            cell = max(per_prog.values(), default=_Cell(month, [], reasons=[]),
+                       key=lambda c: (c.premiere_at is not None, c.replays_aired, c.makeups))
+            cell.programme_ids = sorted(per_prog)
+            cell.missed = sum(c.missed for c in per_prog.values())
+            cell.reasons = [r for c in per_prog.values() for r in (c.reasons or [])]
+            cell.planned = sum(c.planned for c in per_prog.values())
+            cell.minutes_aired = sum(c.minutes_aired for c in per_prog.values())
+            best_id = next((pid for pid, c in per_prog.items() if c is cell), None)
             delivered = [d for d in dels if d.station_id == sid
                          and progs[d.programme_id].month == month
                          and d.state == DeliveryState.DELIVERED.value]
             cells.append({
                 "month": month,
-                "programme_id": cell.programme_ids[0] if cell.programme_ids else None,
+                "programme_id": best_id,
                 "programme_ids": cell.programme_ids,
                 "delivered": bool(delivered),
                 "premiere_at": cell.premiere_at.astimezone(tz).isoformat()
@@ -149,6 +140,41 @@ def build_report(app: App, period: str) -> dict[str, Any]:
             "generated_at": app.clock().astimezone(tz).isoformat(),
             "replays_required": need, "stations": out_stations, "totals": totals,
             "programmes": programmes, "airings": detail}
+
+
+def _count(cell: _Cell, a: Airing, by_id: dict[int, Airing]) -> None:
+    counts_as_premiere = a.kind == AiringKind.PREMIERE.value or (
+        a.kind == AiringKind.MAKEUP.value and a.replaces_id in by_id
+        and by_id[a.replaces_id].kind == AiringKind.PREMIERE.value)
+    if a.state == AiringState.PLANNED.value:
+        cell.planned += 1
+    elif a.state == AiringState.AIRED.value:
+        if a.started_at and a.finished_at:
+            cell.minutes_aired += (a.finished_at - a.started_at).total_seconds() / 60
+        if a.kind == AiringKind.MAKEUP.value:
+            cell.makeups += 1
+        if counts_as_premiere and cell.premiere_at is None:
+            cell.premiere_at = a.started_at or a.planned_at
+        elif a.kind != AiringKind.EMERGENCY.value:
+            cell.replays_aired += 1
+    elif a.state in (AiringState.MISSED.value, AiringState.FAILED.value,
+                     AiringState.INTERRUPTED.value):
+        cell.missed += 1
+        assert cell.reasons is not None
+        cell.reasons.append(f"#{a.id} {a.state}: {a.detail or ''}".strip())
+
+
+def _detail_row(a: Airing, sid: str, st: Station | None, month: str,
+                progs: dict[int, Programme], tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "airing_id": a.id, "station_id": sid, "station_name": st.name if st else sid,
+        "month": month, "programme_id": a.programme_id,
+        "title": progs[a.programme_id].title if a.programme_id in progs else "",
+        "kind": a.kind, "state": a.state,
+        "planned_at": a.planned_at.astimezone(tz).isoformat(),
+        "started_at": a.started_at.astimezone(tz).isoformat() if a.started_at else None,
+        "finished_at": a.finished_at.astimezone(tz).isoformat() if a.finished_at else None,
+        "detail": a.detail}
 
 
 def _valid_in(st: Station, months: list[str]) -> bool:
