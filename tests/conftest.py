@@ -31,14 +31,14 @@ class Clock:
         return self.now
 
 
-def write_config(root: Path, extra: str = "", stations: str = "") -> Path:
+def write_config(root: Path, extra: str = "", stations: str = "", settle: float = 0.3) -> Path:
     cfg = root / "radiocast.toml"
     cfg.write_text(f"""
 [radiocast]
 data_dir = "data"
 [ingest]
 drop_dir = "drop"
-settle_seconds = 0.3
+settle_seconds = {settle}
 rescan_seconds = 1
 {extra}
 {stations}
@@ -51,11 +51,11 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
     apps: list[App] = []
 
     def factory(extra: str = "", stations: str = "", clock: Callable[[], datetime] | None = None,
-                root: Path | None = None) -> App:
+                root: Path | None = None, settle: float = 0.3) -> App:
         base = root or tmp_path
         cfg = base / "radiocast.toml"
         if not cfg.exists():
-            write_config(base, extra, stations)
+            write_config(base, extra, stations, settle)
         app = open_app(cfg, "vi", clock=clock) if clock else open_app(cfg, "vi")
         apps.append(app)
         return app
