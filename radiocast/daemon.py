@@ -22,7 +22,7 @@ from radiocast.i18n import t
 from radiocast.setup import ensure_folders
 
 log = logging.getLogger(__name__)
-TICK_SECONDS = 1.0
+TICK_SECONDS = 0.25
 
 
 class StopNow(BaseException):
@@ -141,11 +141,13 @@ class Daemon:
         last_watchdog = 0.0
         while not self.stop.is_set():
             mono = time.monotonic()
-            self.step_ingest(mono)
-            self.step_normalize()
-            self.step_deliver()
-            scheduler.sync()
-            problems.update()
+            for step in (lambda: self.step_ingest(mono), self.step_normalize, self.step_deliver,
+                         scheduler.sync, problems.update):
+                try:
+                    step()
+                except Exception:  # a bug: log it with its traceback, keep the loop alive
+                    log.exception("daemon step failed; continuing")
+                    self.failures += 1
             if self.notify.watchdog_interval and mono - last_watchdog >= \
                     self.notify.watchdog_interval:
                 self.notify.send("WATCHDOG=1")

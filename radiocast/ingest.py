@@ -14,6 +14,7 @@ import logging
 import os
 import queue
 import signal
+import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from radiocast.receipts import acceptance_note, duplicate_note, reason_text, rej
 
 log = logging.getLogger(__name__)
 SIDECAR_KEYS = {"title", "month", "language", "priority", "stations"}
+MTIME_TRUST_SECONDS = 1.0
 
 
 def crash_point(step: str) -> None:
@@ -178,7 +180,12 @@ class DropFolder:
             return
         prev = self.seen.get(p)
         if prev is None or (prev.size, prev.mtime_ns) != (stat.st_size, stat.st_mtime_ns):
-            self.seen[p] = _Seen(stat.st_size, stat.st_mtime_ns, now,
+            # inotify events reach us ~0.5 s late (watchdog pairs moves); a fresh mtime tells
+            # when the change really happened. Older mtimes (copies keep the source's) are not
+            # trusted: then the change counts from when we saw it.
+            age = time.time() - stat.st_mtime
+            backdate = age if 0.0 <= age <= MTIME_TRUST_SECONDS else 0.0
+            self.seen[p] = _Seen(stat.st_size, stat.st_mtime_ns, now - backdate,
                                  writing or (prev.writing if prev else False))
             prev = self.seen[p]
         if closed:
