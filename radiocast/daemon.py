@@ -111,6 +111,7 @@ class Daemon:
     def recover(self) -> None:
         """Everything derived from the database is rebuilt; half-done steps are finished."""
         ingest.recover(self.app)
+        deliver.recover(self.app)
         from radiocast import playout
 
         playout.recover(self.app)
@@ -140,14 +141,14 @@ class Daemon:
         log.info("radiocast running; drop folder %s", self.app.settings.ingest.drop_dir)
         last_watchdog = 0.0
         while not self.stop.is_set():
-            mono = time.monotonic()
-            for step in (lambda: self.step_ingest(mono), self.step_normalize, self.step_deliver,
+            for step in (self.step_ingest, self.step_normalize, self.step_deliver,
                          scheduler.sync, problems.update):
                 try:
                     step()
                 except Exception:  # a bug: log it with its traceback, keep the loop alive
                     log.exception("daemon step failed; continuing")
                     self.failures += 1
+            mono = time.monotonic()
             if self.notify.watchdog_interval and mono - last_watchdog >= \
                     self.notify.watchdog_interval:
                 self.notify.send("WATCHDOG=1")
@@ -177,8 +178,8 @@ class Daemon:
             plan_and_publish(self.app, self.stop)
         log.info(t("run_once_done", "en"))
 
-    def step_ingest(self, mono: float) -> None:
-        for path in self.drop.poll(mono):
+    def step_ingest(self, mono: float | None = None) -> None:
+        for path in self.drop.poll(time.monotonic() if mono is None else mono):
             if self.stop.is_set():
                 return
             try:

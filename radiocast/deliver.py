@@ -28,6 +28,16 @@ OWN_FILE_PREFIX = ("20",)  # radiocast's own files start with the programme mont
 PROGRESS_EVERY = 1 << 20
 
 
+def recover(app: App) -> None:
+    """At start, under the single-instance lock, no other sender can be alive: every lease
+    is a dead process's. Its deliveries go back to the queue and resume at once."""
+    now = app.clock()
+    with app.db.write() as s:
+        for d in s.scalars(select(Delivery).where(
+                Delivery.state == DeliveryState.SENDING.value)):
+            ops.mark_delivery_retry(s, d, now, "radiocast restarted during the transfer", now)
+
+
 def station_ids_for(app: App, p: Programme) -> list[str]:
     """The stations a programme goes to: its sidecar list, or all valid in its month."""
     chosen = ops.programme_stations(p)
@@ -104,7 +114,11 @@ def deliver_station(app: App, st: StationSettings, stop: threading.Event | None 
                     _release(app, jobs[n:], "shutdown")
                     break
                 try:
-                    _send(app, link, job, progress)
+                    try:
+                        _send(app, link, job, progress)
+                    except OSError as exc:  # local side: the spooled file is unreadable
+                        raise PermanentDeliveryError(
+                            st.id, f"local file {job.path}: {exc.strerror or exc}") from exc
                 except DeliveryError as exc:
                     _failed(app, st.id, [job], exc, outcome)
                     if isinstance(exc, TransientDeliveryError):

@@ -15,7 +15,7 @@ import pytest
 from radiocast.app import App, open_app
 from radiocast.audio import find_ffmpeg
 
-from .sshd import Sshd, keygen
+from .sshd import Sshd, keygen, station_dir
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = Path(__file__).resolve().parents[1] / "audio_samples"
@@ -144,14 +144,13 @@ def sshd_factory(tmp_path: Path, client_key: Path) -> Iterator[Callable[..., Ssh
 
 
 def station_toml(sid: str, srv: Sshd, remote: Path, key: Path, known_hosts: Path,
-                 extra: str = "") -> str:
-    remote.mkdir(parents=True, exist_ok=True)
+                 extra: str = "", port: int | None = None) -> str:
     return f"""
 [[stations]]
 id = "{sid}"
 name = "Xã {sid}"
 host = "127.0.0.1"
-port = {srv.port}
+port = {port or srv.port}
 user = "{srv.user}"
 key_file = "{key}"
 known_hosts = "{known_hosts}"
@@ -162,3 +161,63 @@ remote_dir = "{remote}"
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+@dataclass
+class Site:
+    app: App
+    servers: list[Sshd]
+    remotes: list[Path]
+    known_hosts: Path
+
+
+@pytest.fixture
+def site(make_app: Callable[..., App], sshd_factory: Callable[..., Sshd], client_key: Path,
+         tmp_path: Path) -> Callable[..., Site]:
+    """An app with N real sshd stations; `ports` may route a station through a proxy."""
+
+    def build(n: int = 1, extra: str = "", key: Path | None = None,
+              ports: list[int | None] | None = None, station_extra: str = "",
+              known_hosts_text: str | None = None,
+              before: Callable[[list[Sshd]], None] | None = None) -> Site:
+        servers = [sshd_factory(f"s{i}") for i in range(n)]
+        if before:
+            before(servers)
+        kh = tmp_path / "known_hosts"
+        kh.write_text(known_hosts_text if known_hosts_text is not None
+                      else "".join(srv.known_hosts_line() for srv in servers))
+        remotes = [station_dir(tmp_path / f"st{i}") for i in range(n)]
+        toml = "".join(station_toml(f"st{i}", srv, remotes[i], key or client_key, kh,
+                                    station_extra, (ports or [None] * n)[i])
+                       for i, srv in enumerate(servers))
+        return Site(make_app(extra=extra, stations=toml), servers, remotes, kh)
+
+    return build
+
+
+def ready_programme(app: App, path: Path, title: str = "Chuyển đổi số",
+                    month: str | None = None) -> int:
+    """A ready programme whose station file is `path` (delivery does not look inside it)."""
+    from radiocast.db import ops
+    from radiocast.db.schema import Programme
+    from radiocast.deliver import enqueue_for
+    from radiocast.fsutil import sha256_file
+    from radiocast.models import ProgrammeState
+    from radiocast.naming import month_of, slugify, title_key
+
+    now = app.clock()
+    month = month or month_of(now.astimezone(app.settings.general.tz))
+    sha = sha256_file(path)
+    with app.db.write() as s:
+        p = Programme(title=title, title_key=title_key(title), month=month, language="vi",
+                      priority="normal", source_name=path.name, source_sha256=sha,
+                      source_size=path.stat().st_size, drop_path=str(path),
+                      spool_path=str(path.with_name(path.name + ".original")), revision=1)
+        ops.claim_programme(s, p, now)
+        p.slug = f"{month}-{slugify(title)}"
+        p.output_path, p.sha256, p.size = str(path), sha, path.stat().st_size
+        p.duration_s = 20.0
+        p.ready_at = now
+        ops.set_programme_state(s, p, ProgrammeState.READY, now)
+        enqueue_for(app, s, p)
+        return p.id

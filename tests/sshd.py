@@ -15,6 +15,51 @@ from pathlib import Path
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 
+STATION_USER = "rcstation"
+
+
+def station_user() -> str:
+    """The account stations log in as: an unprivileged one when tests run as root (CI), so
+    that file permissions at the "station" mean something."""
+    if os.geteuid() != 0:
+        return getpass.getuser()
+    if subprocess.run(["id", STATION_USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", STATION_USER],
+                       check=True)
+        # "!" (locked) makes sshd refuse even key logins without PAM; "*" is no password
+        subprocess.run(["usermod", "-p", "*", STATION_USER], check=True)
+    return STATION_USER
+
+
+def station_dir(base: Path) -> Path:
+    """A folder the station account can write, in a place it can reach."""
+    import pwd
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="radiocast-station-", dir="/tmp"))
+    root.chmod(0o755)
+    d = root / base.name
+    d.mkdir()
+    pw = pwd.getpwnam(station_user())
+    os.chown(root, pw.pw_uid, pw.pw_gid)
+    os.chown(d, pw.pw_uid, pw.pw_gid)
+    return d
+
+
+def descendants(root: int) -> list[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True,
+                         check=True).stdout.split()
+    children: dict[int, list[int]] = {}
+    for pid, ppid in zip(out[::2], out[1::2], strict=True):
+        children.setdefault(int(ppid), []).append(int(pid))
+    found, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            found.append(c)
+            todo.append(c)
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -33,9 +78,14 @@ class Sshd:
         if not self.host_key.exists():
             keygen(self.host_key)
         self.port = free_port()
-        self.authorized = root / "authorized_keys"
+        # sshd reads authorized_keys as the station user: keep it where that user can
+        import tempfile
+
+        pub_dir = Path(tempfile.mkdtemp(prefix="radiocast-sshd-", dir="/tmp"))
+        pub_dir.chmod(0o755)
+        self.authorized = pub_dir / "authorized_keys"
         shutil.copy(client_pub, self.authorized)
-        os.chmod(self.authorized, 0o600)
+        os.chmod(self.authorized, 0o644)
         self.config = root / "sshd_config"
         self.extra = extra
         self.proc: subprocess.Popen[bytes] | None = None
@@ -68,21 +118,19 @@ class Sshd:
     def stop(self, kill_sessions: bool = True) -> None:
         if self.proc is None:
             return
-        # sshd -D children (per-connection processes) share its process group only when
-        # started by a shell; find them by parent pid and kill them too.
+        # the per-connection processes (and their session children, which call setsid) keep
+        # serving an open connection after the listener dies: kill every descendant
         if kill_sessions:
-            out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
-                                 text=True).stdout.split()
-            for pid in out:
+            for pid in descendants(self.proc.pid):
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
+                    os.kill(pid, signal.SIGKILL)
         self.proc.kill()
         self.proc.wait()
         self.proc = None
 
     @property
     def user(self) -> str:
-        return getpass.getuser()
+        return station_user()
 
     def known_hosts_line(self) -> str:
         pub = (self.host_key.with_suffix(".pub") if self.host_key.suffix else

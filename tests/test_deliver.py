@@ -1,0 +1,241 @@
+"""Delivery against real OpenSSH sshd stations on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from radiocast import deliver
+from radiocast.db.schema import Delivery, Station
+from radiocast.models import DeliveryState
+
+from .conftest import Site, ready_programme
+from .netproxy import Proxy
+from .sshd import keygen
+
+
+def payload(path: Path, size: int) -> Path:
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def deliveries(site: Site) -> list[Delivery]:
+    with site.app.db.read() as s:
+        return list(s.scalars(select(Delivery).order_by(Delivery.station_id)))
+
+
+def remote_names(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir())
+
+
+def test_delivers_to_several_stations_atomically_with_checksums(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    s = site(3)
+    f = payload(tmp_path / "p.mp3", 3_000_000)
+    ready_programme(s.app, f)
+    outcomes = deliver.deliver_due(s.app)
+    assert sorted(o.delivered for o in outcomes) == [1, 1, 1]
+    digest = hashlib.sha256(f.read_bytes()).hexdigest()
+    for remote in s.remotes:
+        names = remote_names(remote)
+        mp3 = [n for n in names if n.endswith(".mp3")]
+        assert len(mp3) == 1 and not [n for n in names if n.startswith(".")]
+        assert hashlib.sha256((remote / mp3[0]).read_bytes()).hexdigest() == digest
+        assert (remote / f"{mp3[0]}.sha256").read_text() == f"{digest}  {mp3[0]}\n"
+    assert {d.state for d in deliveries(s)} == {DeliveryState.DELIVERED.value}
+    with s.app.db.read() as sess:
+        assert all(st.last_contact_at is not None and st.consecutive_failures == 0
+                   for st in sess.scalars(select(Station)))
+        assert all(st.free_bytes and st.free_bytes > 0 for st in sess.scalars(select(Station)))
+
+
+@pytest.mark.parametrize("trust", ["unknown", "changed"])
+def test_unknown_or_changed_host_key_is_refused_and_nothing_uploaded(
+        site: Callable[..., Site], tmp_path: Path, trust: str) -> None:
+    other = tmp_path / "other_host_key"
+    keygen(other)
+    if trust == "unknown":
+        text = ""
+    else:
+        pub = Path(str(other) + ".pub").read_text().split()
+        text = "{line}"  # filled below, once the port is known
+    s = site(1, known_hosts_text=text, before=None)
+    if trust == "changed":
+        s.known_hosts.write_text(f"[127.0.0.1]:{s.servers[0].port} {pub[0]} {pub[1]}\n")
+    ready_programme(s.app, payload(tmp_path / "p.mp3", 100_000))
+    [outcome] = deliver.deliver_due(s.app)
+    assert outcome.failed == 1
+    [d] = deliveries(s)
+    assert d.state == DeliveryState.FAILED.value
+    assert ("unknown host key" if trust == "unknown" else "does not match") in (d.last_error or "")
+    assert remote_names(s.remotes[0]) == []
+
+
+def test_wrong_client_key_is_refused(site: Callable[..., Site], tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong_key"
+    keygen(wrong)
+    s = site(1, key=wrong)
+    ready_programme(s.app, payload(tmp_path / "p.mp3", 100_000))
+    deliver.deliver_due(s.app)
+    [d] = deliveries(s)
+    assert d.state == DeliveryState.FAILED.value and "refused" in (d.last_error or "")
+    assert remote_names(s.remotes[0]) == []
+
+
+def test_read_only_remote_dir_is_a_permanent_error(site: Callable[..., Site],
+                                                   tmp_path: Path) -> None:
+    s = site(1)
+    s.remotes[0].chmod(0o555)
+    ready_programme(s.app, payload(tmp_path / "p.mp3", 100_000))
+    deliver.deliver_due(s.app)
+    [d] = deliveries(s)
+    assert d.state == DeliveryState.FAILED.value
+    assert "permission denied" in (d.last_error or "")
+
+
+def test_a_file_deleted_at_the_station_is_pushed_again(site: Callable[..., Site],
+                                                       tmp_path: Path) -> None:
+    s = site(1)
+    ready_programme(s.app, payload(tmp_path / "p.mp3", 200_000))
+    deliver.deliver_due(s.app)
+    [mp3] = [p for p in s.remotes[0].iterdir() if p.suffix == ".mp3"]
+    mp3.unlink()  # someone cleaned the station's disk
+    with s.app.db.write() as sess:  # any later connection runs the inventory
+        d = sess.scalars(select(Delivery)).one()
+    from radiocast.transport import StationLink
+
+    with StationLink(s.app.settings.stations[0], s.app.settings.delivery) as link:
+        deliver.sync_inventory(s.app, link)
+    assert deliveries(s)[0].state == DeliveryState.QUEUED.value
+    deliver.deliver_due(s.app)
+    assert mp3.exists() and deliveries(s)[0].state == DeliveryState.DELIVERED.value
+    assert d.attempts == 1 and deliveries(s)[0].attempts == 2
+
+
+def test_sshd_killed_mid_transfer_then_back_resumes_without_resending_everything(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    proxy_holder: list[Proxy] = []
+    s = site(1, extra="[delivery]\nretry_backoff_seconds = [1]\nstall_timeout_seconds = 5")
+    proxy = Proxy(s.servers[0].port, rate_bps=40_000_000)  # slow enough to catch it midway
+    proxy_holder.append(proxy)
+    # route the station through the proxy
+    cfg = s.app.settings.path
+    assert cfg is not None
+    text = cfg.read_text().replace(f"port = {s.servers[0].port}", f"port = {proxy.port}")
+    cfg.write_text(text)
+    s.known_hosts.write_text(s.servers[0].known_hosts_line().replace(
+        f":{s.servers[0].port} ", f":{proxy.port} "))
+    from radiocast.app import open_app
+
+    app = open_app(cfg)
+    size = 12_000_000
+    f = payload(tmp_path / "p.mp3", size)
+    ready_programme(app, f)
+    remote = s.remotes[0]
+
+    def killer() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            parts = [p for p in remote.iterdir() if p.name.endswith(".part")]
+            if parts and parts[0].stat().st_size > size * 0.4:
+                s.servers[0].stop()  # sshd and its session die: the link is gone
+                return
+            time.sleep(0.02)
+
+    import threading
+
+    t = threading.Thread(target=killer)
+    t.start()
+    [first] = deliver.deliver_due(app)
+    t.join()
+    assert first.retrying == 1
+    part = [p for p in remote.iterdir() if p.name.endswith(".part")]
+    assert part and part[0].stat().st_size < size
+    s.servers[0].start()
+    time.sleep(1.2)  # the backoff
+    [second] = deliver.deliver_due(app)
+    assert second.delivered == 1
+    [d] = deliveries(Site(app, s.servers, s.remotes, s.known_hosts))
+    assert d.state == DeliveryState.DELIVERED.value
+    assert d.bytes_sent < 1.75 * size  # resumed: not everything twice
+    mp3 = [p for p in remote.iterdir() if p.suffix == ".mp3"]
+    assert hashlib.sha256(mp3[0].read_bytes()).digest() == hashlib.sha256(f.read_bytes()).digest()
+    assert not [p for p in remote.iterdir() if p.name.startswith(".")]
+    proxy.close()
+    app.close()
+
+
+def test_a_silently_dead_link_is_a_retryable_error_within_the_stall_timeout(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    s = site(1)
+    proxy = Proxy(s.servers[0].port, rate_bps=20_000_000)
+    cfg = s.app.settings.path
+    assert cfg is not None
+    cfg.write_text(cfg.read_text().replace(f"port = {s.servers[0].port}",
+                                           f"port = {proxy.port}")
+                   .replace("[ingest]", "[delivery]\nstall_timeout_seconds = 3\n[ingest]"))
+    s.known_hosts.write_text(s.servers[0].known_hosts_line().replace(
+        f":{s.servers[0].port} ", f":{proxy.port} "))
+    from radiocast.app import open_app
+
+    app = open_app(cfg)
+    ready_programme(app, payload(tmp_path / "p.mp3", 30_000_000))
+    import threading
+
+    threading.Timer(1.0, proxy.blackhole.set).start()  # no FIN, no RST: bytes just stop
+    t0 = time.monotonic()
+    [outcome] = deliver.deliver_due(app)
+    elapsed = time.monotonic() - t0
+    assert outcome.retrying == 1
+    assert elapsed < 15
+    with app.db.read() as sess:
+        d = sess.scalars(select(Delivery)).one()
+    assert d.state == DeliveryState.QUEUED.value and "stalled" in (d.last_error or "")
+    proxy.close()
+    app.close()
+
+
+def test_daemon_sigkilled_mid_upload_leaves_one_correct_file_after_restart(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    s = site(1)
+    proxy = Proxy(s.servers[0].port, rate_bps=16_000_000)
+    cfg = s.app.settings.path
+    assert cfg is not None
+    cfg.write_text(cfg.read_text().replace(f"port = {s.servers[0].port}",
+                                           f"port = {proxy.port}"))
+    s.known_hosts.write_text(s.servers[0].known_hosts_line().replace(
+        f":{s.servers[0].port} ", f":{proxy.port} "))
+    size = 8_000_000
+    f = payload(tmp_path / "p.mp3", size)
+    ready_programme(s.app, f)
+    remote = s.remotes[0]
+    proc = subprocess.Popen([sys.executable, "-m", "radiocast", "--config", str(cfg), "run",
+                             "--once"], stdout=subprocess.DEVNULL, stderr=open(tmp_path / "d.log", "w"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        parts = [p for p in remote.iterdir() if p.name.endswith(".part")]
+        if parts and parts[0].stat().st_size > size * 0.3:
+            break
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    assert [p for p in remote.iterdir() if p.name.endswith(".part")]
+    proxy.rate_bps = None
+    res = subprocess.run([sys.executable, "-m", "radiocast", "--config", str(cfg), "run",
+                          "--once"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    names = remote_names(remote)
+    mp3 = [n for n in names if n.endswith(".mp3")]
+    assert len(mp3) == 1 and not [n for n in names if n.startswith(".")]
+    assert (remote / mp3[0]).read_bytes() == f.read_bytes()
+    [d] = deliveries(s)
+    assert d.state == DeliveryState.DELIVERED.value
+    proxy.close()
