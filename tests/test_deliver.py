@@ -218,7 +218,7 @@ def test_daemon_sigkilled_mid_upload_leaves_one_correct_file_after_restart(
     ready_programme(s.app, f)
     remote = s.remotes[0]
     proc = subprocess.Popen([sys.executable, "-m", "radiocast", "--config", str(cfg), "run",
-                             "--once"], stdout=subprocess.DEVNULL, stderr=open(tmp_path / "d.log", "w"))
+                             "--once"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         parts = [p for p in remote.iterdir() if p.name.endswith(".part")]
