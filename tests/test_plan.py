@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -90,7 +91,7 @@ def test_planner_properties(year: int, month: int, arrival_day: int, hour: int,
             assert in_window(a.planned_at, s.slots, dur[a.programme_id])
             assert a.planned_at > now
         # no overlap at a station
-        for x, y in zip(mine, mine[1:], strict=False):
+        for x, y in itertools.pairwise(mine):
             assert x.planned_at + timedelta(seconds=dur[x.programme_id]) <= y.planned_at
         for p in progs:
             got = [a for a in mine if a.programme_id == p.id]
@@ -105,12 +106,11 @@ def test_planner_properties(year: int, month: int, arrival_day: int, hour: int,
             if len(progs) == 1 and got:
                 first = got[0].planned_at.astimezone(TZ).date()
                 if (days[-1] - first).days >= 3 * RULES.min_gap_days + 3:
-                    gaps = [(b.planned_at - a.planned_at).days for a, b in zip(got, got[1:],
-                                                                               strict=False)]
+                    gaps = [(b.planned_at - a.planned_at).days for a, b in itertools.pairwise(got)]
                     assert all(g >= RULES.min_gap_days - 1 for g in gaps)
                     dates = [a.planned_at.astimezone(TZ).date() for a in got]
                     assert all((b - a).days >= RULES.min_gap_days
-                               for a, b in zip(dates, dates[1:], strict=False))
+                               for a, b in itertools.pairwise(dates))
     # re-planning with nothing changed changes nothing
     assert plan_month(m, progs, stations, rows, avail, now, TZ, RULES).empty
 
@@ -167,7 +167,7 @@ def test_premiere_is_prompt_and_replays_alternate_and_spread() -> None:
     hours = [a.planned_at.astimezone(TZ).hour for a in add]
     assert hours == [17, 6, 17, 6]  # evening, morning, evening, morning
     ds = dates(plan)
-    assert all((b - a).days >= 3 for a, b in zip(ds, ds[1:], strict=False))
+    assert all((b - a).days >= 3 for a, b in itertools.pairwise(ds))
 
 
 def test_month_end_compresses_spacing() -> None:
@@ -242,8 +242,10 @@ def test_emergency_airs_at_once_outside_the_quota() -> None:
 
 def test_a_revision_inherits_what_already_aired() -> None:
     now = local(2026, 11, 12, 9).astimezone(UTC)
-    aired = [ExistingAiring(1, 1, "a", AiringKind.PREMIERE, local(2026, 11, 3, 17, 30), AiringState.AIRED),
-             ExistingAiring(2, 1, "a", AiringKind.REPLAY, local(2026, 11, 7, 6), AiringState.AIRED)]
+    aired = [ExistingAiring(1, 1, "a", AiringKind.PREMIERE, local(2026, 11, 3, 17, 30),
+                            AiringState.AIRED),
+             ExistingAiring(2, 1, "a", AiringKind.REPLAY, local(2026, 11, 7, 6),
+                            AiringState.AIRED)]
     progs = [ProgrammeInfo(2, "2026-11", Priority.NORMAL, 900.0, lineage=(1,))]
     plan = plan_month("2026-11", progs, [StationInfo("a", WINDOWS)], aired, {(2, "a"): now},
                       now, TZ, RULES)
