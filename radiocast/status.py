@@ -109,8 +109,10 @@ def find_problems(app: App) -> list[Problem]:
                 Airing.month == month,
                 Airing.state.in_([AiringState.MISSED.value, AiringState.FAILED.value,
                                   AiringState.INTERRUPTED.value]))):
-            replaced = s.scalars(select(Airing.id).where(
+            replaced = s.scalars(select(Airing.state).where(
                 Airing.replaces_id == a.id, Airing.state != AiringState.CANCELLED.value)).first()
+            if replaced == AiringState.AIRED.value:
+                continue  # made up: nothing left to do
             out.append(Problem("warning" if replaced else "error", "airing_missed",
                                f"airing #{a.id} at {a.station_id} {a.state}: {a.detail}",
                                iso(a.finished_at or a.planned_at, tz),
