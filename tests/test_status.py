@@ -157,7 +157,7 @@ def test_quota_at_risk_when_the_month_cannot_fit(make_app: Callable[..., App],
 
 def test_problems_are_logged_once_when_they_start_and_when_they_clear(
         world: tuple[App, Clock], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    app, clock = world
+    app, _ = world
     log = ProblemLog(app, every_seconds=0)
     with caplog.at_level(logging.WARNING, logger="radiocast.status"):
         assert any("started: programme_late" in line for line in log.update(force=True))
