@@ -1,0 +1,29 @@
+"""The README's demo command, shortened with --quick, so the README cannot silently rot."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_readme_demo_command_runs_the_whole_job(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "./scripts/demo" in readme and "./scripts/test" in readme
+    out = tmp_path / "demo"
+    res = subprocess.run([str(REPO / "scripts" / "demo"), "--quick", "--stations", "3", "--dir",
+                          str(out)], capture_output=True, text=True, timeout=420)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "Báo cáo:" in res.stdout
+    stations = sorted((out / "stations").iterdir())
+    assert len(stations) == 3
+    for st in stations:
+        mp3 = list((st / "radio").glob("*.mp3"))
+        assert len(mp3) == 3  # every good sample programme reached every station
+        assert (st / "radio" / "playbook.json").exists()
+        assert len((st / "asrun.log").read_text().splitlines()) == 3  # three premieres aired
+    quarantine = out / "drop" / "Lỗi"
+    assert any(p.name.endswith(".txt") for p in quarantine.iterdir())
+    report = next(out.glob("bao-cao-*.md")).read_text(encoding="utf-8")
+    assert "Tỷ lệ đạt" in report and "Xã Trung Hạ" in report
