@@ -132,3 +132,30 @@ def test_main_turns_errors_into_exit_codes(tmp_path: Path) -> None:
         assert exc.code == ExitCode.CONFIG
     else:
         raise AssertionError("main() must exit")
+
+
+def test_sd_notify_ready_watchdog_stopping(tmp_path: Path) -> None:
+    import socket as socketlib
+
+    run_cli("init", str(tmp_path))
+    sock_path = tmp_path / "notify.sock"
+    sock = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(30)
+    env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "1000000"}
+    proc = subprocess.Popen([sys.executable, "-m", "radiocast", "--config",
+                             str(tmp_path / "radiocast.toml"), "run"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        got = [sock.recv(100).decode()]
+        assert got == ["READY=1"]
+        got += [sock.recv(100).decode(), sock.recv(100).decode()]
+        assert got[1:] == ["WATCHDOG=1", "WATCHDOG=1"]
+        proc.send_signal(signal.SIGTERM)
+        while (msg := sock.recv(100).decode()) == "WATCHDOG=1":
+            pass
+        assert msg == "STOPPING=1"
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        sock.close()
