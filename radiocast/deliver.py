@@ -24,7 +24,6 @@ from radiocast.models import AiringState, DeliveryState, ProgrammeState
 from radiocast.transport import StationLink
 
 log = logging.getLogger(__name__)
-OWN_FILE_PREFIX = ("20",)  # radiocast's own files start with the programme month: 2026-11-…
 PROGRESS_EVERY = 1 << 20
 
 
@@ -157,7 +156,8 @@ def _send(app: App, link: StationLink, job: Job,
             progress(link.station.id, done, job.size)
 
     try:
-        link.upload(job.path, f"{job.slug}.mp3", job.sha256, on_bytes)
+        link.upload(job.path, f"{job.slug}.mp3", job.sha256, on_bytes,
+                    check_remote=link.station.playout == "ssh-command")
     finally:
         if counted:
             with app.db.write() as s:
@@ -227,13 +227,21 @@ def sync_inventory(app: App, link: StationLink) -> None:
             Airing, Airing.programme_id == Programme.id).where(
             Airing.station_id == sid, Airing.state.in_([AiringState.PLANNED.value,
                                                         AiringState.AIRING.value]))))
+        local = now.astimezone(app.settings.general.tz)
         current = set(s.scalars(select(Programme.slug).join(
             Delivery, Delivery.programme_id == Programme.id).where(
             Delivery.station_id == sid, Programme.state == ProgrammeState.READY.value,
+            Programme.month >= f"{local.year:04d}-{local.month:02d}",
             Delivery.state != DeliveryState.CANCELLED.value)))
+        ours = set(s.scalars(select(Programme.slug).join(
+            Delivery, Delivery.programme_id == Programme.id).where(
+            Delivery.station_id == sid)))
     files = {f.name: f.size for f in link.list_files()}
+    keep = {f"{slug}.mp3" for slug in needed | current if slug}
     for did, slug, size, sha in delivered:
         name = f"{slug}.mp3"
+        if name not in keep:
+            continue  # no longer needed there: not re-pushed, pruned below
         why = None
         if name not in files:
             why = "missing at the station"
@@ -247,9 +255,9 @@ def sync_inventory(app: App, link: StationLink) -> None:
             with app.db.write() as s:
                 ops.requeue_delivery(s, s.get_one(Delivery, did), now, why)
             log.warning("%s: %s %s; sending again", sid, name, why)
-    keep = {f"{slug}.mp3" for slug in needed | current if slug}
+    mine = {f"{slug}.mp3" for slug in ours if slug}
     for name in files:
         base = name.removesuffix(".sha256")
-        if base.endswith(".mp3") and base.startswith(OWN_FILE_PREFIX) and base not in keep:
+        if base in mine and base not in keep:  # only files radiocast put there itself
             link.remove(name)
             log.info("%s: removed %s (no airing needs it)", sid, name)

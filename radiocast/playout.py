@@ -19,6 +19,9 @@ from radiocast.transport import StationLink
 log = logging.getLogger(__name__)
 PLAY_MARGIN_SECONDS = 120
 STDERR_TAIL = 500
+AWAITING = "file in place; awaiting the station's as-run confirmation (asrun.jsonl)"
+CONFIRM_WITHIN = timedelta(hours=6)  # after its end, an unconfirmed playbook airing is missed
+ASRUN_FILE = "asrun.jsonl"
 
 
 def air(app: App, airing_id: int) -> AiringState | None:
@@ -40,6 +43,13 @@ def air(app: App, airing_id: int) -> AiringState | None:
             if files.get(name) != size:
                 return _finish(app, airing_id, AiringState.MISSED,
                                f"{name} is not at the station (or has the wrong size)")
+            if st.playout == "playbook":
+                # the station plays from playbook.json by itself; only its as-run record
+                # (asrun.jsonl) can say it aired: until then the airing stays `airing`
+                with app.db.write() as s:
+                    a = s.get_one(Airing, airing_id)
+                    a.detail = AWAITING
+                return AiringState.AIRING
             cmd = st.play_command.replace("{file}", shlex.quote(link.remote_path(name)))
             res = link.run(cmd, timeout=duration + PLAY_MARGIN_SECONDS)
     except DeliveryError as exc:
@@ -62,12 +72,67 @@ def _finish(app: App, airing_id: int, state: AiringState, detail: str) -> Airing
 
 
 def recover(app: App) -> None:
-    """An airing the daemon was running when it died is `interrupted`: it never restarts."""
+    """An airing the daemon was running when it died is `interrupted`: it never restarts.
+    (Playbook stations air by themselves: their airings wait for the as-run record.)"""
     now = app.clock()
+    playbook_ids = {st.id for st in app.settings.stations if st.playout == "playbook"}
     with app.db.write() as s:
         for a in ops.interrupted_airings(s):
+            if a.station_id in playbook_ids:
+                continue
             ops.finish_airing(s, a, AiringState.INTERRUPTED, now,
                               "radiocast stopped while airing; not counted, make-up planned")
+
+
+def confirm_playbook_airings(app: App) -> int:
+    """Read `asrun.jsonl` at playbook stations with airings awaiting confirmation.
+
+    One JSON object a line: {"airing_id": 12, "started_at": "...+07:00",
+    "finished_at": "...+07:00", "status": "aired" | "failed", "detail": "..."}."""
+    now = app.clock()
+    done = 0
+    for st in app.settings.stations:
+        if st.playout != "playbook":
+            continue
+        with app.db.read() as s:
+            waiting = {a.id: a for a in s.scalars(select(Airing).where(
+                Airing.station_id == st.id, Airing.state == AiringState.AIRING.value))}
+        if not waiting:
+            continue
+        records: dict[int, dict[str, str]] = {}
+        try:
+            with StationLink(st, app.settings.delivery) as link:
+                raw = link.read_small(ASRUN_FILE, limit=4 << 20) or b""
+        except DeliveryError as exc:
+            log.warning("%s: as-run record not read: %s", st.id, exc.detail)
+            raw = b""
+        for line in raw.decode("utf-8", "replace").splitlines():
+            try:
+                rec = json.loads(line)
+                records[int(rec["airing_id"])] = rec
+            except (ValueError, KeyError, TypeError):
+                continue
+        with app.db.write() as s:
+            for aid in waiting:
+                a = s.get_one(Airing, aid)
+                rec = records.get(aid)
+                if rec is not None:
+                    try:
+                        a.started_at = datetime.fromisoformat(rec["started_at"])
+                        end = datetime.fromisoformat(rec["finished_at"])
+                    except (KeyError, ValueError):
+                        continue
+                    state = (AiringState.AIRED if rec.get("status") == "aired"
+                             else AiringState.FAILED)
+                    a.finished_at = end
+                    ops.set_airing_state(s, a, state, now,
+                                         f"as-run: {rec.get('detail') or rec.get('status')}")
+                    done += 1
+                elif a.planned_at + CONFIRM_WITHIN < now:
+                    ops.finish_airing(s, a, AiringState.MISSED, now,
+                                      "no as-run confirmation from the station")
+                    done += 1
+    return done
 
 
 def mark_overdue(app: App, grace: timedelta) -> int:

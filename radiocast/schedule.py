@@ -155,6 +155,7 @@ class AiringScheduler:
             return
         self.last_plan = mono
         playout.mark_overdue(self.app, self.grace)
+        playout.confirm_playbook_airings(self.app)
         self.unpublished |= plan_all(self.app)
         if mono - self.last_publish >= PUBLISH_RETRY_SECONDS or not self.unpublished_failed:
             self.last_publish = mono

@@ -262,7 +262,7 @@ class StationLink:
             sftp.rename(src, dst)
 
     def upload(self, local: Path, name: str, sha256: str,
-               progress: Callable[[int], None] | None = None) -> int:
+               progress: Callable[[int], None] | None = None, check_remote: bool = False) -> int:
         """Put `local` at `remote_dir/name`, atomically and verified; returns bytes sent."""
         sftp = self._sftp()
         tmp = self.remote_path(f".{name}.part")
@@ -296,6 +296,12 @@ class StationLink:
             if remote_size != size:
                 raise TransientDeliveryError(self.station.id, f"size after upload "
                                              f"{remote_size} != {size}")
+            if check_remote:  # the station runs commands: compare what it really stored
+                remote = self.remote_sha256(f".{name}.part")
+                if remote is not None and remote != sha256:
+                    sftp.remove(tmp)
+                    raise TransientDeliveryError(self.station.id, f"sha256 at the station "
+                                                 f"{remote[:12]}… != {sha256[:12]}…")
             self._rename(tmp, final)
             self.write_small(f"{name}.sha256", f"{sha256}  {name}\n".encode("ascii"))
         return sent

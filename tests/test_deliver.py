@@ -239,3 +239,21 @@ def test_daemon_sigkilled_mid_upload_leaves_one_correct_file_after_restart(
     [d] = deliveries(s)
     assert d.state == DeliveryState.DELIVERED.value
     proxy.close()
+
+
+def test_inventory_prunes_only_radiocasts_own_files_no_airing_needs(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    s = site(1)
+    remote = s.remotes[0]
+    foreign = remote / "2023-tet-nguyen-dan.mp3"  # the station's own file
+    foreign.write_bytes(b"not ours")
+    old = ready_programme(s.app, payload(tmp_path / "old.mp3", 10_000), "Tháng trước", "2020-01")
+    deliver.deliver_due(s.app)  # delivered, then pruned at once: an old month, nothing planned
+    names = remote_names(remote)
+    assert "2020-01-thang-truoc.mp3" not in names and foreign.name in names
+    cur = ready_programme(s.app, payload(tmp_path / "cur.mp3", 10_000), "Tháng này")
+    deliver.deliver_due(s.app)
+    names = remote_names(remote)
+    assert foreign.exists() and any(n.endswith("thang-nay.mp3") for n in names)
+    assert {d.state for d in deliveries(s)} == {DeliveryState.DELIVERED.value}  # no re-push loop
+    assert old and cur
