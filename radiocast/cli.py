@@ -7,6 +7,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -260,17 +261,23 @@ def retry(c: Ctx, station: str | None, all_failed: bool) -> None:
 
 
 @cli.command()
-@click.option("--period", required=True, help="YYYY-MM, YYYY-H1, YYYY-H2 or YYYY.")
+@click.option("--period", help="YYYY-MM, YYYY-H1, YYYY-H2 or YYYY.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]),
+              help="First day of a custom range (YYYY-MM-DD), with --to.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]),
+              help="Last day of a custom range (YYYY-MM-DD), with --from.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "md", "xlsx"]),
               default="md", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
 @pass_ctx
-def report(c: Ctx, period: str, fmt: str, output: str | None) -> None:
-    """Compliance report for a month, half-year or year."""
+def report(c: Ctx, period: str | None, start: datetime | None, end: datetime | None,
+           fmt: str, output: str | None) -> None:
+    """Compliance report for a month, half-year, year, or a date range."""
     from radiocast.report import build_report, render_report
 
     app = c.app()
-    data = build_report(app, period)
+    data = build_report(app, period, start.date() if start else None,
+                        end.date() if end else None)
     payload = render_report(data, fmt, app.lang)
     if output:
         Path(output).write_bytes(payload)

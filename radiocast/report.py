@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from radiocast.app import App
-from radiocast.db.schema import Airing, Delivery, Programme, Station
+from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
 from radiocast.errors import NoDataError, UsageError
 from radiocast.i18n import t
 from radiocast.models import AiringKind, AiringState, DeliveryState
@@ -58,13 +58,38 @@ class _Cell:
     reasons: list[str] | None = None
 
 
-def build_report(app: App, period: str) -> dict[str, Any]:
-    months = period_months(period)
+def range_months(start: date, end: date) -> list[str]:
+    if end < start:
+        raise UsageError("--to must not be before --from")
+    out, cur = [], start.replace(day=1)
+    while cur <= end:
+        out.append(f"{cur.year:04d}-{cur.month:02d}")
+        cur = (cur + timedelta(days=32)).replace(day=1)
+    return out
+
+
+def build_report(app: App, period: str | None = None, start: date | None = None,
+                 end: date | None = None) -> dict[str, Any]:
+    """The report for a period (YYYY-MM, YYYY-H1, YYYY-H2, YYYY) or a date range."""
     tz = app.settings.general.tz
+    if start is not None or end is not None:
+        if start is None or end is None:
+            raise UsageError("give both --from and --to")
+        months = range_months(start, end)
+        period = period or f"{start:%d/%m/%Y}–{end:%d/%m/%Y}"
+    elif period is not None:
+        months = period_months(period)
+    else:
+        raise UsageError("give --period, or --from and --to")
     need = app.settings.schedule.replays_per_month
     with app.db.read() as s:
-        airings = list(s.scalars(select(Airing).where(Airing.month.in_(months))
-                                 .order_by(Airing.planned_at)))
+        airings = [a for a in s.scalars(select(Airing).where(Airing.month.in_(months))
+                                        .order_by(Airing.planned_at))
+                   if start is None or end is None
+                   or start <= a.planned_at.astimezone(tz).date() <= end]
+        events = list(s.scalars(select(Event).where(
+            Event.entity == "station", Event.action.in_(["unreachable", "reachable"]))
+            .order_by(Event.at, Event.id)))
         progs = {p.id: p for p in s.scalars(select(Programme).where(Programme.month.in_(months)))}
         stations = {st.id: st for st in s.scalars(select(Station))}
         dels = list(s.scalars(select(Delivery).where(Delivery.programme_id.in_(list(progs)))))
@@ -122,7 +147,9 @@ def build_report(app: App, period: str) -> dict[str, Any]:
                 "reasons": cell.reasons,
             })
         out_stations.append({"station_id": sid, "name": st.name if st else sid,
-                             "months": cells, "delivery": _delivery_figures(sid, dels, progs)})
+                             "months": cells, "delivery": _delivery_figures(sid, dels, progs),
+                             "unreachable_hours": _unreachable_hours(
+                                 sid, events, months, tz, app.clock())})
     all_cells = [c for s in out_stations for c in s["months"]]
     compliant = sum(1 for c in all_cells if c["compliant"])
     totals = {
@@ -175,6 +202,31 @@ def _detail_row(a: Airing, sid: str, st: Station | None, month: str,
         "started_at": a.started_at.astimezone(tz).isoformat() if a.started_at else None,
         "finished_at": a.finished_at.astimezone(tz).isoformat() if a.finished_at else None,
         "detail": a.detail}
+
+
+def _unreachable_hours(sid: str, events: list[Event], months: list[str], tz: ZoneInfo,
+                       now: datetime) -> float:
+    """Hours the station was unreachable within the period (from its health events)."""
+    lo = datetime.combine(month_days(months[0])[0], datetime.min.time(), tz)
+    hi = min(datetime.combine(month_days(months[-1])[-1] + timedelta(days=1),
+                              datetime.min.time(), tz), now)
+    total = 0.0
+    down: datetime | None = None
+    for e in events:
+        if e.entity_id != sid:
+            continue
+        if e.action == "unreachable" and down is None:
+            down = e.at
+        elif e.action == "reachable" and down is not None:
+            total += _overlap(down, e.at, lo, hi)
+            down = None
+    if down is not None:
+        total += _overlap(down, hi, lo, hi)
+    return round(total / 3600, 2)
+
+
+def _overlap(a: datetime, b: datetime, lo: datetime, hi: datetime) -> float:
+    return max(0.0, (min(b, hi) - max(a, lo)).total_seconds())
 
 
 def _valid_in(st: Station, months: list[str]) -> bool:

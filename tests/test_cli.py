@@ -159,3 +159,12 @@ def test_sd_notify_ready_watchdog_stopping(tmp_path: Path) -> None:
     finally:
         proc.kill()
         sock.close()
+
+
+def test_report_range_needs_both_ends(tmp_path: Path) -> None:
+    run_cli("init", str(tmp_path))
+    cfg = str(tmp_path / "radiocast.toml")
+    res = run_cli("--config", cfg, "report", "--from", "2026-05-01")
+    assert res.returncode == ExitCode.USAGE and "--to" in res.stderr
+    res = run_cli("--config", cfg, "report", "--from", "2026-05-01", "--to", "2026-05-31")
+    assert res.returncode == ExitCode.PARTIAL and "01/05/2026–31/05/2026" in res.stderr

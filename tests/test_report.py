@@ -232,3 +232,29 @@ def test_no_data_is_an_error_not_an_empty_file(year: App) -> None:
     with pytest.raises(NoDataError):
         build_report(year, "2024-H2")
     _ = DeliveryState
+
+
+def test_date_range_and_station_unreachable_hours(make_app: Callable[..., App],
+                                                  tmp_path: Path) -> None:
+    clock = Clock(local(2026, 5, 4, 8))
+    app = make_app(stations=STATIONS.replace("valid_from = 2025-07-01", ""), clock=clock)
+    audio = tmp_path / "p.mp3"
+    audio.write_bytes(b"\xff\xfb" * 1000)
+    pid = ready_programme(app, audio, "Tháng 5", "2026-05")
+    deliver_all(app, pid, lambda sid: local(2026, 5, 4, 8))
+    with app.db.write() as s:
+        ops.record_station_error(s, "quan-son", local(2026, 5, 6, 10), "timed out", True)
+        ops.record_contact(s, "quan-son", local(2026, 5, 6, 15), None)
+    run_airings(app, clock, local(2026, 5, 31, 23), lambda a: AiringState.AIRED)
+    clock.now = local(2026, 6, 1, 8)
+    whole = build_report(app, "2026-05")
+    st = {x["station_id"]: x for x in whole["stations"]}
+    assert st["quan-son"]["unreachable_hours"] == 5.0
+    assert st["son-dien"]["unreachable_hours"] == 0.0
+    assert st["quan-son"]["months"][0]["compliant"]
+    first_week = build_report(app, start=local(2026, 5, 1).date(),
+                              end=local(2026, 5, 7).date())
+    cell = {x["station_id"]: x for x in first_week["stations"]}["quan-son"]["months"][0]
+    assert cell["premiere_at"] is not None and not cell["compliant"]
+    assert cell["replays_aired"] < 3
+    assert first_week["period"] == "01/05/2026–07/05/2026"
