@@ -74,6 +74,7 @@ def main() -> None:
     args = ap.parse_args()
     ff = find_ffmpeg()
     results: dict[int, dict[str, tuple[float, float]]] = {}
+    parts: dict[int, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in args.minutes:
             src = Path(tmp) / f"in-{minutes}.mp3"
@@ -99,7 +100,9 @@ def main() -> None:
                 walls["radiocast"].append(time.perf_counter() - t)
                 doc = json.loads(out)
                 # python process + the two ffmpeg processes that run beside it while encoding
+                # (a conservative sum: their shared libraries are counted twice)
                 rss["radiocast"] = max(rss["radiocast"], doc["self_mib"] + 2 * doc["child_mib"])
+                parts[minutes] = (doc["self_mib"], doc["child_mib"])
                 lufs = doc["out_lufs"]
             results[minutes] = {k: (statistics.median(v), rss[k]) for k, v in walls.items() if v}
             print(f"{minutes} min: radiocast output {lufs:.2f} LUFS", file=sys.stderr)
@@ -108,6 +111,9 @@ def main() -> None:
         bare = row["bare"][0]
         for tool, (wall, mib) in row.items():
             print(f"{minutes:>3} min    {tool:<10} {wall:>8.1f} {wall / bare:>7.2f} {mib:>13.0f}")
+    for minutes, (own, child) in parts.items():
+        print(f"radiocast {minutes} min: Python process {own:.0f} MiB, largest ffmpeg child "
+              f"{child:.0f} MiB")
     if len(results) == 2:
         a, b = sorted(results)
         ratio = results[b]["radiocast"][1] / results[a]["radiocast"][1]

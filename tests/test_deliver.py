@@ -22,6 +22,18 @@ from .netproxy import Proxy
 from .sshd import keygen
 
 
+def through_proxy(s: Site, proxy: Proxy, extra: str = "") -> Path:
+    """Route station 0 through `proxy` (its port, and the known_hosts entry for that port)."""
+    cfg = s.app.settings.path
+    assert cfg is not None
+    port = s.servers[0].port
+    cfg.write_text(cfg.read_text().replace(f"port = {port}", f"port = {proxy.port}")
+                   .replace("[ingest]", f"{extra}\n[ingest]"))
+    s.known_hosts.write_text(s.servers[0].known_hosts_line().replace(f":{port} ",
+                                                                     f":{proxy.port} "))
+    return cfg
+
+
 def payload(path: Path, size: int) -> Path:
     path.write_bytes(os.urandom(size))
     return path
@@ -122,17 +134,10 @@ def test_a_file_deleted_at_the_station_is_pushed_again(site: Callable[..., Site]
 
 def test_sshd_killed_mid_transfer_then_back_resumes_without_resending_everything(
         site: Callable[..., Site], tmp_path: Path) -> None:
-    proxy_holder: list[Proxy] = []
-    s = site(1, extra="[delivery]\nretry_backoff_seconds = [1]\nstall_timeout_seconds = 5")
+    s = site(1)
     proxy = Proxy(s.servers[0].port, rate_bps=40_000_000)  # slow enough to catch it midway
-    proxy_holder.append(proxy)
-    # route the station through the proxy
-    cfg = s.app.settings.path
-    assert cfg is not None
-    text = cfg.read_text().replace(f"port = {s.servers[0].port}", f"port = {proxy.port}")
-    cfg.write_text(text)
-    s.known_hosts.write_text(s.servers[0].known_hosts_line().replace(
-        f":{s.servers[0].port} ", f":{proxy.port} "))
+    cfg = through_proxy(s, proxy, "[delivery]\nretry_backoff_seconds = [1]\n"
+                                  "stall_timeout_seconds = 5")
     from radiocast.app import open_app
 
     app = open_app(cfg)
@@ -177,13 +182,7 @@ def test_a_silently_dead_link_is_a_retryable_error_within_the_stall_timeout(
         site: Callable[..., Site], tmp_path: Path) -> None:
     s = site(1)
     proxy = Proxy(s.servers[0].port, rate_bps=20_000_000)
-    cfg = s.app.settings.path
-    assert cfg is not None
-    cfg.write_text(cfg.read_text().replace(f"port = {s.servers[0].port}",
-                                           f"port = {proxy.port}")
-                   .replace("[ingest]", "[delivery]\nstall_timeout_seconds = 3\n[ingest]"))
-    s.known_hosts.write_text(s.servers[0].known_hosts_line().replace(
-        f":{s.servers[0].port} ", f":{proxy.port} "))
+    cfg = through_proxy(s, proxy, "[delivery]\nstall_timeout_seconds = 3")
     from radiocast.app import open_app
 
     app = open_app(cfg)
@@ -207,12 +206,7 @@ def test_daemon_sigkilled_mid_upload_leaves_one_correct_file_after_restart(
         site: Callable[..., Site], tmp_path: Path) -> None:
     s = site(1)
     proxy = Proxy(s.servers[0].port, rate_bps=16_000_000)
-    cfg = s.app.settings.path
-    assert cfg is not None
-    cfg.write_text(cfg.read_text().replace(f"port = {s.servers[0].port}",
-                                           f"port = {proxy.port}"))
-    s.known_hosts.write_text(s.servers[0].known_hosts_line().replace(
-        f":{s.servers[0].port} ", f":{proxy.port} "))
+    cfg = through_proxy(s, proxy)
     size = 8_000_000
     f = payload(tmp_path / "p.mp3", size)
     ready_programme(s.app, f)
