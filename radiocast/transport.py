@@ -329,14 +329,14 @@ class StationLink:
             _stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
             channel = stdout.channel
             deadline = time.monotonic() + timeout
-            while not channel.exit_status_ready():
+            # wake as soon as the exit status arrives; tick the stall watchdog meanwhile
+            while not channel.status_event.wait(timeout=1.0):
                 if time.monotonic() > deadline:
                     channel.close()
                     raise TransientDeliveryError(self.station.id,
                                                  f"command timed out after {timeout:.0f} s")
                 if self.watchdog:
                     self.watchdog.tick()
-                time.sleep(0.2)
             out = stdout.read().decode("utf-8", "replace")
             err = stderr.read().decode("utf-8", "replace")
             return ExecResult(channel.recv_exit_status(), out, err)
