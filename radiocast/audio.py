@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -440,21 +441,43 @@ def normalize(src: Path, dst: Path, settings: AudioSettings, tags: Tags,
 
 def _spool_and_measure(src: Path, raw: Path, sr: int,
                        ch: int) -> tuple[Loudness, float | None, float | None]:
-    """One decode: write station-format PCM to `raw`, measure it, find non-silent bounds."""
+    """One decode: write station-format PCM to `raw`, measure it, find non-silent bounds.
+
+    The meter runs on its own thread, beside the reading and writing, so this pass takes
+    about as long as ffmpeg's decode alone."""
     meter = LoudnessMeter(sr, ch)
+    chunks: queue.Queue[FloatArray | None] = queue.Queue(maxsize=4)
+    failure: list[BaseException] = []
+
+    def measure() -> None:
+        while (chunk := chunks.get()) is not None:
+            if not failure:
+                try:
+                    meter.feed(chunk)
+                except BaseException as exc:  # re-raised by the caller
+                    failure.append(exc)
+
+    worker = threading.Thread(target=measure, name="radiocast-meter", daemon=True)
+    worker.start()
     first: float | None = None
     last: float | None = None
     pos = 0
-    with open(raw, "wb") as out:
-        for chunk in decode_chunks(src, sr, ch):
-            meter.feed(chunk)
-            out.write(chunk.tobytes())
-            loud = np.flatnonzero(np.max(np.abs(chunk), axis=1) > DIGITAL_SILENCE)
-            if loud.size:
-                if first is None:
-                    first = (pos + int(loud[0])) / sr
-                last = (pos + int(loud[-1]) + 1) / sr
-            pos += chunk.shape[0]
+    try:
+        with open(raw, "wb") as out:
+            for chunk in decode_chunks(src, sr, ch):
+                chunks.put(chunk)
+                out.write(chunk.tobytes())
+                loud = np.flatnonzero(np.max(np.abs(chunk), axis=1) > DIGITAL_SILENCE)
+                if loud.size:
+                    if first is None:
+                        first = (pos + int(loud[0])) / sr
+                    last = (pos + int(loud[-1]) + 1) / sr
+                pos += chunk.shape[0]
+    finally:
+        chunks.put(None)
+        worker.join()
+    if failure:
+        raise failure[0]
     return meter.result(), first, last
 
 
