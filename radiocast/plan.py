@@ -291,7 +291,9 @@ def _spread(occ: _Occupancy, prog: ProgrammeInfo, earliest: datetime, last: date
             best = picked
         if len(picked) == n:
             return picked
-    return best
+    # not all fit even back to back: the earliest free windows, as many as there are (the
+    # alternation above may skip one, and a shortfall must be as small as the month allows)
+    return cands[:n] if len(cands[:n]) > len(best) else best
 
 
 _NO = _Instance(datetime.min, datetime.min, date.min, False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
@@ -97,9 +97,15 @@ def apply_plan(app: App, month: str, plan: Plan) -> set[str]:
                            n.replaces_id)
             changed.add(n.station_id)
         for sf in plan.shortfalls:
-            ops.record_event(s, now, "station", sf.station_id, "shortfall",
-                             detail=f"{sf.month} programme #{sf.programme_id}: "
-                                    f"{sf.missing} airing(s) cannot fit")
+            detail = (f"{sf.month} programme #{sf.programme_id}: "
+                      f"{sf.missing} airing(s) cannot fit")
+            last = s.scalars(select(Event.detail).where(
+                Event.entity == "station", Event.entity_id == sf.station_id,
+                Event.action == "shortfall",
+                Event.detail.like(f"{sf.month} programme #{sf.programme_id}:%"))
+                .order_by(Event.id.desc())).first()
+            if last != detail:  # recorded when it starts or changes, not at every re-plan
+                ops.record_event(s, now, "station", sf.station_id, "shortfall", detail=detail)
     return changed
 
 
@@ -107,7 +113,7 @@ def plan_all(app: App) -> set[str]:
     changed: set[str] = set()
     for month in _months_to_plan(app, app.clock()):
         plan = build_plan(app, month)
-        if not plan.empty:
+        if not plan.empty or plan.shortfalls:
             changed |= apply_plan(app, month, plan)
     return changed
 
@@ -193,5 +199,3 @@ class AiringScheduler:
         self.scheduler.shutdown(wait=True)
 
 
-def month_start(month: str) -> date:
-    return date.fromisoformat(month + "-01")
