@@ -33,6 +33,15 @@ def next_window() -> tuple[str, datetime]:
     raise AssertionError("no usable zone")
 
 
+def set_zone_and_play(cfg: Path, tzname: str, commands: list[str]) -> None:
+    """Set the time zone and give station i the play command commands[i]."""
+    text = cfg.read_text().replace("[radiocast]\n", f'[radiocast]\ntimezone = "{tzname}"\n')
+    parts = text.split("[[stations]]")
+    for i, command in enumerate(commands):
+        parts[i + 1] = parts[i + 1].rstrip() + f'\nplay_command = "{command}"\n'
+    cfg.write_text("[[stations]]".join(parts))
+
+
 def airings(app: object, sid: str) -> list[Airing]:
     with app.db.read() as s:  # type: ignore[attr-defined]
         return list(s.scalars(select(Airing).where(Airing.station_id == sid)
@@ -57,15 +66,10 @@ def test_airs_at_the_window_records_it_never_twice_and_makes_up_misses(
     cfg = s.app.settings.path
     assert cfg is not None
     logs = [r / "asrun.log" for r in s.remotes]
-    text = cfg.read_text().replace("[radiocast]\n", f'[radiocast]\ntimezone = "{tzname}"\n')
     plays = ["echo start {file} >> %s; echo end >> %s",  # quick
              "echo start {file} >> %s; echo end >> %s",  # its sshd will be down
              "echo start {file} >> %s; sleep 8; echo end >> %s"]  # long: killed midway
-    parts = text.split("[[stations]]")
-    for i in range(3):
-        parts[i + 1] = parts[i + 1].rstrip() + \
-            f'\nplay_command = "{plays[i] % (logs[i], logs[i])}"\n'
-    cfg.write_text("[[stations]]".join(parts))
+    set_zone_and_play(cfg, tzname, [p % (lg, lg) for p, lg in zip(plays, logs, strict=True)])
     app = open_app(cfg)
     size_file = tmp_path / "p.mp3"
     size_file.write_bytes(os.urandom(300_000))

@@ -20,7 +20,7 @@ from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.models import AiringState, DeliveryState, ProgrammeState
 
 from .conftest import SAMPLES, Site
-from .test_airing import next_window
+from .test_airing import next_window, set_zone_and_play
 
 
 def wait_for(cond: Callable[[], bool], seconds: float, what: str) -> None:
@@ -39,12 +39,7 @@ def test_drop_to_report(site: Callable[..., Site], tmp_path: Path) -> None:
     cfg = s.app.settings.path
     assert cfg is not None
     logs = [r / "asrun.log" for r in s.remotes]
-    text = cfg.read_text().replace("[radiocast]\n", f'[radiocast]\ntimezone = "{tzname}"\n')
-    parts = text.split("[[stations]]")
-    for i in range(2):
-        parts[i + 1] = parts[i + 1].rstrip() + \
-            f'\nplay_command = "echo aired {{file}} >> {logs[i]}"\n'
-    cfg.write_text("[[stations]]".join(parts))
+    set_zone_and_play(cfg, tzname, [f"echo aired {{file}} >> {lg}" for lg in logs])
     app = open_app(cfg)
     month = f"{start:%Y-%m}"
     drop = app.settings.ingest.drop_dir
