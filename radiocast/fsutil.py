@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -56,7 +57,7 @@ def move_file(src: Path, dst: Path) -> None:
     try:
         os.rename(src, dst)
     except OSError as exc:
-        if exc.errno != 18:  # EXDEV: another file system
+        if exc.errno != errno.EXDEV:  # another file system
             raise
         tmp = dst.with_name(f".{dst.name}.part")
         with open(src, "rb") as fin, open(tmp, "wb") as fout:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
@@ -434,7 +435,7 @@ def normalize_programme(app: App, pid: int) -> bool:
     return True
 
 
-def _unique_slug(s: Any, p: Programme) -> str:
+def _unique_slug(s: Session, p: Programme) -> str:
     base = f"{p.month}-{slugify(p.title, 50)}"
     same_title = s.scalars(select(Programme.id).where(
         Programme.month == p.month, Programme.title_key == p.title_key,

@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from radiocast import deliver
+from radiocast.app import open_app
 from radiocast.db.schema import Delivery, Station
 from radiocast.models import DeliveryState
+from radiocast.transport import StationLink
 
 from .conftest import Site, ready_programme
 from .netproxy import Proxy
@@ -122,8 +125,6 @@ def test_a_file_deleted_at_the_station_is_pushed_again(site: Callable[..., Site]
     mp3.unlink()  # someone cleaned the station's disk
     with s.app.db.write() as sess:  # any later connection runs the inventory
         d = sess.scalars(select(Delivery)).one()
-    from radiocast.transport import StationLink
-
     with StationLink(s.app.settings.stations[0], s.app.settings.delivery) as link:
         deliver.sync_inventory(s.app, link)
     assert deliveries(s)[0].state == DeliveryState.QUEUED.value
@@ -138,8 +139,6 @@ def test_sshd_killed_mid_transfer_then_back_resumes_without_resending_everything
     proxy = Proxy(s.servers[0].port, rate_bps=40_000_000)  # slow enough to catch it midway
     cfg = through_proxy(s, proxy, "[delivery]\nretry_backoff_seconds = [1]\n"
                                   "stall_timeout_seconds = 5")
-    from radiocast.app import open_app
-
     app = open_app(cfg)
     size = 12_000_000
     f = payload(tmp_path / "p.mp3", size)
@@ -154,8 +153,6 @@ def test_sshd_killed_mid_transfer_then_back_resumes_without_resending_everything
                 s.servers[0].stop()  # sshd and its session die: the link is gone
                 return
             time.sleep(0.02)
-
-    import threading
 
     t = threading.Thread(target=killer)
     t.start()
@@ -183,12 +180,8 @@ def test_a_silently_dead_link_is_a_retryable_error_within_the_stall_timeout(
     s = site(1)
     proxy = Proxy(s.servers[0].port, rate_bps=20_000_000)
     cfg = through_proxy(s, proxy, "[delivery]\nstall_timeout_seconds = 3")
-    from radiocast.app import open_app
-
     app = open_app(cfg)
     ready_programme(app, payload(tmp_path / "p.mp3", 30_000_000))
-    import threading
-
     threading.Timer(1.0, proxy.blackhole.set).start()  # no FIN, no RST: bytes just stop
     t0 = time.monotonic()
     [outcome] = deliver.deliver_due(app)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from radiocast.app import App
 from radiocast.db import ops
 from radiocast.db.schema import Airing, Delivery, Programme
-from radiocast.models import AiringState, DeliveryState
+from radiocast.models import AiringState
 from radiocast.report import build_report, render_report
 from radiocast.schedule import plan_all
 
@@ -231,7 +231,6 @@ def test_no_data_is_an_error_not_an_empty_file(year: App) -> None:
 
     with pytest.raises(NoDataError):
         build_report(year, "2024-H2")
-    _ = DeliveryState
 
 
 def test_date_range_and_station_unreachable_hours(make_app: Callable[..., App],

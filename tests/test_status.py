@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -172,4 +171,3 @@ def test_status_document_has_the_contract_keys(world: tuple[App, Clock]) -> None
     doc = build_status(app)
     assert {"programmes", "deliveries", "airings", "stations", "problems"} <= set(doc)
     assert {"severity", "code", "message", "since"} <= set(doc["problems"][0])
-    time.sleep(0)
