@@ -11,7 +11,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from radiocast.audio import find_ffmpeg, mix_programme
+from radiocast.audio.ffmpeg import find_ffmpeg
+from radiocast.audio.mix import mix_programme
 
 HERE = Path(__file__).resolve().parent
 

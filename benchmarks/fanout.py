@@ -24,9 +24,9 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import select  # noqa: E402
 
-from radiocast import deliver  # noqa: E402
 from radiocast.app import App, open_app  # noqa: E402
 from radiocast.db.schema import Delivery  # noqa: E402
+from radiocast.stations import deliver  # noqa: E402
 from tests.conftest import ready_programme, station_toml  # noqa: E402
 from tests.netproxy import Proxy  # noqa: E402
 from tests.sshd import Sshd, keygen, station_dir  # noqa: E402

@@ -26,12 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from radiocast.audio import find_ffmpeg  # noqa: E402
+from radiocast.audio.ffmpeg import find_ffmpeg  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from radiocast.audio import Tags, normalize
+from radiocast.audio.normalize import Tags, normalize
 from radiocast.config import AudioSettings
 t = time.perf_counter()
 tags = Tags("b", "2026-11", "s", "vi")

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from radiocast.config import Settings, find_config, load_settings
-from radiocast.db import Database, open_database
-from radiocast.db.ops import sync_stations
-from radiocast.models import Clock, utc_now
+from radiocast.db import ops
+from radiocast.db.engine import Database, open_database
+from radiocast.models import Clock, StationRecord, utc_now
 
 
 @dataclass
@@ -28,5 +28,6 @@ def open_app(config: str | Path | None, lang: str | None = None, clock: Clock = 
     db = open_database(settings.database_url, migrate=migrate)
     if migrate:
         with db.write() as s:
-            sync_stations(s, settings, clock())
+            ops.sync_stations(s, [StationRecord(st.id, st.name, st.valid_from, st.valid_to)
+                                  for st in settings.stations], clock())
     return App(settings=settings, db=db, lang=lang or settings.general.language, clock=clock)

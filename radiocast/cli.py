@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -15,8 +16,16 @@ import click
 
 from radiocast import __version__
 from radiocast.app import App, open_app
+from radiocast.daemon import Daemon
+from radiocast.db import views
+from radiocast.db.ops import retry_failed
+from radiocast.demo.run import run_demo
 from radiocast.errors import ExitCode, NoDataError, RadiocastError
 from radiocast.i18n import t
+from radiocast.report import build_report, render_report
+from radiocast.setup import init_directory, run_checks
+from radiocast.stations.transport import fetch_host_key, record_host_key
+from radiocast.status import build_status, render_status
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,8 +88,6 @@ def cli(ctx: click.Context, config: str | None, lang: str | None, verbose: int) 
 
 
 def _under_systemd() -> bool:
-    import os
-
     return bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("NOTIFY_SOCKET"))
 
 
@@ -89,7 +96,6 @@ def _under_systemd() -> bool:
 @pass_ctx
 def init(c: Ctx, directory: str) -> None:
     """Write a starter config and folders into DIRECTORY."""
-    from radiocast.setup import init_directory
 
     path = init_directory(Path(directory))
     click.echo(t("init_done", c.language, path=path))
@@ -100,7 +106,6 @@ def init(c: Ctx, directory: str) -> None:
 @pass_ctx
 def check(c: Ctx, no_stations: bool) -> None:
     """Validate config, database, ffmpeg, folders; reach each station."""
-    from radiocast.setup import run_checks
 
     app = c.app()
     results = run_checks(app, stations=not no_stations)
@@ -119,7 +124,6 @@ def check(c: Ctx, no_stations: bool) -> None:
 @pass_ctx
 def run(c: Ctx, once: bool) -> None:
     """Run the daemon (ingest, normalize, deliver, plan, air)."""
-    from radiocast.daemon import Daemon
 
     code = Daemon(c.app()).run(once=once)
     sys.exit(code)
@@ -130,7 +134,6 @@ def run(c: Ctx, once: bool) -> None:
 @pass_ctx
 def status(c: Ctx, as_json: bool) -> None:
     """One screen: programmes, delivery matrix, next airings, problems."""
-    from radiocast.status import build_status, render_status
 
     app = c.app()
     doc = build_status(app)
@@ -146,11 +149,10 @@ def status(c: Ctx, as_json: bool) -> None:
 @pass_ctx
 def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
     """List programmes with state, reason and loudness."""
-    from radiocast.query import list_programmes
 
     app = c.app()
     with app.db.read() as s:
-        rows = list_programmes(s, app.settings.general.tz, month)
+        rows = views.list_programmes(s, app.settings.general.tz, month)
     if as_json:
         emit_json(rows)
     elif not rows:
@@ -166,11 +168,10 @@ def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
 @pass_ctx
 def deliveries(c: Ctx, station: str | None, as_json: bool) -> None:
     """Show what has reached each station."""
-    from radiocast.query import list_deliveries
 
     app = c.app()
     with app.db.read() as s:
-        rows = list_deliveries(s, app.settings.general.tz, station)
+        rows = views.list_deliveries(s, app.settings.general.tz, station)
     if as_json:
         emit_json(rows)
     elif not rows:
@@ -187,11 +188,10 @@ def deliveries(c: Ctx, station: str | None, as_json: bool) -> None:
 @pass_ctx
 def schedule(c: Ctx, station: str | None, month: str | None, as_json: bool) -> None:
     """Show planned and past airings."""
-    from radiocast.query import list_airings
 
     app = c.app()
     with app.db.read() as s:
-        rows = list_airings(s, app.settings.general.tz, station, month)
+        rows = views.list_airings(s, app.settings.general.tz, station, month)
     if as_json:
         emit_json(rows)
     elif not rows:
@@ -208,12 +208,11 @@ def stations(ctx: click.Context, as_json: bool) -> None:
     """Each station: reachable?, last contact, last error, free space."""
     if ctx.invoked_subcommand is not None:
         return
-    from radiocast.query import list_stations
 
     c: Ctx = ctx.obj
     app = c.app()
     with app.db.read() as s:
-        rows = list_stations(s, app.settings.general.tz)
+        rows = views.list_stations(s, app.settings.general.tz)
     if as_json:
         emit_json(rows)
     else:
@@ -227,7 +226,6 @@ def stations(ctx: click.Context, as_json: bool) -> None:
 @pass_ctx
 def enroll(c: Ctx, station_id: str, yes: bool) -> None:
     """Fetch a station's host key, show its fingerprint, record it on confirmation."""
-    from radiocast.transport import fetch_host_key, record_host_key
 
     app = c.app()
     st = app.settings.station(station_id)
@@ -248,7 +246,6 @@ def enroll(c: Ctx, station_id: str, yes: bool) -> None:
 @pass_ctx
 def retry(c: Ctx, station: str | None, all_failed: bool) -> None:
     """Put failed deliveries back in the queue."""
-    from radiocast.db.ops import retry_failed
 
     if bool(station) == all_failed:
         raise click.UsageError("give exactly one of --station ID or --all-failed")
@@ -273,7 +270,6 @@ def retry(c: Ctx, station: str | None, all_failed: bool) -> None:
 def report(c: Ctx, period: str | None, start: datetime | None, end: datetime | None,
            fmt: str, output: str | None) -> None:
     """Compliance report for a month, half-year, year, or a date range."""
-    from radiocast.report import build_report, render_report
 
     app = c.app()
     data = build_report(app, period, start.date() if start else None,
@@ -298,9 +294,9 @@ def report(c: Ctx, period: str | None, start: datetime | None, end: datetime | N
 @pass_ctx
 def demo(c: Ctx, directory: str | None, n_stations: int, quick: bool) -> None:
     """The whole job on this machine, with simulated stations."""
-    from radiocast.demo import run_demo
 
-    code = run_demo(Path(directory) if directory else None, n_stations, c.lang or "vi", quick)
+    code = run_demo(Path(directory) if directory else None, n_stations, c.lang or "vi", quick,
+                    Daemon)
     sys.exit(code)
 
 

@@ -2,39 +2,40 @@
 
 from __future__ import annotations
 
-import itertools
 import os
-import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from radiocast.errors import ConfigError
-from radiocast.models import Priority
+from radiocast.models import Slot
+from radiocast.months import valid_in
+from radiocast.validate import (
+    Table,
+    as_backoff,
+    as_bitrate,
+    as_bool,
+    as_choice,
+    as_date,
+    as_int_range,
+    as_nonempty,
+    as_num_range,
+    as_path,
+    as_play_command,
+    as_remote_dir,
+    as_slots,
+    as_slug,
+    as_str,
+    as_table,
+    as_timezone,
+)
 
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-SLOT_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
-BITRATE_RE = re.compile(r"^(\d{2,3})k$")
+__all__ = ["Settings", "Slot", "StationSettings", "find_config", "known_keys", "load_settings"]
 SYSTEM_CONFIG = Path("/etc/radiocast/radiocast.toml")
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A daily airing window in local time."""
-
-    start: time
-    end: time
-
-    @property
-    def minutes(self) -> int:
-        return (self.end.hour * 60 + self.end.minute) - (self.start.hour * 60 + self.start.minute)
-
-    def __str__(self) -> str:
-        return f"{self.start:%H:%M}-{self.end:%H:%M}"
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,13 @@ class StationSettings:
     slots: tuple[Slot, ...] | None = None
     valid_from: date | None = None
     valid_to: date | None = None
-
     def valid_on(self, day: date) -> bool:
-        if self.valid_from is not None and day < self.valid_from:
-            return False
-        return not (self.valid_to is not None and day > self.valid_to)
+        return (self.valid_from is None or day >= self.valid_from) and (
+            self.valid_to is None or day <= self.valid_to)
+
+    def valid_in(self, *months: str) -> bool:
+        """Does the station exist at some time in these (consecutive) months?"""
+        return valid_in(self.valid_from, self.valid_to, list(months))
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,19 @@ class Settings:
 
     def slots_for(self, station: StationSettings) -> tuple[Slot, ...]:
         return station.slots if station.slots is not None else self.schedule.slots
+
+
+    def stations_for(self, month: str, chosen: list[str] | None = None) -> list[str]:
+        """The stations a programme of `month` goes to: a sidecar's list, or every station
+        that exists in that month."""
+        return [st.id for st in self.stations
+                if (chosen is None or st.id in chosen) and st.valid_in(month)]
+
+    def longest_window_seconds(self) -> float:
+        slots = list(self.schedule.slots)
+        for st in self.stations:
+            slots.extend(st.slots or ())
+        return max(s.minutes for s in slots) * 60.0
 
 
 # ---------------------------------------------------------------- locating the file
@@ -176,275 +192,104 @@ def load_settings(path: Path) -> Settings:
     return parse_settings(data, base_dir=path.resolve().parent, path=path)
 
 
-# ---------------------------------------------------------------- validation helpers
-
-T = TypeVar("T")
-
-
-class _Table:
-    """One TOML table being read: remembers which keys were used, so unknown keys are errors."""
-
-    # all keys the parser knows, as "section.key" (for the docs test)
-    every_key: ClassVar[set[str]] = set()
-
-    def __init__(self, data: Mapping[str, Any], prefix: str) -> None:
-        self.data = data
-        self.prefix = prefix
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def _note(self, name: str) -> None:
-        self.used.add(name)
-        section = re.sub(r"\[\d+\]", "", self.prefix)
-        _Table.every_key.add(f"{section}.{name}" if section else name)
-
-    def get(self, name: str, conv: Callable[[str, Any], T], default: T) -> T:
-        self._note(name)
-        if name not in self.data:
-            return default
-        return conv(self.key(name), self.data[name])
-
-    def require(self, name: str, conv: Callable[[str, Any], T]) -> T:
-        self._note(name)
-        if name not in self.data:
-            raise ConfigError(self.key(name), "is required")
-        return conv(self.key(name), self.data[name])
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise ConfigError(self.key(unknown[0]), "unknown key (check the spelling)")
-
-
-def _str(key: str, v: Any) -> str:
-    if not isinstance(v, str):
-        raise ConfigError(key, f"must be a string, got {type(v).__name__}")
-    return v
-
-
-def _nonempty(key: str, v: Any) -> str:
-    s = _str(key, v)
-    if not s.strip():
-        raise ConfigError(key, "must not be empty")
-    return s
-
-
-def _bool(key: str, v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ConfigError(key, f"must be true or false, got {v!r}")
-    return v
-
-
-def _num(key: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ConfigError(key, f"must be a number, got {v!r}")
-    return float(v)
-
-
-def _int_range(lo: int, hi: int) -> Callable[[str, Any], int]:
-    def conv(key: str, v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(key, f"must be a whole number, got {v!r}")
-        if not lo <= v <= hi:
-            raise ConfigError(key, f"must be {lo}–{hi}, got {v}")
-        return v
-
-    return conv
-
-
-def _num_range(lo: float, hi: float) -> Callable[[str, Any], float]:
-    def conv(key: str, v: Any) -> float:
-        f = _num(key, v)
-        if not lo <= f <= hi:
-            raise ConfigError(key, f"must be between {lo:g} and {hi:g}, got {f:g}")
-        return f
-
-    return conv
-
-
-def _choice(*choices: str) -> Callable[[str, Any], str]:
-    def conv(key: str, v: Any) -> str:
-        s = _str(key, v)
-        if s not in choices:
-            raise ConfigError(key, f"must be one of {', '.join(choices)}, got {s!r}")
-        return s
-
-    return conv
-
-
-def _path(base: Path) -> Callable[[str, Any], Path]:
-    def conv(key: str, v: Any) -> Path:
-        s = _nonempty(key, v)
-        p = Path(s).expanduser()
-        return p if p.is_absolute() else (base / p)
-
-    return conv
-
-
-def _timezone(key: str, v: Any) -> str:
-    s = _str(key, v)
-    try:
-        ZoneInfo(s)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(key, f"unknown time zone {s!r} (e.g. Asia/Ho_Chi_Minh)") from None
-    return s
-
-
-def _slot(key: str, v: Any) -> Slot:
-    s = _str(key, v)
-    m = SLOT_RE.match(s.strip())
-    if not m:
-        raise ConfigError(key, f"must look like 06:00-06:45, got {s!r}")
-    h1, m1, h2, m2 = (int(x) for x in m.groups())
-    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-        raise ConfigError(key, f"not a valid time of day: {s!r}")
-    slot = Slot(time(h1, m1), time(h2, m2))
-    if slot.minutes <= 0:
-        raise ConfigError(key, f"window must end after it starts (same day), got {s!r}")
-    return slot
-
-
-def _slots(key: str, v: Any) -> tuple[Slot, ...]:
-    if not isinstance(v, list) or not v:
-        raise ConfigError(key, "must be a non-empty list of windows like \"06:00-06:45\"")
-    slots = tuple(_slot(f"{key}[{i}]", item) for i, item in enumerate(v))
-    ordered = sorted(slots, key=lambda s: s.start)
-    for a, b in itertools.pairwise(ordered):
-        if b.start < a.end:
-            raise ConfigError(key, f"windows {a} and {b} overlap")
-    return tuple(ordered)
-
-
-def _date(key: str, v: Any) -> date:
-    if isinstance(v, date) and not hasattr(v, "hour"):
-        return v
-    if isinstance(v, str):
-        try:
-            return date.fromisoformat(v)
-        except ValueError:
-            pass
-    raise ConfigError(key, f"must be a date like 2025-06-30, got {v!r}")
-
-
-def _backoff(key: str, v: Any) -> tuple[int, ...]:
-    if not isinstance(v, list) or not v:
-        raise ConfigError(key, "must be a non-empty list of seconds")
-    return tuple(_int_range(1, 86400)(f"{key}[{i}]", x) for i, x in enumerate(v))
-
-
-def _bitrate(key: str, v: Any) -> str:
-    s = _str(key, v)
-    m = BITRATE_RE.match(s)
-    if not m or not 32 <= int(m.group(1)) <= 320:
-        raise ConfigError(key, f"must be like \"64k\" (32k–320k), got {s!r}")
-    return s
-
-
-def _slug(key: str, v: Any) -> str:
-    s = _str(key, v)
-    if not SLUG_RE.match(s):
-        raise ConfigError(key, f"must be a lowercase ASCII slug (a-z, 0-9, -), got {s!r}")
-    return s
-
-
-def _remote_dir(key: str, v: Any) -> str:
-    s = _str(key, v)
-    if not s.startswith("/") or not re.match(r"^[A-Za-z0-9_./-]+$", s) or "/../" in s + "/":
-        raise ConfigError(key, f"must be an absolute path of safe ASCII characters, got {s!r}")
-    return s.rstrip("/") or "/"
-
-
-def _play_command(key: str, v: Any) -> str:
-    s = _nonempty(key, v)
-    if "{file}" not in s:
-        raise ConfigError(key, "must contain {file}, where the programme's path goes")
-    return s
-
-
-def _table(key: str, v: Any) -> Mapping[str, Any]:
-    if not isinstance(v, dict):
-        raise ConfigError(key, "must be a table")
-    return v
-
-
 # ---------------------------------------------------------------- the parser
 
 
 def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = None) -> Settings:
-    top = _Table(data, "")
-    g = _Table(top.get("radiocast", _table, {}), "radiocast")
-    data_dir = g.get("data_dir", _path(base_dir), GeneralSettings.data_dir)
+    top = Table(data, "")
+    settings = Settings(
+        general=_general(Table(top.get("radiocast", as_table, {}), "radiocast"), base_dir),
+        ingest=_ingest(Table(top.get("ingest", as_table, {}), "ingest"), base_dir),
+        audio=_audio(Table(top.get("audio", as_table, {}), "audio")),
+        schedule=_schedule(Table(top.get("schedule", as_table, {}), "schedule")),
+        delivery=_delivery(Table(top.get("delivery", as_table, {}), "delivery")),
+        stations=_stations(top, base_dir),
+        path=path,
+    )
+    top.finish()
+    return settings
+
+
+def _general(g: Table, base_dir: Path) -> GeneralSettings:
     general = GeneralSettings(
-        timezone=g.get("timezone", _timezone, GeneralSettings.timezone),
-        language=g.get("language", _choice("vi", "en"), GeneralSettings.language),
-        sender=g.get("sender", _nonempty, GeneralSettings.sender),
-        data_dir=data_dir,
-        database_url=g.get("database_url", _str, ""),
+        timezone=g.get("timezone", as_timezone, GeneralSettings.timezone),
+        language=g.get("language", as_choice("vi", "en"), GeneralSettings.language),
+        sender=g.get("sender", as_nonempty, GeneralSettings.sender),
+        data_dir=g.get("data_dir", as_path(base_dir), GeneralSettings.data_dir),
+        database_url=g.get("database_url", as_str, ""),
     )
     g.finish()
+    return general
 
-    i = _Table(top.get("ingest", _table, {}), "ingest")
-    drop = i.get("drop_dir", _path(base_dir), IngestSettings.drop_dir)
-    archive = i.get("archive_dir", _str, "")
-    quarantine = i.get("quarantine_dir", _str, "")
+
+def _ingest(i: Table, base_dir: Path) -> IngestSettings:
+    drop = i.get("drop_dir", as_path(base_dir), IngestSettings.drop_dir)
+    archive = i.get("archive_dir", as_str, "")
+    quarantine = i.get("quarantine_dir", as_str, "")
     ingest = IngestSettings(
         drop_dir=drop,
-        archive_dir=_path(base_dir)("ingest.archive_dir", archive) if archive else drop / "Đã nhận",
-        quarantine_dir=(
-            _path(base_dir)("ingest.quarantine_dir", quarantine) if quarantine else drop / "Lỗi"
-        ),
-        settle_seconds=i.get("settle_seconds", _num_range(0.0, 3600.0), 5.0),
-        polling=i.get("polling", _bool, False),
-        rescan_seconds=i.get("rescan_seconds", _num_range(1.0, 86400.0), 300.0),
-        waiting_alert_minutes=i.get("waiting_alert_minutes", _int_range(1, 10080), 30),
+        archive_dir=(as_path(base_dir)("ingest.archive_dir", archive) if archive
+                     else drop / "Đã nhận"),
+        quarantine_dir=(as_path(base_dir)("ingest.quarantine_dir", quarantine) if quarantine
+                        else drop / "Lỗi"),
+        settle_seconds=i.get("settle_seconds", as_num_range(0.0, 3600.0), 5.0),
+        polling=i.get("polling", as_bool, False),
+        rescan_seconds=i.get("rescan_seconds", as_num_range(1.0, 86400.0), 300.0),
+        waiting_alert_minutes=i.get("waiting_alert_minutes", as_int_range(1, 10080), 30),
     )
     i.finish()
+    return ingest
 
-    a = _Table(top.get("audio", _table, {}), "audio")
+
+def _audio(a: Table) -> AudioSettings:
     audio = AudioSettings(
-        target_lufs=a.get("target_lufs", _num_range(-40.0, -5.0), -16.0),
-        true_peak_dbtp=a.get("true_peak_dbtp", _num_range(-12.0, 0.0), -1.5),
-        channels=a.get("channels", _int_range(1, 2), 1),
-        sample_rate=a.get("sample_rate", _int_range(8000, 48000), 44100),
-        bitrate=a.get("bitrate", _bitrate, "64k"),
-        min_seconds=a.get("min_seconds", _num_range(1.0, 600.0), 10.0),
+        target_lufs=a.get("target_lufs", as_num_range(-40.0, -5.0), -16.0),
+        true_peak_dbtp=a.get("true_peak_dbtp", as_num_range(-12.0, 0.0), -1.5),
+        channels=a.get("channels", as_int_range(1, 2), 1),
+        sample_rate=a.get("sample_rate", as_int_range(8000, 48000), 44100),
+        bitrate=a.get("bitrate", as_bitrate, "64k"),
+        min_seconds=a.get("min_seconds", as_num_range(1.0, 600.0), 10.0),
     )
     a.finish()
+    return audio
 
-    s = _Table(top.get("schedule", _table, {}), "schedule")
+
+def _schedule(s: Table) -> ScheduleSettings:
     schedule = ScheduleSettings(
-        slots=s.get("slots", _slots, ScheduleSettings.slots),
-        replays_per_month=s.get("replays_per_month", _int_range(3, 31), 3),
-        min_gap_days=s.get("min_gap_days", _int_range(0, 10), 3),
-        lead_minutes=s.get("lead_minutes", _int_range(0, 1440), 60),
-        misfire_grace_minutes=s.get("misfire_grace_minutes", _int_range(1, 120), 15),
-        programme_due_day=s.get("programme_due_day", _int_range(1, 28), 5),
+        slots=s.get("slots", as_slots, ScheduleSettings.slots),
+        replays_per_month=s.get("replays_per_month", as_int_range(3, 31), 3),
+        min_gap_days=s.get("min_gap_days", as_int_range(0, 10), 3),
+        lead_minutes=s.get("lead_minutes", as_int_range(0, 1440), 60),
+        misfire_grace_minutes=s.get("misfire_grace_minutes", as_int_range(1, 120), 15),
+        programme_due_day=s.get("programme_due_day", as_int_range(1, 28), 5),
     )
     s.finish()
+    return schedule
 
-    d = _Table(top.get("delivery", _table, {}), "delivery")
+
+def _delivery(d: Table) -> DeliverySettings:
     delivery = DeliverySettings(
-        max_parallel=d.get("max_parallel", _int_range(1, 64), 8),
-        connect_timeout_seconds=d.get("connect_timeout_seconds", _num_range(1.0, 300.0), 20.0),
-        stall_timeout_seconds=d.get("stall_timeout_seconds", _num_range(1.0, 600.0), 45.0),
-        retry_backoff_seconds=d.get("retry_backoff_seconds", _backoff, (30, 120, 600, 1800, 3600)),
-        lease_seconds=d.get("lease_seconds", _int_range(30, 86400), 900),
+        max_parallel=d.get("max_parallel", as_int_range(1, 64), 8),
+        connect_timeout_seconds=d.get("connect_timeout_seconds", as_num_range(1.0, 300.0),
+                                      20.0),
+        stall_timeout_seconds=d.get("stall_timeout_seconds", as_num_range(1.0, 600.0), 45.0),
+        retry_backoff_seconds=d.get("retry_backoff_seconds", as_backoff,
+                                    (30, 120, 600, 1800, 3600)),
+        lease_seconds=d.get("lease_seconds", as_int_range(30, 86400), 900),
     )
     d.finish()
+    return delivery
 
-    raw_stations: list[Mapping[str, Any]] = top.get("stations", _list_of_tables, [])
-    stations = tuple(
-        _station(f"stations[{n}]", st, base_dir) for n, st in enumerate(raw_stations)
-    )
+
+def _stations(top: Table, base_dir: Path) -> tuple[StationSettings, ...]:
+    raw: list[Mapping[str, Any]] = top.get("stations", _list_of_tables, [])
+    stations = tuple(_station(f"stations[{n}]", st, base_dir) for n, st in enumerate(raw))
     seen: set[str] = set()
     for n, st in enumerate(stations):
         if st.id in seen:
             raise ConfigError(f"stations[{n}].id", f"duplicate station id {st.id!r}")
         seen.add(st.id)
-    top.finish()
-    return Settings(general, ingest, audio, schedule, delivery, stations, path)
+    return stations
 
 
 def _list_of_tables(key: str, v: Any) -> list[Mapping[str, Any]]:
@@ -454,21 +299,21 @@ def _list_of_tables(key: str, v: Any) -> list[Mapping[str, Any]]:
 
 
 def _station(prefix: str, data: Mapping[str, Any], base_dir: Path) -> StationSettings:
-    t = _Table(data, prefix)
+    t = Table(data, prefix)
     st = StationSettings(
-        id=t.require("id", _slug),
-        name=t.require("name", _nonempty),
-        host=t.require("host", _nonempty),
-        port=t.get("port", _int_range(1, 65535), 22),
-        user=t.get("user", _nonempty, "radiocast"),
-        key_file=t.get("key_file", _path(base_dir), base_dir / "keys/id_ed25519"),
-        known_hosts=t.get("known_hosts", _path(base_dir), base_dir / "keys/known_hosts"),
-        remote_dir=t.get("remote_dir", _remote_dir, "/srv/radio/radiocast"),
-        playout=t.get("playout", _choice("ssh-command", "playbook"), "ssh-command"),
-        play_command=t.get("play_command", _play_command, "mpg123 -q {file}"),
-        slots=t.get("slots", _slots, None),
-        valid_from=t.get("valid_from", _date, None),
-        valid_to=t.get("valid_to", _date, None),
+        id=t.require("id", as_slug),
+        name=t.require("name", as_nonempty),
+        host=t.require("host", as_nonempty),
+        port=t.get("port", as_int_range(1, 65535), 22),
+        user=t.get("user", as_nonempty, "radiocast"),
+        key_file=t.get("key_file", as_path(base_dir), base_dir / "keys/id_ed25519"),
+        known_hosts=t.get("known_hosts", as_path(base_dir), base_dir / "keys/known_hosts"),
+        remote_dir=t.get("remote_dir", as_remote_dir, "/srv/radio/radiocast"),
+        playout=t.get("playout", as_choice("ssh-command", "playbook"), "ssh-command"),
+        play_command=t.get("play_command", as_play_command, "mpg123 -q {file}"),
+        slots=t.get("slots", as_slots, None),
+        valid_from=t.get("valid_from", as_date, None),
+        valid_to=t.get("valid_to", as_date, None),
     )
     if st.valid_from and st.valid_to and st.valid_to < st.valid_from:
         raise ConfigError(f"{prefix}.valid_to", "must not be before valid_from")
@@ -479,9 +324,4 @@ def _station(prefix: str, data: Mapping[str, Any], base_dir: Path) -> StationSet
 def known_keys() -> set[str]:
     """Every configuration key, as "section.key" (parses a full example to learn them)."""
     parse_settings({"stations": [{"id": "x", "name": "x", "host": "x.invalid"}]}, Path("/"))
-    return {k for k in _Table.every_key if "." in k}
-
-
-def priority_of(key: str, v: Any) -> Priority:
-    s = _choice(*(p.value for p in Priority))(key, v)
-    return Priority(s)
+    return {k for k in Table.every_key if "." in k}

@@ -15,14 +15,20 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from radiocast import deliver, ingest
+from radiocast import ingest, programmes
+from radiocast.airing import planning, playbook, playout
+from radiocast.airing.schedule import AiringJobs
 from radiocast.app import App
 from radiocast.errors import ExitCode, LockHeldError
 from radiocast.i18n import t
 from radiocast.setup import ensure_folders
+from radiocast.stations import deliver
+from radiocast.status import ProblemLog
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
+REPLAN_SECONDS = 60
+PUBLISH_RETRY_SECONDS = 30  # an unreachable station's playbook is retried this often
 
 
 class StopNow(BaseException):
@@ -75,7 +81,7 @@ class Daemon:
         self.in_flight: dict[int, Future[bool]] = {}
         self.delivery: Future[list[deliver.StationOutcome]] | None = None
         self.io_pool = ThreadPoolExecutor(1, thread_name_prefix="radiocast-delivery")
-        self.scheduler: object | None = None
+        self.airing: AiringCycle | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -110,39 +116,31 @@ class Daemon:
 
     def recover(self) -> None:
         """Everything derived from the database is rebuilt; half-done steps are finished."""
-        ingest.recover(self.app)
+        programmes.recover(self.app)
         deliver.recover(self.app)
-        from radiocast import playout
-
         playout.recover(self.app)
 
     def shutdown(self) -> None:
         self.stop.set()
         self.drop.stop()
-        if self.scheduler is not None:
-            from radiocast.schedule import AiringScheduler
-
-            assert isinstance(self.scheduler, AiringScheduler)
-            self.scheduler.shutdown()
+        if self.airing is not None:
+            self.airing.shutdown()
         self.audio_pool.shutdown(wait=True, cancel_futures=True)
         self.io_pool.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------ the loop
 
     def loop(self) -> None:
-        from radiocast.schedule import AiringScheduler
-        from radiocast.status import ProblemLog
-
         self.drop.start()
-        scheduler = AiringScheduler(self.app, self.stop)
-        self.scheduler = scheduler
+        airing = AiringCycle(self.app, self.stop)
+        self.airing = airing
         problems = ProblemLog(self.app)
         self.notify.send("READY=1")
         log.info("radiocast running; drop folder %s", self.app.settings.ingest.drop_dir)
         last_watchdog = 0.0
         while not self.stop.is_set():
             for step in (self.step_ingest, self.step_normalize, self.step_deliver,
-                         scheduler.sync, problems.update):
+                         airing.sync, problems.update):
                 try:
                     step()
                 except Exception:  # a bug: log it with its traceback, keep the loop alive
@@ -157,8 +155,6 @@ class Daemon:
 
     def run_once(self) -> None:
         """Drain: ingest what is there (waiting for it to settle), normalize, deliver, plan."""
-        from radiocast.schedule import plan_and_publish
-
         settle = self.app.settings.ingest.settle_seconds
         deadline = time.monotonic() + max(30.0, settle * 20)
         while not self.stop.is_set():
@@ -167,7 +163,7 @@ class Daemon:
             if not self.drop.seen or mono > deadline:
                 break
             self.stop.wait(min(0.5, max(settle / 4, 0.05)))
-        for pid in ingest.pending_normalization(self.app):
+        for pid in programmes.pending_normalization(self.app):
             if self.stop.is_set():
                 return
             self._normalize(pid)
@@ -175,7 +171,10 @@ class Daemon:
             for outcome in deliver.deliver_due(self.app, self.stop):
                 self.failures += outcome.failed + outcome.retrying
         if not self.stop.is_set():
-            plan_and_publish(self.app, self.stop)
+            for sid in sorted(planning.plan_all(self.app)):
+                if self.stop.is_set():
+                    break
+                playbook.publish_playbook(self.app, sid)
         log.info(t("run_once_done", "en"))
 
     def step_ingest(self, mono: float | None = None) -> None:
@@ -195,13 +194,13 @@ class Daemon:
         for pid, fut in list(self.in_flight.items()):
             if fut.done():
                 del self.in_flight[pid]
-        for pid in ingest.pending_normalization(self.app):
+        for pid in programmes.pending_normalization(self.app):
             if pid not in self.in_flight:
                 self.in_flight[pid] = self.audio_pool.submit(self._normalize, pid)
 
     def _normalize(self, pid: int) -> bool:
         try:
-            ok = ingest.normalize_programme(self.app, pid)
+            ok = programmes.normalize_programme(self.app, pid)
         except Exception:
             log.exception("normalizing programme #%d failed", pid)
             self.failures += 1
@@ -219,3 +218,43 @@ class Daemon:
             except Exception:
                 log.exception("delivery round failed")
         self.delivery = self.io_pool.submit(deliver.deliver_due, self.app, self.stop)
+
+
+class AiringCycle:
+    """The airing side of the loop: overdue airings, as-run records, the plan, the playbooks
+    of stations whose plan changed, and one timed job per planned airing."""
+
+    def __init__(self, app: App, stop: threading.Event) -> None:
+        self.app = app
+        self.stop = stop
+        self.jobs = AiringJobs(app, lambda aid: playout.air(app, aid))
+        self.generation = -1
+        self.last_plan = 0.0
+        self.unpublished: set[str] = {st.id for st in app.settings.stations}
+        self.unpublished_failed = False
+        self.last_publish = 0.0
+
+    def sync(self) -> None:
+        mono = time.monotonic()
+        gen = self.jobs.generation()
+        if gen == self.generation and mono - self.last_plan < REPLAN_SECONDS:
+            return
+        self.last_plan = mono
+        playout.mark_overdue(self.app, self.jobs.grace)
+        playout.confirm_playbook_airings(self.app)
+        self.unpublished |= planning.plan_all(self.app)
+        if mono - self.last_publish >= PUBLISH_RETRY_SECONDS or not self.unpublished_failed:
+            self.last_publish = mono
+            self.unpublished_failed = False
+            for sid in sorted(self.unpublished):
+                if self.stop.is_set():
+                    return
+                if playbook.publish_playbook(self.app, sid):
+                    self.unpublished.discard(sid)
+                else:
+                    self.unpublished_failed = True
+        self.jobs.sync()
+        self.generation = self.jobs.generation()
+
+    def shutdown(self) -> None:
+        self.jobs.shutdown()

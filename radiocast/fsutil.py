@@ -7,7 +7,10 @@ import errno
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+
+from radiocast.naming import is_clutter
 
 CHUNK = 1 << 20
 
@@ -69,3 +72,41 @@ def move_file(src: Path, dst: Path) -> None:
         os.unlink(src)
     with contextlib.suppress(OSError):
         fsync_dir(dst.parent)
+
+
+def is_wanted(path: Path, root: Path, excluded: list[Path]) -> bool:
+    """Is `path` something staff may have dropped under `root`: not clutter (hidden, Office
+    lock files, partial downloads), not under the `excluded` (resolved) folders."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return False
+    if any(is_clutter(part) for part in rel.parts):
+        return False
+    resolved = path.resolve()
+    return not any(resolved == ex or ex in resolved.parents for ex in excluded)
+
+
+def walk_files(root: Path, excluded: list[Path]) -> Iterator[Path]:
+    """Every wanted file under `root` (see `is_wanted`)."""
+    resolved_ex = [p.resolve() for p in excluded]
+    for dirpath, dirnames, filenames in os.walk(root):
+        d = Path(dirpath)
+        dirnames[:] = [n for n in dirnames if is_wanted(d / n, root, resolved_ex)]
+        for name in filenames:
+            p = d / name
+            if is_wanted(p, root, resolved_ex):
+                yield p
+
+
+def file_away(src: Path, folder: Path, name: str, note: str, sidecar: Path | None = None,
+              sidecar_name: str | None = None) -> Path:
+    """Move a processed original into `folder` under `name` (never overwriting), its note
+    beside it as `<name>.txt`, and its sidecar with it. The note is written first: a crash
+    leaves the original where recovery finds it again."""
+    dst = unique_path(folder / name)
+    atomic_write(dst.with_name(dst.name + ".txt"), note.encode("utf-8"))
+    if sidecar is not None and sidecar.exists():
+        move_file(sidecar, unique_path(folder / (sidecar_name or Path(name).stem + ".toml")))
+    move_file(src, dst)
+    return dst

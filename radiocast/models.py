@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 
@@ -44,6 +45,63 @@ class AiringState(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A daily airing window in local time."""
+
+    start: time
+    end: time
+
+    @property
+    def minutes(self) -> int:
+        return (self.end.hour * 60 + self.end.minute) - (self.start.hour * 60 + self.start.minute)
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+@dataclass(frozen=True)
+class StationRecord:
+    """What the station table keeps of a configured station."""
+
+    id: str
+    name: str
+    valid_from: date | None
+    valid_to: date | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A dropped file, hashed and described, about to become (or resume being) a programme."""
+
+    source_sha256: str
+    source_name: str
+    source_size: int
+    drop_path: str
+    spool_path: str
+    title: str
+    title_key: str
+    month: str
+    language: str
+    priority: str
+    stations: list[str] | None
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """What normalization measured and made."""
+
+    duration_s: float
+    input_lufs: float
+    input_lra: float
+    input_true_peak_dbtp: float
+    output_lufs: float
+    output_true_peak_dbtp: float
+    output_path: str
+    sha256: str
+    size: int
 
 
 Clock = Callable[[], datetime]

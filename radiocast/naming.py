@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
 from pathlib import PurePath
 
 MONTH_RE = re.compile(r"(?<!\d)(20\d\d)[-_. ]?(0[1-9]|1[0-2])(?!\d)")
@@ -57,7 +56,3 @@ def title_from(path: PurePath) -> str:
     stem = MONTH_RE.sub(" ", nfc(path.stem))
     title = re.sub(r"[_\s]+", " ", stem).strip(" -_.()[]")
     return re.sub(r"\s*-\s*$", "", title)
-
-
-def month_of(dt: datetime) -> str:
-    return f"{dt.year:04d}-{dt.month:02d}"

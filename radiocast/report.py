@@ -10,9 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,25 +23,7 @@ from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
 from radiocast.errors import NoDataError, UsageError
 from radiocast.i18n import t
 from radiocast.models import AiringKind, AiringState, DeliveryState
-from radiocast.plan import month_days
-
-PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2]|H1|H2))?$")
-
-
-def period_months(period: str) -> list[str]:
-    m = PERIOD_RE.match(period)
-    if not m:
-        raise UsageError(f"--period must be YYYY-MM, YYYY-H1, YYYY-H2 or YYYY, got {period!r}")
-    year, part = m.group(1), m.group(2)
-    if part is None:
-        months = range(1, 13)
-    elif part == "H1":
-        months = range(1, 7)
-    elif part == "H2":
-        months = range(7, 13)
-    else:
-        months = range(int(part), int(part) + 1)
-    return [f"{year}-{mm:02d}" for mm in months]
+from radiocast.months import month_span, period_months, range_months, valid_in
 
 
 @dataclass
@@ -58,30 +39,67 @@ class _Cell:
     reasons: list[str] | None = None
 
 
-def range_months(start: date, end: date) -> list[str]:
-    if end < start:
-        raise UsageError("--to must not be before --from")
-    out, cur = [], start.replace(day=1)
-    while cur <= end:
-        out.append(f"{cur.year:04d}-{cur.month:02d}")
-        cur = (cur + timedelta(days=32)).replace(day=1)
-    return out
+@dataclass
+class _Data:
+    """Everything a report reads, once."""
+
+    airings: list[Airing]
+    events: list[Event]
+    progs: dict[int, Programme]
+    stations: dict[str, Station]
+    dels: list[Delivery]
+    by_id: dict[int, Airing] = field(default_factory=dict)
+    by_cell: dict[tuple[str, str], list[Airing]] = field(default_factory=dict)
+    successor: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_id = {a.id: a for a in self.airings}
+        for a in self.airings:
+            self.by_cell.setdefault((a.station_id, a.month), []).append(a)
+        self.successor = {p.supersedes_id: p.id for p in self.progs.values() if p.supersedes_id}
+
+    def current(self, pid: int) -> int:
+        """A revision continues its predecessor's count: follow the chain to the newest."""
+        while pid in self.successor:
+            pid = self.successor[pid]
+        return pid
 
 
 def build_report(app: App, period: str | None = None, start: date | None = None,
                  end: date | None = None) -> dict[str, Any]:
     """The report for a period (YYYY-MM, YYYY-H1, YYYY-H2, YYYY) or a date range."""
     tz = app.settings.general.tz
+    period, months = _months(period, start, end)
+    data = _read(app, months, start, end)
+    if not data.airings and not data.progs:
+        raise NoDataError(t("no_data", app.lang, period=period))
+    need = app.settings.schedule.replays_per_month
+    detail: list[dict[str, Any]] = []
+    out_stations = [_station_report(app, data, sid, months, need, detail)
+                    for sid in _station_ids(data, months)]
+    return {"period": period, "months": months, "sender": app.settings.general.sender,
+            "generated_at": app.clock().astimezone(tz).isoformat(),
+            "replays_required": need, "stations": out_stations,
+            "totals": _totals(out_stations, data.airings),
+            "programmes": [{"id": p.id, "title": p.title, "month": p.month, "state": p.state,
+                            "output_lufs": p.output_lufs,
+                            "output_true_peak_dbtp": p.output_true_peak_dbtp,
+                            "duration_s": p.duration_s} for p in data.progs.values()],
+            "airings": detail}
+
+
+def _months(period: str | None, start: date | None, end: date | None) -> tuple[str, list[str]]:
     if start is not None or end is not None:
         if start is None or end is None:
             raise UsageError("give both --from and --to")
-        months = range_months(start, end)
-        period = period or f"{start:%d/%m/%Y}–{end:%d/%m/%Y}"
-    elif period is not None:
-        months = period_months(period)
-    else:
-        raise UsageError("give --period, or --from and --to")
-    need = app.settings.schedule.replays_per_month
+        return period or f"{start:%d/%m/%Y}–{end:%d/%m/%Y}", range_months(start, end)
+    if period is not None:
+        return period, period_months(period)
+    raise UsageError("give --period, or --from and --to")
+
+
+def _read(app: App, months: list[str], start: date | None, end: date | None) -> _Data:
+    tz = app.settings.general.tz
     with app.db.read() as s:
         airings = [a for a in s.scalars(select(Airing).where(Airing.month.in_(months))
                                         .order_by(Airing.planned_at))
@@ -93,80 +111,62 @@ def build_report(app: App, period: str | None = None, start: date | None = None,
         progs = {p.id: p for p in s.scalars(select(Programme).where(Programme.month.in_(months)))}
         stations = {st.id: st for st in s.scalars(select(Station))}
         dels = list(s.scalars(select(Delivery).where(Delivery.programme_id.in_(list(progs)))))
-    if not airings and not progs:
-        raise NoDataError(t("no_data", app.lang, period=period))
-    by_id = {a.id: a for a in airings}
-    # a revision continues its predecessor's count: airings of superseded versions join it
-    successor = {p.supersedes_id: p.id for p in progs.values() if p.supersedes_id}
+    return _Data(airings, events, progs, stations, dels)
 
-    def current(pid: int) -> int:
-        while pid in successor:
-            pid = successor[pid]
-        return pid
 
-    detail: list[dict[str, Any]] = []
-    out_stations: list[dict[str, Any]] = []
-    station_ids = sorted({a.station_id for a in airings} | {
-        sid for sid, st in stations.items() if _valid_in(st, months)})
-    for sid in station_ids:
-        st = stations.get(sid)
-        cells: list[dict[str, Any]] = []
-        for month in months:
-            if st is not None and not _valid_in(st, [month]):
-                continue
-            rows = [a for a in airings if a.station_id == sid and a.month == month]
-            per_prog: dict[int, _Cell] = {}
-            for a in rows:
-                key = current(a.programme_id)
-                cell = per_prog.setdefault(key, _Cell(month, [key], reasons=[]))
-                _count(cell, a, by_id)
-                detail.append(_detail_row(a, sid, st, month, progs, tz))
-            # the month's programme is the one that went furthest (a month may hold several)
-            cell = max(per_prog.values(), default=_Cell(month, [], reasons=[]),
-                       key=lambda c: (c.premiere_at is not None, c.replays_aired, c.makeups))
-            cell.programme_ids = sorted(per_prog)
-            cell.missed = sum(c.missed for c in per_prog.values())
-            cell.reasons = [r for c in per_prog.values() for r in (c.reasons or [])]
-            cell.planned = sum(c.planned for c in per_prog.values())
-            cell.minutes_aired = sum(c.minutes_aired for c in per_prog.values())
-            best_id = next((pid for pid, c in per_prog.items() if c is cell), None)
-            delivered = [d for d in dels if d.station_id == sid
-                         and progs[d.programme_id].month == month
-                         and d.state == DeliveryState.DELIVERED.value]
-            cells.append({
-                "month": month,
-                "programme_id": best_id,
-                "programme_ids": cell.programme_ids,
-                "delivered": bool(delivered),
-                "premiere_at": cell.premiere_at.astimezone(tz).isoformat()
-                if cell.premiere_at else None,
-                "replays_aired": cell.replays_aired, "makeups": cell.makeups,
-                "missed": cell.missed, "planned": cell.planned,
-                "minutes_aired": round(cell.minutes_aired, 1),
-                "compliant": cell.premiere_at is not None and cell.replays_aired >= need,
-                "reasons": cell.reasons,
-            })
-        out_stations.append({"station_id": sid, "name": st.name if st else sid,
-                             "months": cells, "delivery": _delivery_figures(sid, dels, progs),
-                             "unreachable_hours": _unreachable_hours(
-                                 sid, events, months, tz, app.clock())})
-    all_cells = [c for s in out_stations for c in s["months"]]
-    compliant = sum(1 for c in all_cells if c["compliant"])
-    totals = {
-        "station_months": len(all_cells), "compliant": compliant,
-        "compliance_rate": round(compliant / len(all_cells), 4) if all_cells else 0.0,
+def _station_ids(data: _Data, months: list[str]) -> list[str]:
+    return sorted({a.station_id for a in data.airings} | {
+        sid for sid, st in data.stations.items() if _valid_in(st, months)})
+
+
+def _station_report(app: App, data: _Data, sid: str, months: list[str], need: int,
+                    detail: list[dict[str, Any]]) -> dict[str, Any]:
+    tz = app.settings.general.tz
+    st = data.stations.get(sid)
+    cells = [_month_cell(data, sid, st, month, need, detail, tz) for month in months
+             if st is None or _valid_in(st, [month])]
+    return {"station_id": sid, "name": st.name if st else sid, "months": cells,
+            "delivery": _delivery_figures(sid, data.dels, data.progs),
+            "unreachable_hours": _unreachable_hours(sid, data.events, months, tz, app.clock())}
+
+
+def _month_cell(data: _Data, sid: str, st: Station | None, month: str, need: int,
+                detail: list[dict[str, Any]], tz: ZoneInfo) -> dict[str, Any]:
+    per_prog: dict[int, _Cell] = {}
+    for a in data.by_cell.get((sid, month), []):
+        key = data.current(a.programme_id)
+        _count(per_prog.setdefault(key, _Cell(month, [key], reasons=[])), a, data.by_id)
+        detail.append(_detail_row(a, sid, st, month, data.progs, tz))
+    # the month's programme is the one that went furthest (a month may hold several)
+    cell = max(per_prog.values(), default=_Cell(month, [], reasons=[]),
+               key=lambda c: (c.premiere_at is not None, c.replays_aired, c.makeups))
+    best_id = next((pid for pid, c in per_prog.items() if c is cell), None)
+    delivered = any(d.station_id == sid and data.progs[d.programme_id].month == month
+                    and d.state == DeliveryState.DELIVERED.value for d in data.dels)
+    return {
+        "month": month, "programme_id": best_id, "programme_ids": sorted(per_prog),
+        "delivered": delivered,
+        "premiere_at": cell.premiere_at.astimezone(tz).isoformat() if cell.premiere_at else None,
+        "replays_aired": cell.replays_aired, "makeups": cell.makeups,
+        "missed": sum(c.missed for c in per_prog.values()),
+        "planned": sum(c.planned for c in per_prog.values()),
+        "minutes_aired": round(sum(c.minutes_aired for c in per_prog.values()), 1),
+        "compliant": cell.premiere_at is not None and cell.replays_aired >= need,
+        "reasons": [r for c in per_prog.values() for r in (c.reasons or [])],
+    }
+
+
+def _totals(stations: list[dict[str, Any]], airings: list[Airing]) -> dict[str, Any]:
+    cells = [c for s in stations for c in s["months"]]
+    compliant = sum(1 for c in cells if c["compliant"])
+    return {
+        "station_months": len(cells), "compliant": compliant,
+        "compliance_rate": round(compliant / len(cells), 4) if cells else 0.0,
         "airings_aired": sum(1 for a in airings if a.state == AiringState.AIRED.value),
         "airings_missed": sum(1 for a in airings if a.state in (
             AiringState.MISSED.value, AiringState.FAILED.value, AiringState.INTERRUPTED.value)),
         "airings_planned": len(airings),
     }
-    programmes = [{"id": p.id, "title": p.title, "month": p.month, "state": p.state,
-                   "output_lufs": p.output_lufs, "output_true_peak_dbtp": p.output_true_peak_dbtp,
-                   "duration_s": p.duration_s} for p in progs.values()]
-    return {"period": period, "months": months, "sender": app.settings.general.sender,
-            "generated_at": app.clock().astimezone(tz).isoformat(),
-            "replays_required": need, "stations": out_stations, "totals": totals,
-            "programmes": programmes, "airings": detail}
 
 
 def _count(cell: _Cell, a: Airing, by_id: dict[int, Airing]) -> None:
@@ -207,9 +207,8 @@ def _detail_row(a: Airing, sid: str, st: Station | None, month: str,
 def _unreachable_hours(sid: str, events: list[Event], months: list[str], tz: ZoneInfo,
                        now: datetime) -> float:
     """Hours the station was unreachable within the period (from its health events)."""
-    lo = datetime.combine(month_days(months[0])[0], datetime.min.time(), tz)
-    hi = min(datetime.combine(month_days(months[-1])[-1] + timedelta(days=1),
-                              datetime.min.time(), tz), now)
+    lo, hi = month_span(months[0], months[-1], tz)
+    hi = min(hi, now)
     total = 0.0
     down: datetime | None = None
     for e in events:
@@ -230,11 +229,8 @@ def _overlap(a: datetime, b: datetime, lo: datetime, hi: datetime) -> float:
 
 
 def _valid_in(st: Station, months: list[str]) -> bool:
-    first = month_days(months[0])[0]
-    last = month_days(months[-1])[-1]
-    vf = date.fromisoformat(st.valid_from) if st.valid_from else None
-    vt = date.fromisoformat(st.valid_to) if st.valid_to else None
-    return (vf is None or vf <= last) and (vt is None or vt >= first)
+    return valid_in(date.fromisoformat(st.valid_from) if st.valid_from else None,
+                    date.fromisoformat(st.valid_to) if st.valid_to else None, months)
 
 
 def _delivery_figures(sid: str, dels: list[Delivery],

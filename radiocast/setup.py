@@ -7,8 +7,10 @@ import tempfile
 from pathlib import Path
 
 from radiocast.app import App
+from radiocast.audio.ffmpeg import find_ffmpeg
 from radiocast.errors import DeliveryError, UsageError
 from radiocast.i18n import t
+from radiocast.stations.transport import probe_station
 
 STARTER = """\
 # radiocast configuration. Every key is described in docs/configuration.md.
@@ -75,8 +77,6 @@ def _writable(path: Path) -> str | None:
 
 
 def run_checks(app: App, stations: bool = True) -> list[tuple[bool, str]]:
-    from radiocast.audio import find_ffmpeg
-
     lang = app.lang
     st = app.settings
     out: list[tuple[bool, str]] = [(True, t("config_ok", lang, path=st.path))]
@@ -92,8 +92,6 @@ def run_checks(app: App, stations: bool = True) -> list[tuple[bool, str]]:
         out.append((err is None, t("dir_ok", lang, path=folder) if err is None
                     else t("dir_bad", lang, path=folder, err=err)))
     if stations and st.stations:
-        from radiocast.transport import probe_station
-
         for station in st.stations:
             try:
                 probe_station(station, st.delivery)

@@ -1,20 +1,29 @@
-"""`status`: is everything all right, and if not, what to do. Problems are data, with an age."""
+"""`status`: is everything all right, and if not, what to do. Problems are data, with an age.
+
+Each kind of problem has its own finder; status only reads what the other parts recorded (the
+planner's shortfalls included) and never plans, sends or changes anything.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from radiocast.app import App
+from radiocast.db import views
 from radiocast.db.schema import Airing, Delivery, Programme, Station
+from radiocast.db.views import iso
+from radiocast.fsutil import walk_files
+from radiocast.i18n import t
 from radiocast.models import AiringState, DeliveryState, ProgrammeState
-from radiocast.naming import is_clutter, month_of
-from radiocast.query import iso, list_airings, list_deliveries, list_programmes, list_stations
+from radiocast.months import local_month
 
 log = logging.getLogger(__name__)
 DELIVERY_FAILING_AFTER = timedelta(hours=1)
@@ -35,129 +44,155 @@ class Problem:
         return f"{self.code}:{self.subject}"
 
 
-def _drop_waiting(app: App) -> list[tuple[Path, datetime]]:
-    from radiocast.ingest import DropFolder
+@dataclass(frozen=True)
+class _Look:
+    """What every finder needs: the app, a read session, now, the zone and this month."""
 
-    out = []
-    for p in DropFolder(app).walk():
-        if p.suffix.lower() == ".toml" or is_clutter(p.name):
-            continue
-        try:
-            out.append((p, datetime.fromtimestamp(p.stat().st_mtime, UTC)))
-        except FileNotFoundError:
-            continue
-    return out
+    app: App
+    s: Session
+    now: datetime
+    tz: ZoneInfo
+    month: str
 
 
 def find_problems(app: App) -> list[Problem]:
     now = app.clock()
-    cfg = app.settings
-    tz = cfg.general.tz
-    local = now.astimezone(tz)
-    month = month_of(local)
+    tz = app.settings.general.tz
     out: list[Problem] = []
     with app.db.read() as s:
-        ready = s.scalars(select(Programme).where(
-            Programme.month == month, Programme.state == ProgrammeState.READY.value)).first()
-        if ready is None and local.day >= cfg.schedule.programme_due_day:
-            due = local.replace(day=cfg.schedule.programme_due_day, hour=0, minute=0, second=0,
-                                microsecond=0)
-            out.append(Problem("error", "programme_late",
-                               f"no programme for {month} yet", due.isoformat(),
-                               "remind the culture centre to drop this month's programme",
-                               month))
-        for d, p in s.execute(select(Delivery, Programme).join(
-                Programme, Programme.id == Delivery.programme_id).where(
-                Delivery.state.in_([DeliveryState.QUEUED.value, DeliveryState.SENDING.value,
-                                    DeliveryState.FAILED.value]),
-                Delivery.first_failed_at.is_not(None))):
-            failing_for = now - (d.first_failed_at or now)
-            if d.state == DeliveryState.FAILED.value or failing_for >= DELIVERY_FAILING_AFTER:
-                out.append(Problem(
-                    "error", "delivery_failing",
-                    f"programme #{p.id} to {d.station_id}: {d.last_error}",
-                    iso(d.first_failed_at, tz),
-                    f"fix the cause, then `radiocast retry --station {d.station_id}`"
-                    if d.state == DeliveryState.FAILED.value else
-                    "radiocast keeps retrying; check the station's link and power",
-                    f"{p.id}:{d.station_id}"))
-        for st in s.scalars(select(Station)):
-            if st.unreachable_since is not None:
-                out.append(Problem("warning", "station_unreachable",
-                                   f"{st.id} unreachable: {st.last_error}",
-                                   iso(st.unreachable_since, tz),
-                                   "check the station's power and network link", st.id))
-            if st.free_bytes is not None and st.free_bytes < LOW_DISK_BYTES:
-                out.append(Problem("warning", "low_disk",
-                                   f"{st.id} has {st.free_bytes // (1024 * 1024)} MiB free",
-                                   iso(st.last_contact_at, tz),
-                                   "free space on the station's disk", st.id))
-        lead = timedelta(minutes=cfg.schedule.lead_minutes)
-        for a in s.scalars(select(Airing).where(
-                Airing.state == AiringState.PLANNED.value, Airing.planned_at > now,
-                Airing.planned_at <= now + lead)):
-            dl = s.scalars(select(Delivery).where(Delivery.programme_id == a.programme_id,
-                                                  Delivery.station_id == a.station_id)).first()
-            if dl is None or dl.state != DeliveryState.DELIVERED.value:
-                out.append(Problem("error", "file_not_at_station",
-                                   f"airing #{a.id} at {a.station_id} starts "
-                                   f"{a.planned_at.astimezone(tz):%d/%m %H:%M} but the file is "
-                                   "not delivered", iso(now, tz),
-                                   "check the station link; the airing will be made up",
-                                   str(a.id)))
-        for a in s.scalars(select(Airing).where(
-                Airing.month == month,
-                Airing.state.in_([AiringState.MISSED.value, AiringState.FAILED.value,
-                                  AiringState.INTERRUPTED.value]))):
-            replaced = s.scalars(select(Airing.state).where(
-                Airing.replaces_id == a.id, Airing.state != AiringState.CANCELLED.value)).first()
-            if replaced == AiringState.AIRED.value:
-                continue  # made up: nothing left to do
-            out.append(Problem("warning" if replaced else "error", "airing_missed",
-                               f"airing #{a.id} at {a.station_id} {a.state}: {a.detail}",
-                               iso(a.finished_at or a.planned_at, tz),
-                               "a make-up is planned" if replaced else
-                               "no free window left for a make-up; air it by hand and note it",
-                               str(a.id)))
-    if ready is not None:
-        from radiocast.schedule import shortfalls
-
-        for sid, pid, missing in shortfalls(app, month):
-            out.append(Problem("error", "quota_at_risk",
-                               f"{sid} cannot meet {month}: {missing} airing(s) of "
-                               f"programme #{pid} do not fit", iso(now, tz),
-                               "widen the station's windows or air the rest by hand",
-                               f"{sid}:{pid}"))
-    wait = timedelta(minutes=cfg.ingest.waiting_alert_minutes)
-    for path, mtime in _drop_waiting(app):
-        if now - mtime >= wait:
-            out.append(Problem("warning", "file_waiting",
-                               f"{path.name} has waited in the drop folder since "
-                               f"{mtime.astimezone(tz):%d/%m %H:%M}", iso(mtime, tz),
-                               "is radiocast running? is the file still being copied?",
-                               str(path)))
+        look = _Look(app, s, now, tz, local_month(now, tz))
+        for finder in FINDERS:
+            out.extend(finder(look))
     return out
+
+
+def _programme_late(look: _Look) -> Iterator[Problem]:
+    if _month_has_ready(look):
+        return
+    local = look.now.astimezone(look.tz)
+    due_day = look.app.settings.schedule.programme_due_day
+    if local.day >= due_day:
+        due = local.replace(day=due_day, hour=0, minute=0, second=0, microsecond=0)
+        yield Problem("error", "programme_late", f"no programme for {look.month} yet",
+                      due.isoformat(),
+                      "remind the culture centre to drop this month's programme", look.month)
+
+
+def _month_has_ready(look: _Look) -> bool:
+    return look.s.scalars(select(Programme.id).where(
+        Programme.month == look.month,
+        Programme.state == ProgrammeState.READY.value)).first() is not None
+
+
+def _delivery_failing(look: _Look) -> Iterator[Problem]:
+    for d, p in look.s.execute(select(Delivery, Programme).join(
+            Programme, Programme.id == Delivery.programme_id).where(
+            Delivery.state.in_([DeliveryState.QUEUED.value, DeliveryState.SENDING.value,
+                                DeliveryState.FAILED.value]),
+            Delivery.first_failed_at.is_not(None))):
+        failed = d.state == DeliveryState.FAILED.value
+        if failed or look.now - (d.first_failed_at or look.now) >= DELIVERY_FAILING_AFTER:
+            yield Problem(
+                "error", "delivery_failing", f"programme #{p.id} to {d.station_id}: "
+                f"{d.last_error}", iso(d.first_failed_at, look.tz),
+                f"fix the cause, then `radiocast retry --station {d.station_id}`" if failed
+                else "radiocast keeps retrying; check the station's link and power",
+                f"{p.id}:{d.station_id}")
+
+
+def _station_health(look: _Look) -> Iterator[Problem]:
+    for st in look.s.scalars(select(Station)):
+        if st.unreachable_since is not None:
+            yield Problem("warning", "station_unreachable",
+                          f"{st.id} unreachable: {st.last_error}",
+                          iso(st.unreachable_since, look.tz),
+                          "check the station's power and network link", st.id)
+        if st.free_bytes is not None and st.free_bytes < LOW_DISK_BYTES:
+            yield Problem("warning", "low_disk",
+                          f"{st.id} has {st.free_bytes // (1024 * 1024)} MiB free",
+                          iso(st.last_contact_at, look.tz),
+                          "free space on the station's disk", st.id)
+
+
+def _file_not_at_station(look: _Look) -> Iterator[Problem]:
+    lead = timedelta(minutes=look.app.settings.schedule.lead_minutes)
+    rows = look.s.execute(select(Airing, Delivery.state).outerjoin(Delivery, (
+        Delivery.programme_id == Airing.programme_id) & (
+        Delivery.station_id == Airing.station_id)).where(
+        Airing.state == AiringState.PLANNED.value, Airing.planned_at > look.now,
+        Airing.planned_at <= look.now + lead))
+    for a, delivery_state in rows:
+        if delivery_state != DeliveryState.DELIVERED.value:
+            yield Problem("error", "file_not_at_station",
+                          f"airing #{a.id} at {a.station_id} starts "
+                          f"{a.planned_at.astimezone(look.tz):%d/%m %H:%M} but the file is "
+                          "not delivered", iso(look.now, look.tz),
+                          "check the station link; the airing will be made up", str(a.id))
+
+
+def _airing_missed(look: _Look) -> Iterator[Problem]:
+    for a in look.s.scalars(select(Airing).where(
+            Airing.month == look.month,
+            Airing.state.in_([AiringState.MISSED.value, AiringState.FAILED.value,
+                              AiringState.INTERRUPTED.value]))):
+        replaced = look.s.scalars(select(Airing.state).where(
+            Airing.replaces_id == a.id, Airing.state != AiringState.CANCELLED.value)).first()
+        if replaced == AiringState.AIRED.value:
+            continue  # made up: nothing left to do
+        yield Problem("warning" if replaced else "error", "airing_missed",
+                      f"airing #{a.id} at {a.station_id} {a.state}: {a.detail}",
+                      iso(a.finished_at or a.planned_at, look.tz),
+                      "a make-up is planned" if replaced else
+                      "no free window left for a make-up; air it by hand and note it", str(a.id))
+
+
+def _quota_at_risk(look: _Look) -> Iterator[Problem]:
+    if not _month_has_ready(look):
+        return
+    for sf in views.shortfalls(look.s, look.month):
+        yield Problem("error", "quota_at_risk",
+                      f"{sf.station_id} cannot meet {look.month}: {sf.missing} airing(s) of "
+                      f"programme #{sf.programme_id} do not fit", iso(sf.since, look.tz),
+                      "widen the station's windows or air the rest by hand",
+                      f"{sf.station_id}:{sf.programme_id}")
+
+
+def _file_waiting(look: _Look) -> Iterator[Problem]:
+    cfg = look.app.settings.ingest
+    wait = timedelta(minutes=cfg.waiting_alert_minutes)
+    for path in walk_files(cfg.drop_dir, [cfg.archive_dir, cfg.quarantine_dir]):
+        if path.suffix.lower() == ".toml":
+            continue
+        try:
+            mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        except FileNotFoundError:
+            continue
+        if look.now - mtime >= wait:
+            yield Problem("warning", "file_waiting",
+                          f"{path.name} has waited in the drop folder since "
+                          f"{mtime.astimezone(look.tz):%d/%m %H:%M}", iso(mtime, look.tz),
+                          "is radiocast running? is the file still being copied?", str(path))
+
+
+FINDERS: tuple[Callable[[_Look], Iterator[Problem]], ...] = (
+    _programme_late, _delivery_failing, _station_health, _file_not_at_station, _airing_missed,
+    _quota_at_risk, _file_waiting)
 
 
 def build_status(app: App) -> dict[str, Any]:
     tz = app.settings.general.tz
     now = app.clock()
     with app.db.read() as s:
-        programmes = list_programmes(s, tz)
-        deliveries = list_deliveries(s, tz)
-        upcoming = [a for a in list_airings(s, tz)
-                    if a["state"] == AiringState.PLANNED.value and a["planned_at"]
-                    and datetime.fromisoformat(a["planned_at"]) >= now][:20]
-        stations = list_stations(s, tz)
-    return {"generated_at": now.astimezone(tz).isoformat(),
-            "month": month_of(now.astimezone(tz)),
+        programmes = views.list_programmes(s, tz)
+        deliveries = views.list_deliveries(s, tz)
+        upcoming = views.upcoming_airings(s, tz, now, limit=20)
+        stations = views.list_stations(s, tz)
+    return {"generated_at": now.astimezone(tz).isoformat(), "month": local_month(now, tz),
             "programmes": programmes, "deliveries": deliveries, "airings": upcoming,
             "stations": stations, "problems": [asdict(p) for p in find_problems(app)]}
 
 
 def render_status(doc: dict[str, Any], lang: str) -> str:
-    from radiocast.i18n import t
-
     lines = [f"radiocast — {doc['generated_at']}", "", f"== {t('h_programmes', lang)}"]
     for p in doc["programmes"][-10:]:
         lines.append(f"  #{p['id']:<4} {p['month']}  {p['state']:<11} {p['title']}"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from radiocast.app import App, open_app
-from radiocast.audio import find_ffmpeg
+from radiocast.audio.ffmpeg import find_ffmpeg
 
 from .sshd import Sshd, keygen, station_dir
 
@@ -200,24 +200,24 @@ def ready_programme(app: App, path: Path, title: str = "Chuyển đổi số",
     """A ready programme whose station file is `path` (delivery does not look inside it)."""
     from radiocast.db import ops
     from radiocast.db.schema import Programme
-    from radiocast.deliver import enqueue_for
     from radiocast.fsutil import sha256_file
-    from radiocast.models import ProgrammeState
-    from radiocast.naming import month_of, slugify, title_key
+    from radiocast.models import Claim, Normalized
+    from radiocast.months import local_month
+    from radiocast.naming import slugify, title_key
 
     now = app.clock()
-    month = month or month_of(now.astimezone(app.settings.general.tz))
+    month = month or local_month(now, app.settings.general.tz)
     sha = sha256_file(path)
+    size = path.stat().st_size
     with app.db.write() as s:
-        p = Programme(title=title, title_key=title_key(title), month=month, language="vi",
-                      priority="normal", source_name=path.name, source_sha256=sha,
-                      source_size=path.stat().st_size, drop_path=str(path),
-                      spool_path=str(path.with_name(path.name + ".original")), revision=1)
-        ops.claim_programme(s, p, now)
-        p.slug = f"{month}-{slugify(title)}"
-        p.output_path, p.sha256, p.size = str(path), sha, path.stat().st_size
-        p.duration_s = 20.0
-        p.ready_at = now
-        ops.set_programme_state(s, p, ProgrammeState.READY, now)
-        enqueue_for(app, s, p)
-        return p.id
+        pid = ops.claim_programme(s, Claim(
+            source_sha256=sha, source_name=path.name, source_size=size, drop_path=str(path),
+            spool_path=str(path.with_name(path.name + ".original")), title=title,
+            title_key=title_key(title), month=month, language="vi", priority="normal",
+            stations=None), now)
+        p = s.get_one(Programme, pid)
+        ops.start_normalizing(s, p, f"{month}-{slugify(title)}", now)
+        ops.mark_ready(s, p, Normalized(20.0, -20.0, 5.0, -3.0, -16.0, -1.5, str(path), sha,
+                                        size), now)
+        ops.enqueue_deliveries(s, p, app.settings.stations_for(month), now)
+        return pid

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from radiocast import audio
-from radiocast.audio import Tags, find_ffmpeg, measure_file, normalize
+from radiocast.audio import ffmpeg
+from radiocast.audio.ffmpeg import find_ffmpeg, measure_file
+from radiocast.audio.normalize import Tags, normalize
 from radiocast.config import AudioSettings
 from radiocast.errors import AudioError
 
@@ -39,7 +40,7 @@ def test_meter_agrees_with_ffmpeg_ebur128(tmp_path: Path, case: str) -> None:
 def test_true_peak_sees_intersample_overs() -> None:
     import numpy as np
 
-    from radiocast.audio import LoudnessMeter
+    from radiocast.audio.meter import LoudnessMeter
 
     rate = 48000
     t = np.arange(rate * 2) / rate
@@ -161,11 +162,11 @@ def test_works_with_only_the_bundled_ffmpeg(tmp_path: Path,
     bundled = imageio_ffmpeg.get_ffmpeg_exe()
     monkeypatch.setenv("RADIOCAST_FFMPEG", bundled)
     monkeypatch.setenv("PATH", "/nonexistent")  # no ffmpeg, no ffprobe on PATH
-    audio.find_ffmpeg.cache_clear()
+    ffmpeg.find_ffmpeg.cache_clear()
     try:
-        assert audio.find_ffmpeg() == bundled
+        assert ffmpeg.find_ffmpeg() == bundled
         src = SAMPLES / "an-toan-thong-tin.mp3"
         res = normalize(src, tmp_path / "o.mp3", SETTINGS, TAGS)
         assert res.output.integrated_lufs == pytest.approx(-16.0, abs=0.5)
     finally:
-        audio.find_ffmpeg.cache_clear()
+        ffmpeg.find_ffmpeg.cache_clear()

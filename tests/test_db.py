@@ -8,20 +8,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import inspect, select, text
+from sqlalchemy.orm import Session
 
 from radiocast.app import App
-from radiocast.db import Database, open_database, ops
+from radiocast.db import ops
+from radiocast.db.engine import Database, open_database
 from radiocast.db.schema import Delivery, Event, Programme, Station
-from radiocast.models import DeliveryState, ProgrammeState
+from radiocast.models import Claim, DeliveryState, ProgrammeState
 
 NOW = datetime(2026, 11, 3, 1, 0, tzinfo=UTC)
 
 
 def test_migrates_an_empty_database_to_head(tmp_path: Path) -> None:
     db = open_database(f"sqlite:///{tmp_path / 'a.db'}")
-    assert db.current_revision() == db.head_revision() == "0002"
+    assert db.current_revision() == db.head_revision() == "0003"
     tables = set(inspect(db.engine).get_table_names())
-    assert {"programme", "station", "delivery", "airing", "event"} <= tables
+    assert {"programme", "station", "delivery", "airing", "shortfall", "event"} <= tables
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -37,17 +39,41 @@ def test_upgrades_a_database_of_the_previous_revision_keeping_its_rows(tmp_path:
                           "VALUES ('son-lu', 'Thị trấn Sơn Lư', 2)"))
     old.dispose()
     db = open_database(url)
-    assert db.current_revision() == "0002"
+    assert db.current_revision() == "0003"
     with db.read() as s:
         st = s.get_one(Station, "son-lu")
         assert (st.name, st.consecutive_failures, st.free_bytes) == ("Thị trấn Sơn Lư", 2, None)
 
 
-def _programme(s: object, sha: str = "a" * 64) -> Programme:
-    p = Programme(title="Chuyển đổi số", title_key="chuyển đổi số", month="2026-11",
-                  language="vi", priority="normal", source_name="x.mp3", source_sha256=sha,
-                  source_size=1, drop_path="/d/x.mp3", spool_path="/s/x.mp3", revision=1)
-    return ops.claim_programme(s, p, NOW)  # type: ignore[arg-type]
+def test_0003_keeps_a_rejection_detail_apart_from_its_rendered_text(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Database(url)
+    old.migrate("0002")
+    with old.engine.begin() as conn:
+        for n, (code, reason) in enumerate([
+                ("silent", "Tệp chỉ có im lặng, không nghe thấy nội dung. (integrated -71.0 LUFS)"),
+                ("empty", "Tệp rỗng (0 byte), không có nội dung.")]):
+            conn.execute(text(
+                "INSERT INTO programme (title, title_key, month, language, priority, "
+                "source_name, source_sha256, source_size, drop_path, spool_path, state, "
+                "reason, reason_code, revision, received_at, updated_at) VALUES ('t', 't', "
+                "'2026-11', 'vi', 'normal', 'x', :sha, 1, '/d', '/s', 'rejected', :reason, "
+                ":code, 1, '2026-11-01', '2026-11-01')"),
+                {"sha": str(n) * 64, "reason": reason, "code": code})
+    old.dispose()
+    db = open_database(url)
+    with db.read() as s:
+        rows = {p.reason_code: p.reason_detail for p in s.scalars(select(Programme))}
+    assert rows == {"silent": "integrated -71.0 LUFS", "empty": None}
+    assert "reason" not in {c["name"] for c in inspect(db.engine).get_columns("programme")}
+
+
+def _programme(s: Session, sha: str = "a" * 64) -> Programme:
+    pid = ops.claim_programme(s, Claim(
+        source_sha256=sha, source_name="x.mp3", source_size=1, drop_path="/d/x.mp3",
+        spool_path="/s/x.mp3", title="Chuyển đổi số", title_key="chuyển đổi số",
+        month="2026-11", language="vi", priority="normal", stations=None), NOW)
+    return s.get_one(Programme, pid)
 
 
 def test_every_transition_appends_an_event(make_app: Callable[..., App]) -> None:

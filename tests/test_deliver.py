@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from radiocast import deliver
 from radiocast.app import open_app
 from radiocast.db.schema import Delivery, Station
 from radiocast.models import DeliveryState
-from radiocast.transport import StationLink
+from radiocast.stations import deliver
+from radiocast.stations.transport import StationLink
 
 from .conftest import Site, ready_programme
 from .netproxy import Proxy

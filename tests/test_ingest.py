@@ -151,7 +151,7 @@ def test_clutter_is_left_alone(make_app: Callable[..., App], tmp_path: Path) -> 
 
 
 def _silent(p: Path) -> None:
-    from radiocast.audio import find_ffmpeg
+    from radiocast.audio.ffmpeg import find_ffmpeg
 
     subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i",
                     "anullsrc=r=44100:cl=mono", "-t", "15", str(p)], check=True)

@@ -9,9 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from radiocast.config import Slot
-from radiocast.models import AiringKind, AiringState, Priority
-from radiocast.plan import (
+from radiocast.airing.plan import (
     ExistingAiring,
     NewAiring,
     Plan,
@@ -21,6 +19,7 @@ from radiocast.plan import (
     month_days,
     plan_month,
 )
+from radiocast.models import AiringKind, AiringState, Priority, Slot
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 RULES = Rules(3, 3)

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from radiocast.airing.planning import plan_all
 from radiocast.app import App
 from radiocast.db import ops
 from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.models import AiringState
 from radiocast.report import build_report, render_report
-from radiocast.schedule import plan_all
 
 from .conftest import Clock, ready_programme
 

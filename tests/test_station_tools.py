@@ -11,12 +11,13 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from radiocast import deliver, playout
+from radiocast.airing import playout
 from radiocast.cli import cli
 from radiocast.db import ops
 from radiocast.db.schema import Airing
 from radiocast.models import AiringKind, AiringState
 from radiocast.setup import run_checks
+from radiocast.stations import deliver
 
 from .conftest import Site, ready_programme
 

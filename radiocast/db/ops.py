@@ -1,17 +1,27 @@
-"""Every state transition as one named function; each appends to the event log."""
+"""Every state change as one named function; each appends to the event log.
+
+No other module assigns to a row's columns: services read rows, decide, and call these.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from radiocast.config import Settings
-from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
-from radiocast.models import AiringKind, AiringState, DeliveryState, ProgrammeState
+from radiocast.db.schema import Airing, Delivery, Event, Programme, Shortfall, Station
+from radiocast.models import (
+    AiringKind,
+    AiringState,
+    Claim,
+    DeliveryState,
+    Normalized,
+    ProgrammeState,
+    StationRecord,
+)
 
 
 def record_event(
@@ -40,10 +50,10 @@ def record_event(
 # ---------------------------------------------------------------- stations
 
 
-def sync_stations(s: Session, settings: Settings, now: datetime) -> None:
+def sync_stations(s: Session, stations: Iterable[StationRecord], now: datetime) -> None:
     """Make the station table match the configuration (rows are never deleted: reports)."""
     existing = {st.id: st for st in s.scalars(select(Station))}
-    for cfg in settings.stations:
+    for cfg in stations:
         vf = cfg.valid_from.isoformat() if cfg.valid_from else None
         vt = cfg.valid_to.isoformat() if cfg.valid_to else None
         row = existing.get(cfg.id)
@@ -93,41 +103,73 @@ def set_programme_state(
     p.updated_at = now
 
 
-def claim_programme(s: Session, p: Programme, now: datetime) -> Programme:
-    """Record a freshly hashed file before it moves: the claim the next start can finish."""
+def claim_programme(s: Session, claim: Claim, now: datetime,
+                    resume: Programme | None = None) -> int:
+    """Record a freshly hashed file before it moves: the claim the next start can finish.
+    `resume`: the row of an interrupted claim, or of a rejected file dropped again."""
+    p = resume or Programme(source_sha256=claim.source_sha256, revision=1)
+    p.source_name, p.source_size = claim.source_name, claim.source_size
+    p.drop_path, p.spool_path = claim.drop_path, claim.spool_path
+    p.title, p.title_key, p.month = claim.title, claim.title_key, claim.month
+    p.language, p.priority = claim.language, claim.priority
+    p.stations = json.dumps(claim.stations) if claim.stations else None
+    p.reason_code = p.reason_detail = None
+    if resume is not None:
+        set_programme_state(s, p, ProgrammeState.RECEIVED, now, "claimed again")
+        return p.id
     p.state = ProgrammeState.RECEIVED.value
     p.received_at = now
     p.updated_at = now
     s.add(p)
     s.flush()
     record_event(s, now, "programme", p.id, "claimed", None, p.state, p.source_name)
-    return p
+    return p.id
 
 
-def reject_programme(s: Session, p: Programme, now: datetime, code: str, reason: str) -> None:
+def record_duplicate(s: Session, sha256: str, name: str, of_id: int, now: datetime) -> None:
+    record_event(s, now, "file", sha256[:16], "duplicate", detail=f"{name} = #{of_id}")
+
+
+def record_spooled(s: Session, p: Programme, spool: str, now: datetime) -> None:
+    record_event(s, now, "programme", p.id, "spooled", detail=spool)
+
+
+def reject_programme(s: Session, p: Programme, now: datetime, code: str, detail: str) -> None:
+    """received/normalizing → rejected, with the reason's code and its technical detail."""
     p.reason_code = code
-    p.reason = reason
-    set_programme_state(s, p, ProgrammeState.REJECTED, now, reason)
+    p.reason_detail = detail or None
+    set_programme_state(s, p, ProgrammeState.REJECTED, now, f"{code}: {detail}" if detail
+                        else code)
 
 
-def current_programme_for(s: Session, month: str, title_key: str,
-                          exclude_id: int) -> Programme | None:
-    """The programme a new file of the same month and title would replace."""
-    return s.scalars(
-        select(Programme)
-        .where(
-            Programme.month == month,
-            Programme.title_key == title_key,
-            Programme.id != exclude_id,
-            Programme.state.in_([ProgrammeState.READY.value]),
-        )
-        .order_by(Programme.id.desc())
-    ).first()
+def start_normalizing(s: Session, p: Programme, slug: str, now: datetime) -> None:
+    p.slug = slug
+    set_programme_state(s, p, ProgrammeState.NORMALIZING, now)
+
+
+def reset_normalizing(s: Session, now: datetime) -> int:
+    """At start: a programme left `normalizing` by a dead process goes back to `received`."""
+    rows = list(s.scalars(select(Programme).where(
+        Programme.state == ProgrammeState.NORMALIZING.value)))
+    for p in rows:
+        set_programme_state(s, p, ProgrammeState.RECEIVED, now, "interrupted; again")
+    return len(rows)
+
+
+def mark_ready(s: Session, p: Programme, made: Normalized, now: datetime) -> None:
+    p.duration_s = made.duration_s
+    p.input_lufs, p.input_lra = made.input_lufs, made.input_lra
+    p.input_true_peak_dbtp = made.input_true_peak_dbtp
+    p.output_lufs, p.output_true_peak_dbtp = made.output_lufs, made.output_true_peak_dbtp
+    p.output_path, p.sha256, p.size = made.output_path, made.sha256, made.size
+    p.ready_at = now
+    set_programme_state(s, p, ProgrammeState.READY, now, f"{made.output_lufs:.1f} LUFS")
 
 
 def supersede(s: Session, old: Programme, new: Programme, now: datetime) -> None:
     """The revision replaces the old programme: deliveries stop, future airings go."""
     new.supersedes_id = old.id
+    new.revision = old.revision + 1
     set_programme_state(s, old, ProgrammeState.SUPERSEDED, now, f"superseded by #{new.id}")
     for d in s.scalars(select(Delivery).where(
         Delivery.programme_id == old.id,
@@ -141,10 +183,6 @@ def supersede(s: Session, old: Programme, new: Programme, now: datetime) -> None
         Airing.planned_at > now,
     )):
         cancel_airing(s, a, now, f"superseded by #{new.id}")
-
-
-def programme_stations(p: Programme) -> list[str] | None:
-    return json.loads(p.stations) if p.stations else None
 
 
 # ---------------------------------------------------------------- deliveries
@@ -207,14 +245,6 @@ def claim_deliveries(s: Session, owner: str, now: datetime, lease: timedelta,
         d.lease_owner = owner
         d.lease_expires_at = now + lease
     return rows
-
-
-def due_station_ids(s: Session, now: datetime) -> list[str]:
-    return sorted(set(s.scalars(select(Delivery.station_id).where(or_(
-        and_(Delivery.state == DeliveryState.QUEUED.value,
-             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)),
-        and_(Delivery.state == DeliveryState.SENDING.value, Delivery.lease_expires_at < now),
-    )))))
 
 
 def record_progress(s: Session, delivery_id: int, bytes_sent: int) -> None:
@@ -282,6 +312,26 @@ def set_airing_state(s: Session, a: Airing, to: AiringState, now: datetime,
         a.detail = detail
 
 
+def move_airing(s: Session, a: Airing, at: datetime, now: datetime) -> None:
+    record_event(s, now, "airing", a.id, "moved", a.state, a.state,
+                 f"{a.planned_at.isoformat()} -> {at.isoformat()}")
+    a.planned_at = at
+
+
+def await_confirmation(s: Session, a: Airing, now: datetime, detail: str) -> None:
+    """An airing the station plays by itself: `airing` until its as-run record says more."""
+    record_event(s, now, "airing", a.id, "awaiting", a.state, a.state, detail)
+    a.detail = detail
+
+
+def confirm_airing(s: Session, a: Airing, to: AiringState, started: datetime,
+                   finished: datetime, now: datetime, detail: str) -> None:
+    """The station's as-run record says how the airing went, and when."""
+    a.started_at = started
+    a.finished_at = finished
+    set_airing_state(s, a, to, now, detail)
+
+
 def cancel_airing(s: Session, a: Airing, now: datetime, why: str) -> None:
     set_airing_state(s, a, AiringState.CANCELLED, now, why)
 
@@ -303,5 +353,28 @@ def finish_airing(s: Session, a: Airing, to: AiringState, now: datetime, detail:
     set_airing_state(s, a, to, now, detail)
 
 
-def interrupted_airings(s: Session) -> Sequence[Airing]:
-    return s.scalars(select(Airing).where(Airing.state == AiringState.AIRING.value)).all()
+# ---------------------------------------------------------------- shortfalls
+
+
+def record_shortfalls(s: Session, month: str, found: dict[tuple[str, int], int],
+                      now: datetime) -> None:
+    """Keep the month's shortfall rows equal to what the planner found ((station, programme)
+    → airings that do not fit); an event when one starts, changes or clears."""
+    rows = {(r.station_id, r.programme_id): r
+            for r in s.scalars(select(Shortfall).where(Shortfall.month == month))}
+    for (sid, pid), missing in found.items():
+        row = rows.get((sid, pid))
+        if row is not None and row.missing == missing:
+            continue
+        detail = f"{month} programme #{pid}: {missing} airing(s) cannot fit"
+        record_event(s, now, "station", sid, "shortfall", detail=detail)
+        if row is None:
+            s.add(Shortfall(station_id=sid, programme_id=pid, month=month, missing=missing,
+                            since=now))
+        else:
+            row.missing = missing
+    for (sid, pid), row in rows.items():
+        if (sid, pid) not in found:
+            record_event(s, now, "station", sid, "shortfall_cleared",
+                         detail=f"{month} programme #{pid}")
+            s.delete(row)

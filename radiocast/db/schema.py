@@ -1,4 +1,4 @@
-"""SQLAlchemy table models: programme, station, delivery, airing, event."""
+"""SQLAlchemy table models: programme, station, delivery, airing, shortfall, event."""
 
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ class Programme(Base):
     drop_path: Mapped[str] = mapped_column(Text)
     spool_path: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), index=True)
-    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     reason_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reason_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     input_lufs: Mapped[float | None] = mapped_column(Float, nullable=True)
     input_lra: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -130,6 +130,18 @@ class Airing(Base):
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("airing.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Shortfall(Base):
+    """Airings the planner cannot fit in a month at a station, as it last planned."""
+
+    __tablename__ = "shortfall"
+
+    station_id: Mapped[str] = mapped_column(ForeignKey("station.id"), primary_key=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programme.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    missing: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Event(Base):

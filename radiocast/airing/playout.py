@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from radiocast.app import App
-from radiocast.db import ops
+from radiocast.config import StationSettings
+from radiocast.db import ops, views
 from radiocast.db.schema import Airing, Programme
 from radiocast.errors import DeliveryError
 from radiocast.models import AiringState
-from radiocast.transport import StationLink
+from radiocast.stations.transport import StationLink
 
 log = logging.getLogger(__name__)
 PLAY_MARGIN_SECONDS = 120
@@ -47,8 +48,8 @@ def air(app: App, airing_id: int) -> AiringState | None:
                 # the station plays from playbook.json by itself; only its as-run record
                 # (asrun.jsonl) can say it aired: until then the airing stays `airing`
                 with app.db.write() as s:
-                    a = s.get_one(Airing, airing_id)
-                    a.detail = AWAITING
+                    ops.await_confirmation(s, s.get_one(Airing, airing_id), app.clock(),
+                                           AWAITING)
                 return AiringState.AIRING
             cmd = st.play_command.replace("{file}", shlex.quote(link.remote_path(name)))
             res = link.run(cmd, timeout=duration + PLAY_MARGIN_SECONDS)
@@ -77,7 +78,7 @@ def recover(app: App) -> None:
     now = app.clock()
     playbook_ids = {st.id for st in app.settings.stations if st.playout == "playbook"}
     with app.db.write() as s:
-        for a in ops.interrupted_airings(s):
+        for a in views.interrupted_airings(s):
             if a.station_id in playbook_ids:
                 continue
             ops.finish_airing(s, a, AiringState.INTERRUPTED, now,
@@ -89,49 +90,58 @@ def confirm_playbook_airings(app: App) -> int:
 
     One JSON object a line: {"airing_id": 12, "started_at": "...+07:00",
     "finished_at": "...+07:00", "status": "aired" | "failed", "detail": "..."}."""
-    now = app.clock()
     done = 0
     for st in app.settings.stations:
         if st.playout != "playbook":
             continue
         with app.db.read() as s:
-            waiting = {a.id: a for a in s.scalars(select(Airing).where(
-                Airing.station_id == st.id, Airing.state == AiringState.AIRING.value))}
-        if not waiting:
-            continue
-        records: dict[int, dict[str, str]] = {}
+            waiting = list(s.scalars(select(Airing.id).where(
+                Airing.station_id == st.id, Airing.state == AiringState.AIRING.value)))
+        if waiting:
+            done += _apply_asrun(app, waiting, _read_asrun(app, st))
+    return done
+
+
+def _read_asrun(app: App, st: StationSettings) -> dict[int, dict[str, str]]:
+    """The station's as-run records by airing id (unreadable lines are skipped)."""
+    try:
+        with StationLink(st, app.settings.delivery) as link:
+            raw = link.read_small(ASRUN_FILE, limit=4 << 20) or b""
+    except DeliveryError as exc:
+        log.warning("%s: as-run record not read: %s", st.id, exc.detail)
+        raw = b""
+    records: dict[int, dict[str, str]] = {}
+    for line in raw.decode("utf-8", "replace").splitlines():
         try:
-            with StationLink(st, app.settings.delivery) as link:
-                raw = link.read_small(ASRUN_FILE, limit=4 << 20) or b""
-        except DeliveryError as exc:
-            log.warning("%s: as-run record not read: %s", st.id, exc.detail)
-            raw = b""
-        for line in raw.decode("utf-8", "replace").splitlines():
-            try:
-                rec = json.loads(line)
-                records[int(rec["airing_id"])] = rec
-            except (ValueError, KeyError, TypeError):
-                continue
-        with app.db.write() as s:
-            for aid in waiting:
-                a = s.get_one(Airing, aid)
-                rec = records.get(aid)
-                if rec is not None:
-                    try:
-                        a.started_at = datetime.fromisoformat(rec["started_at"])
-                        end = datetime.fromisoformat(rec["finished_at"])
-                    except (KeyError, ValueError):
-                        continue
-                    state = (AiringState.AIRED if rec.get("status") == "aired"
-                             else AiringState.FAILED)
-                    a.finished_at = end
-                    ops.set_airing_state(s, a, state, now,
-                                         f"as-run: {rec.get('detail') or rec.get('status')}")
-                    done += 1
-                elif a.planned_at + CONFIRM_WITHIN < now:
-                    ops.finish_airing(s, a, AiringState.MISSED, now,
-                                      "no as-run confirmation from the station")
-                    done += 1
+            rec = json.loads(line)
+            records[int(rec["airing_id"])] = rec
+        except (ValueError, KeyError, TypeError):
+            continue
+    return records
+
+
+def _apply_asrun(app: App, waiting: list[int], records: dict[int, dict[str, str]]) -> int:
+    now = app.clock()
+    done = 0
+    with app.db.write() as s:
+        for aid in waiting:
+            a = s.get_one(Airing, aid)
+            rec = records.get(aid)
+            if rec is not None:
+                try:
+                    started = datetime.fromisoformat(rec["started_at"])
+                    end = datetime.fromisoformat(rec["finished_at"])
+                except (KeyError, ValueError):
+                    continue
+                state = (AiringState.AIRED if rec.get("status") == "aired"
+                         else AiringState.FAILED)
+                ops.confirm_airing(s, a, state, started, end, now,
+                                   f"as-run: {rec.get('detail') or rec.get('status')}")
+                done += 1
+            elif a.planned_at + CONFIRM_WITHIN < now:
+                ops.finish_airing(s, a, AiringState.MISSED, now,
+                                  "no as-run confirmation from the station")
+                done += 1
     return done
 
 
@@ -146,34 +156,3 @@ def mark_overdue(app: App, grace: timedelta) -> int:
                               now, "not started within the misfire grace (radiocast not running)")
             n += 1
     return n
-
-
-def playbook(app: App, station_id: str, now: datetime) -> bytes:
-    """Every planned airing of one station, for playbook-driven stations and for people."""
-    tz = app.settings.general.tz
-    with app.db.read() as s:
-        rows = s.execute(select(Airing, Programme).join(
-            Programme, Programme.id == Airing.programme_id).where(
-            Airing.station_id == station_id, Airing.state == AiringState.PLANNED.value,
-            Airing.planned_at >= now - timedelta(hours=1)).order_by(Airing.planned_at))
-        items = [{
-            "airing_id": a.id, "start": a.planned_at.astimezone(tz).isoformat(),
-            "file": f"{p.slug}.mp3", "sha256": p.sha256,
-            "duration_s": round(p.duration_s or 0, 1), "kind": a.kind,
-            "priority": p.priority, "title": p.title,
-        } for a, p in rows]
-    doc = {"station_id": station_id, "generated_at": now.astimezone(tz).isoformat(),
-           "timezone": app.settings.general.timezone, "airings": items}
-    return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
-
-
-def publish_playbook(app: App, station_id: str) -> bool:
-    st = app.settings.station(station_id)
-    data = playbook(app, station_id, app.clock())
-    try:
-        with StationLink(st, app.settings.delivery) as link:
-            link.write_small("playbook.json", data)
-    except DeliveryError as exc:
-        log.warning("%s: playbook not written: %s", station_id, exc.detail)
-        return False
-    return True

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from radiocast.app import App
 from radiocast.config import StationSettings
-from radiocast.db import ops
+from radiocast.db import ops, views
 from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from radiocast.models import AiringState, DeliveryState, ProgrammeState
-from radiocast.transport import StationLink
+from radiocast.months import local_month
+from radiocast.stations.transport import StationLink
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 1 << 20
@@ -35,21 +36,6 @@ def recover(app: App) -> None:
         for d in s.scalars(select(Delivery).where(
                 Delivery.state == DeliveryState.SENDING.value)):
             ops.mark_delivery_retry(s, d, now, "radiocast restarted during the transfer", now)
-
-
-def station_ids_for(app: App, p: Programme) -> list[str]:
-    """The stations a programme goes to: its sidecar list, or all valid in its month."""
-    chosen = ops.programme_stations(p)
-    first = date.fromisoformat(p.month + "-01")
-    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-    return [st.id for st in app.settings.stations
-            if (chosen is None or st.id in chosen)
-            and (st.valid_from is None or st.valid_from <= last)
-            and (st.valid_to is None or st.valid_to >= first)]
-
-
-def enqueue_for(app: App, s: Session, p: Programme) -> int:
-    return ops.enqueue_deliveries(s, p, station_ids_for(app, p), app.clock())
 
 
 @dataclass
@@ -80,7 +66,7 @@ def deliver_due(app: App, stop: threading.Event | None = None,
                 progress: Callable[[str, int, int], None] | None = None) -> list[StationOutcome]:
     """Deliver everything due, up to `max_parallel` stations at once."""
     with app.db.read() as s:
-        due = ops.due_station_ids(s, app.clock())
+        due = views.due_station_ids(s, app.clock())
     if not due:
         return []
     workers = min(app.settings.delivery.max_parallel, len(due))
@@ -206,8 +192,7 @@ def _release(app: App, jobs: list[Job], why: str) -> None:
 
 
 def _month_over(app: App, month: str, now: datetime) -> bool:
-    local = now.astimezone(app.settings.general.tz)
-    return f"{local.year:04d}-{local.month:02d}" > month
+    return local_month(now, app.settings.general.tz) > month
 
 
 # ---------------------------------------------------------------- inventory
@@ -227,11 +212,10 @@ def sync_inventory(app: App, link: StationLink) -> None:
             Airing, Airing.programme_id == Programme.id).where(
             Airing.station_id == sid, Airing.state.in_([AiringState.PLANNED.value,
                                                         AiringState.AIRING.value]))))
-        local = now.astimezone(app.settings.general.tz)
         current = set(s.scalars(select(Programme.slug).join(
             Delivery, Delivery.programme_id == Programme.id).where(
             Delivery.station_id == sid, Programme.state == ProgrammeState.READY.value,
-            Programme.month >= f"{local.year:04d}-{local.month:02d}",
+            Programme.month >= local_month(now, app.settings.general.tz),
             Delivery.state != DeliveryState.CANCELLED.value)))
         ours = set(s.scalars(select(Programme.slug).join(
             Delivery, Delivery.programme_id == Programme.id).where(

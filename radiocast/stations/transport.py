@@ -100,6 +100,44 @@ def _known_hosts_name(st: StationSettings) -> str:
     return st.host if st.port == 22 else f"[{st.host}]:{st.port}"
 
 
+def _ssh_login(st: StationSettings, cfg: DeliverySettings,
+               pkey: paramiko.PKey) -> paramiko.SSHClient:
+    """Connect, check the host key against known_hosts (never accept a new one), log in with
+    radiocast's key; paramiko's failures become delivery errors that say what to do."""
+    sock = _tcp_socket(st.host, st.port, cfg.connect_timeout_seconds, cfg.stall_timeout_seconds)
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(st.known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(
+            st.host, port=st.port, username=st.user, pkey=pkey, sock=sock,
+            timeout=cfg.connect_timeout_seconds, banner_timeout=cfg.connect_timeout_seconds,
+            auth_timeout=cfg.connect_timeout_seconds,
+            channel_timeout=cfg.connect_timeout_seconds,
+            look_for_keys=False, allow_agent=False,
+        )
+    except paramiko.BadHostKeyException as exc:
+        sock.close()
+        raise PermanentDeliveryError(st.id, "host key does not match known_hosts "
+                                     "(possible impostor, or the station was reinstalled; "
+                                     "verify, then enroll again)") from exc
+    except paramiko.AuthenticationException as exc:
+        sock.close()
+        raise PermanentDeliveryError(st.id, f"login as {st.user} refused "
+                                     "(key not authorized at the station)") from exc
+    except paramiko.SSHException as exc:
+        sock.close()
+        if "not found in known_hosts" in str(exc):
+            raise PermanentDeliveryError(
+                st.id, f"unknown host key; run `radiocast stations enroll {st.id}` "
+                "and compare the fingerprint with the station") from exc
+        raise TransientDeliveryError(st.id, f"SSH failed: {exc}") from exc
+    except (OSError, EOFError) as exc:
+        sock.close()
+        raise TransientDeliveryError(st.id, f"connection lost: {exc}") from exc
+    return client
+
+
 class StationLink:
     """One authenticated SSH connection to a station, with SFTP; use as a context manager."""
 
@@ -124,41 +162,8 @@ class StationLink:
         if not st.known_hosts.exists():
             raise PermanentDeliveryError(st.id, f"known_hosts file {st.known_hosts} missing; "
                                          f"run `radiocast stations enroll {st.id}`")
-        pkey = _load_key(st.key_file)
-        sock = _tcp_socket(st.host, st.port, cfg.connect_timeout_seconds,
-                           cfg.stall_timeout_seconds)
-        client = paramiko.SSHClient()
-        client.load_host_keys(str(st.known_hosts))
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        try:
-            client.connect(
-                st.host, port=st.port, username=st.user, pkey=pkey, sock=sock,
-                timeout=cfg.connect_timeout_seconds, banner_timeout=cfg.connect_timeout_seconds,
-                auth_timeout=cfg.connect_timeout_seconds,
-                channel_timeout=cfg.connect_timeout_seconds,
-                look_for_keys=False, allow_agent=False,
-            )
-        except paramiko.BadHostKeyException as exc:
-            sock.close()
-            raise PermanentDeliveryError(st.id, "host key does not match known_hosts "
-                                         "(possible impostor, or the station was reinstalled; "
-                                         "verify, then enroll again)") from exc
-        except paramiko.AuthenticationException as exc:
-            sock.close()
-            raise PermanentDeliveryError(st.id, f"login as {st.user} refused "
-                                         "(key not authorized at the station)") from exc
-        except paramiko.SSHException as exc:
-            sock.close()
-            if "not found in known_hosts" in str(exc):
-                raise PermanentDeliveryError(
-                    st.id, f"unknown host key; run `radiocast stations enroll {st.id}` "
-                    "and compare the fingerprint with the station") from exc
-            raise TransientDeliveryError(st.id, f"SSH failed: {exc}") from exc
-        except (OSError, EOFError) as exc:
-            sock.close()
-            raise TransientDeliveryError(st.id, f"connection lost: {exc}") from exc
-        self.client = client
-        transport = client.get_transport()
+        self.client = _ssh_login(st, cfg, _load_key(st.key_file))
+        transport = self.client.get_transport()
         assert transport is not None
         transport.set_keepalive(15)
         self.watchdog = _StallWatchdog(transport, cfg.stall_timeout_seconds)

@@ -8,22 +8,35 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import click
 from sqlalchemy import select
 
 from radiocast.app import App, open_app
-from radiocast.audio import find_ffmpeg
-from radiocast.daemon import Daemon
+from radiocast.audio.ffmpeg import find_ffmpeg
 from radiocast.db.schema import Airing, Delivery, Programme
+from radiocast.demo.simstation import SimStations, make_client_key
 from radiocast.errors import ExitCode
 from radiocast.models import AiringKind, AiringState, DeliveryState, ProgrammeState
-from radiocast.naming import month_of
-from radiocast.simstation import SimStations, make_client_key
+from radiocast.months import local_month
+from radiocast.report import build_report, render_report
+from radiocast.status import build_status, render_status
 
 log = logging.getLogger(__name__)
+
+
+class Runner(Protocol):
+    """The daemon, as the demo drives it (the CLI passes radiocast.daemon.Daemon in)."""
+
+    stop: threading.Event
+
+    def run(self, once: bool = False) -> int: ...
+
+
 COMMUNES = [("trung-ha", "Xã Trung Hạ"), ("tam-thanh", "Xã Tam Thanh"),
             ("son-thuy", "Xã Sơn Thủy"), ("na-meo", "Xã Na Mèo"), ("quan-son", "Xã Quan Sơn"),
             ("tam-lu", "Xã Tam Lư"), ("son-dien", "Xã Sơn Điện"), ("muong-min", "Xã Mường Mìn")]
@@ -128,7 +141,7 @@ def drop_samples(app: App, month: str) -> None:
 class Monitor(threading.Thread):
     """Prints progress, takes one station offline for a while, stops the daemon when done."""
 
-    def __init__(self, app: App, daemon: Daemon, sims: SimStations, offline: str | None,
+    def __init__(self, app: App, daemon: Runner, sims: SimStations, offline: str | None,
                  offline_s: float, timeout_s: float) -> None:
         super().__init__(name="demo-monitor", daemon=True)
         self.app, self.runner, self.sims = app, daemon, sims
@@ -188,10 +201,8 @@ class Monitor(threading.Thread):
             self.runner.stop.set()
 
 
-def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool) -> int:
-    from radiocast.report import build_report, render_report
-    from radiocast.status import build_status, render_status
-
+def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool,
+             runner: Callable[[App], Runner]) -> int:
     root = (directory or Path(tempfile.mkdtemp(prefix="radiocast-demo-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
     if (root / "radiocast.toml").exists():
@@ -205,14 +216,14 @@ def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool) ->
         (root / "keys" / "known_hosts").write_text(sims.known_hosts_lines(), encoding="utf-8")
         cfg = write_config(root, sims, n, quick)
         app = open_app(cfg, lang)
-        month = month_of(app.clock().astimezone(app.settings.general.tz))
+        month = local_month(app.clock(), app.settings.general.tz)
         drop_samples(app, month)
         click.echo(f"Khung giờ phát hôm nay: {', '.join(map(str, app.settings.schedule.slots))}")
         offline = COMMUNES[n - 1][0] if n > 1 else None
         if offline:
             sims.offline(offline)
             click.echo(f"Đài {offline} đang mất mạng (sẽ có lại sau ít phút)")
-        daemon = Daemon(app)
+        daemon = runner(app)
         monitor = Monitor(app, daemon, sims, offline, 12 if quick else 40, 170 if quick else 600)
         monitor.start()
         daemon.run(once=False)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from radiocast.config import Slot
-from radiocast.models import AiringKind, AiringState, Priority
+from radiocast.models import AiringKind, AiringState, Priority, Slot
+from radiocast.months import month_days
 
 GAP_SECONDS = 5  # silence between two programmes in one window
 PLAN_MARGIN_SECONDS = 10  # a new airing is never planned sooner than this
@@ -95,12 +95,6 @@ NEEDS_MAKEUP = {AiringState.MISSED, AiringState.FAILED, AiringState.INTERRUPTED}
 _RANK = {Priority.EMERGENCY: 0, Priority.PRIORITY: 1, Priority.NORMAL: 2}
 
 
-def month_days(month: str) -> list[date]:
-    first = date.fromisoformat(month + "-01")
-    nxt = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return [first + timedelta(days=i) for i in range((nxt - first).days)]
-
-
 @dataclass(frozen=True, order=True)
 class _Instance:
     """One occurrence of a window: a station's slot on a given day."""
@@ -143,9 +137,8 @@ def plan_month(
     alias = {old: p.id for p in progs for old in p.lineage}
     rows = [a for a in existing if a.state != AiringState.CANCELLED]
     for station in sorted(stations, key=lambda s: s.id):
-        instances = _instances(station, month, tz)
         here = [a for a in rows if a.station_id == station.id]
-        occupancy = _Occupancy(instances, by_id)
+        occupancy = _Occupancy(_instances(station, month, tz), by_id)
         for a in here:
             if a.state in COUNTING or a.state == AiringState.PLANNED:
                 occupancy.add(a.planned_at, a.programme_id)
@@ -156,50 +149,60 @@ def plan_month(
             mine = [a for a in here if alias.get(a.programme_id, a.programme_id) == prog.id]
             if prog.priority == Priority.EMERGENCY:
                 _plan_emergency(plan, prog, station, mine, avail, now)
-                continue
-            earliest = max(avail, now + timedelta(seconds=PLAN_MARGIN_SECONDS))
-            kept: list[ExistingAiring] = []
-            for a in mine:
-                if a.state in COUNTING:
-                    kept.append(a)
-                elif a.state == AiringState.PLANNED:
-                    # kept while the file is (still) there in time and the window exists;
-                    # `now` only limits where new airings go
-                    if a.planned_at <= now or (a.planned_at >= avail
-                                               and occupancy.valid(a.planned_at)):
-                        kept.append(a)
-                    else:
-                        plan.cancel.append(a.id)
-                        occupancy.remove(a.planned_at, a.programme_id)
-            replaced = {a.replaces_id for a in mine if a.replaces_id is not None
-                        and a.id not in plan.cancel}
-            unreplaced = sorted((a for a in mine if a.state in NEEDS_MAKEUP
-                                 and a.id not in replaced), key=lambda a: a.planned_at)
-            missing = 1 + rules.replays_per_month - len(kept)
-            if missing <= 0:
-                continue
-            has_premiere = any(a.kind == AiringKind.PREMIERE for a in mine
-                               if a.id not in plan.cancel)
-            # make-ups first, each in the next free window
-            for failed in unreplaced[:missing]:
-                inst = occupancy.first_free(prog, earliest)
-                if inst is None:
-                    break
-                plan.add.append(occupancy.place(inst, prog, station.id, AiringKind.MAKEUP,
-                                                failed.id))
-                missing -= 1
-            if missing > 0:
-                last = max((a.planned_at for a in kept), default=None)
-                kinds = ([AiringKind.PREMIERE] if not has_premiere else []) + \
-                    [AiringKind.REPLAY] * missing
-                chosen = _spread(occupancy, prog, earliest, last, missing, rules.min_gap_days)
-                for inst, kind in zip(chosen, kinds, strict=False):
-                    plan.add.append(occupancy.place(inst, prog, station.id, kind, None))
-                missing -= len(chosen)
-            if missing > 0:
-                plan.shortfalls.append(Shortfall(station.id, month, prog.id, missing))
+            else:
+                _plan_programme(plan, occupancy, prog, station, mine, avail, now, rules, month)
         _order_windows(plan, occupancy, here, now)
     return plan
+
+
+def _keep_or_cancel(plan: Plan, occupancy: _Occupancy, mine: list[ExistingAiring],
+                    avail: datetime, now: datetime) -> list[ExistingAiring]:
+    """The airings that stand: counted ones, and planned ones whose file is (still) there in
+    time and whose window exists (`now` only limits where new airings go). Others cancelled."""
+    kept: list[ExistingAiring] = []
+    for a in mine:
+        if a.state in COUNTING:
+            kept.append(a)
+        elif a.state == AiringState.PLANNED:
+            if a.planned_at <= now or (a.planned_at >= avail and occupancy.valid(a.planned_at)):
+                kept.append(a)
+            else:
+                plan.cancel.append(a.id)
+                occupancy.remove(a.planned_at, a.programme_id)
+    return kept
+
+
+def _plan_programme(plan: Plan, occupancy: _Occupancy, prog: ProgrammeInfo,
+                    station: StationInfo, mine: list[ExistingAiring], avail: datetime,
+                    now: datetime, rules: Rules, month: str) -> None:
+    """One programme at one station: make-ups first, then the premiere and replays."""
+    earliest = max(avail, now + timedelta(seconds=PLAN_MARGIN_SECONDS))
+    kept = _keep_or_cancel(plan, occupancy, mine, avail, now)
+    missing = 1 + rules.replays_per_month - len(kept)
+    if missing <= 0:
+        return
+    replaced = {a.replaces_id for a in mine if a.replaces_id is not None
+                and a.id not in plan.cancel}
+    unreplaced = sorted((a for a in mine if a.state in NEEDS_MAKEUP and a.id not in replaced),
+                        key=lambda a: a.planned_at)
+    for failed in unreplaced[:missing]:  # each make-up in the next free window
+        inst = occupancy.first_free(prog, earliest)
+        if inst is None:
+            break
+        plan.add.append(occupancy.place(inst, prog, station.id, AiringKind.MAKEUP, failed.id))
+        missing -= 1
+    if missing > 0:
+        has_premiere = any(a.kind == AiringKind.PREMIERE for a in mine
+                           if a.id not in plan.cancel)
+        last = max((a.planned_at for a in kept), default=None)
+        kinds = ([AiringKind.PREMIERE] if not has_premiere else []) + \
+            [AiringKind.REPLAY] * missing
+        chosen = _spread(occupancy, prog, earliest, last, missing, rules.min_gap_days)
+        for inst, kind in zip(chosen, kinds, strict=False):
+            plan.add.append(occupancy.place(inst, prog, station.id, kind, None))
+        missing -= len(chosen)
+    if missing > 0:
+        plan.shortfalls.append(Shortfall(station.id, month, prog.id, missing))
 
 
 def _plan_emergency(plan: Plan, prog: ProgrammeInfo, station: StationInfo,

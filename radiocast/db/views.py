@@ -1,19 +1,31 @@
-"""Read-side views of the database as plain, JSON-ready dicts (CLI lists, status, demo)."""
+"""Read-side queries: JSON-ready dicts for the CLI, status and demo, and the lookups services
+need before they call `ops`. Nothing here writes."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from radiocast.db.schema import Airing, Delivery, Programme, Station
+from radiocast.db.schema import Airing, Delivery, Programme, Shortfall, Station
+from radiocast.models import AiringState, DeliveryState, ProgrammeState
+from radiocast.receipts import reason_text
 
 
 def iso(dt: datetime | None, tz: ZoneInfo) -> str | None:
     return dt.astimezone(tz).isoformat() if dt else None
+
+
+def render_reason(code: str | None, detail: str | None) -> str | None:
+    """The one line shown for a rejection: what is wrong, in Vietnamese, and the detail."""
+    if code is None:
+        return None
+    return f"{reason_text(code)} ({detail})" if detail else reason_text(code)
 
 
 def programme_dict(p: Programme, tz: ZoneInfo) -> dict[str, Any]:
@@ -21,7 +33,8 @@ def programme_dict(p: Programme, tz: ZoneInfo) -> dict[str, Any]:
         "id": p.id, "title": p.title, "month": p.month, "state": p.state,
         "priority": p.priority, "language": p.language, "revision": p.revision,
         "supersedes_id": p.supersedes_id, "source_name": p.source_name,
-        "source_sha256": p.source_sha256, "reason": p.reason, "reason_code": p.reason_code,
+        "source_sha256": p.source_sha256, "reason": render_reason(p.reason_code, p.reason_detail),
+        "reason_code": p.reason_code, "reason_detail": p.reason_detail,
         "duration_s": p.duration_s, "input_lufs": p.input_lufs,
         "input_true_peak_dbtp": p.input_true_peak_dbtp, "output_lufs": p.output_lufs,
         "output_true_peak_dbtp": p.output_true_peak_dbtp, "sha256": p.sha256,
@@ -78,3 +91,49 @@ def list_stations(s: Session, tz: ZoneInfo) -> list[dict[str, Any]]:
         "consecutive_failures": st.consecutive_failures,
         "unreachable_since": iso(st.unreachable_since, tz), "free_bytes": st.free_bytes,
     } for st in s.scalars(select(Station).order_by(Station.id))]
+
+
+def programme_stations(p: Programme) -> list[str] | None:
+    return json.loads(p.stations) if p.stations else None
+
+
+def due_station_ids(s: Session, now: datetime) -> list[str]:
+    return sorted(set(s.scalars(select(Delivery.station_id).where(or_(
+        and_(Delivery.state == DeliveryState.QUEUED.value,
+             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)),
+        and_(Delivery.state == DeliveryState.SENDING.value, Delivery.lease_expires_at < now),
+    )))))
+
+
+def current_programme_for(s: Session, month: str, title_key: str,
+                          exclude_id: int) -> Programme | None:
+    """The programme a new file of the same month and title would replace."""
+    return s.scalars(
+        select(Programme)
+        .where(
+            Programme.month == month,
+            Programme.title_key == title_key,
+            Programme.id != exclude_id,
+            Programme.state.in_([ProgrammeState.READY.value]),
+        )
+        .order_by(Programme.id.desc())
+    ).first()
+
+
+def interrupted_airings(s: Session) -> Sequence[Airing]:
+    return s.scalars(select(Airing).where(Airing.state == AiringState.AIRING.value)).all()
+
+
+def upcoming_airings(s: Session, tz: ZoneInfo, now: datetime,
+                     limit: int = 20) -> list[dict[str, Any]]:
+    """The next planned airings, soonest first (filtered and limited in SQL)."""
+    q = (select(Airing).where(Airing.state == AiringState.PLANNED.value,
+                              Airing.planned_at >= now)
+         .order_by(Airing.planned_at, Airing.station_id, Airing.id).limit(limit))
+    return [airing_dict(a, tz) for a in s.scalars(q)]
+
+
+def shortfalls(s: Session, month: str) -> list[Shortfall]:
+    """What the planner last recorded it cannot fit in `month`."""
+    return list(s.scalars(select(Shortfall).where(Shortfall.month == month)
+                          .order_by(Shortfall.station_id, Shortfall.programme_id)))

@@ -1,0 +1,1 @@
+"""Airing: the pure planner, plan application, timed jobs, playout and playbooks."""

@@ -1,0 +1,101 @@
+"""Applying the planner: read what it needs from the database, call it, write its answer
+(new, moved and cancelled airings, and the shortfalls it found) through `ops`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from radiocast.airing.plan import (
+    ExistingAiring,
+    Plan,
+    ProgrammeInfo,
+    Rules,
+    StationInfo,
+    plan_month,
+)
+from radiocast.app import App
+from radiocast.db import ops
+from radiocast.db.schema import Airing, Delivery, Programme
+from radiocast.models import AiringKind, AiringState, DeliveryState, Priority, ProgrammeState
+from radiocast.months import local_month
+
+
+def _months_to_plan(app: App, now: datetime) -> list[str]:
+    current = local_month(now, app.settings.general.tz)
+    with app.db.read() as s:
+        months = set(s.scalars(select(Programme.month).where(
+            Programme.state == ProgrammeState.READY.value, Programme.month >= current)))
+    return sorted(months)
+
+
+def build_plan(app: App, month: str) -> Plan:
+    """Read what the planner needs for one month and call it (no writes)."""
+    progs, lineage, rows, dels = _plan_inputs(app, month)
+    cfg = app.settings
+    lead = timedelta(minutes=cfg.schedule.lead_minutes)
+    available = {(d.programme_id, d.station_id): d.delivered_at + lead
+                 for d in dels if d.delivered_at is not None}
+    infos = [ProgrammeInfo(p.id, p.month, Priority(p.priority), p.duration_s or 0.0,
+                           lineage[p.id]) for p in progs]
+    stations = [StationInfo(st.id, cfg.slots_for(st), st.valid_from, st.valid_to)
+                for st in cfg.stations]
+    existing = [ExistingAiring(a.id, a.programme_id, a.station_id, AiringKind(a.kind),
+                               a.planned_at, AiringState(a.state), a.replaces_id) for a in rows]
+    return plan_month(month, infos, stations, existing, available, app.clock(), cfg.general.tz,
+                      Rules(cfg.schedule.replays_per_month, cfg.schedule.min_gap_days))
+
+
+def _plan_inputs(app: App, month: str) -> tuple[list[Programme], dict[int, tuple[int, ...]],
+                                                list[Airing], list[Delivery]]:
+    """The month's ready programmes, their earlier revisions, their airings and deliveries."""
+    with app.db.read() as s:
+        progs = list(s.scalars(select(Programme).where(
+            Programme.month == month, Programme.state == ProgrammeState.READY.value)))
+        lineage: dict[int, tuple[int, ...]] = {}
+        for p in progs:
+            chain, cur = [], p.supersedes_id
+            while cur is not None:
+                chain.append(cur)
+                cur = s.get_one(Programme, cur).supersedes_id
+            lineage[p.id] = tuple(chain)
+        ids = [p.id for p in progs] + [i for c in lineage.values() for i in c]
+        rows = list(s.scalars(select(Airing).where(Airing.programme_id.in_(ids))))
+        dels = list(s.scalars(select(Delivery).where(
+            Delivery.programme_id.in_([p.id for p in progs]),
+            Delivery.state == DeliveryState.DELIVERED.value)))
+    return progs, lineage, rows, dels
+
+
+def apply_plan(app: App, month: str, plan: Plan) -> set[str]:
+    """Write the plan; returns the stations whose playbook changed."""
+    now = app.clock()
+    changed: set[str] = set()
+    with app.db.write() as s:
+        for aid in plan.cancel:
+            a = s.get_one(Airing, aid)
+            if a.state == AiringState.PLANNED.value and a.planned_at > now:
+                ops.cancel_airing(s, a, now, "re-planned")
+                changed.add(a.station_id)
+        for aid, at in plan.move.items():
+            a = s.get_one(Airing, aid)
+            if a.state == AiringState.PLANNED.value and a.planned_at > now:
+                ops.move_airing(s, a, at, now)
+                changed.add(a.station_id)
+        for n in plan.add:
+            ops.add_airing(s, n.programme_id, n.station_id, month, n.kind, n.planned_at, now,
+                           n.replaces_id)
+            changed.add(n.station_id)
+        # recorded when one starts, changes or clears, not at every re-plan
+        ops.record_shortfalls(s, month, {(sf.station_id, sf.programme_id): sf.missing
+                                         for sf in plan.shortfalls}, now)
+    return changed
+
+
+def plan_all(app: App) -> set[str]:
+    changed: set[str] = set()
+    for month in _months_to_plan(app, app.clock()):
+        plan = build_plan(app, month)
+        changed |= apply_plan(app, month, plan)
+    return changed

@@ -1,0 +1,158 @@
+"""The ffmpeg adapter: finding the binary, probing containers, decoding to float PCM, and
+measuring a whole file with the meter. The only module that starts ffmpeg to read audio."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from radiocast.audio.meter import FloatArray, Loudness, LoudnessMeter
+from radiocast.errors import AudioError
+
+CHUNK_SECONDS = 5
+
+
+@lru_cache(maxsize=1)
+def find_ffmpeg() -> str:
+    """The system ffmpeg when on PATH, else the binary bundled by imageio-ffmpeg."""
+    exe = os.environ.get("RADIOCAST_FFMPEG") or shutil.which("ffmpeg")
+    if exe:
+        return exe
+    try:
+        import imageio_ffmpeg
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except Exception as exc:  # the package raises RuntimeError, or is missing its binary
+        raise AudioError("no_ffmpeg", "ffmpeg not found (install ffmpeg or imageio-ffmpeg)") \
+            from exc
+
+
+# ---------------------------------------------------------------- probing
+
+
+@dataclass(frozen=True)
+class Probe:
+    duration_s: float | None
+    sample_rate: int
+    channels: int
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_AUDIO = re.compile(r"Stream #\S+.*?: Audio: [^,]+, (\d+) Hz, ([^,]+)")
+
+
+def probe(path: Path) -> Probe:
+    """What ffmpeg sees in the container (ffprobe is not required)."""
+    if path.stat().st_size == 0:
+        raise AudioError("empty", "the file is empty (0 bytes)")
+    proc = subprocess.run([find_ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path)],
+                          capture_output=True, text=True, errors="replace", check=False)
+    err = proc.stderr
+    m = _AUDIO.search(err)
+    if m is None:
+        if "Invalid data found" in err or "could not find codec" in err.lower() \
+                or "Input #0" not in err:
+            raise AudioError("undecodable", last_line(err).replace(f"{path}: ", ""))
+        raise AudioError("no_audio", "the file has no audio stream")
+    layout = m.group(2).strip()
+    channels = {"mono": 1, "stereo": 2}.get(layout, 2)
+    d = _DURATION.search(err)
+    duration = (int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3))) if d else None
+    return Probe(duration, int(m.group(1)), channels)
+
+
+def wav_shortfall(path: Path) -> tuple[int, int] | None:
+    """(bytes the RIFF header announces, bytes present) when a WAV file is cut short.
+
+    ffmpeg derives a WAV file's duration from its size, so it cannot see the truncation."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = path.stat().st_size
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            chunk = fh.read(8)
+            length = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                present = size - pos - 8
+                if length != 0xFFFFFFFF and length > present + 4096:
+                    return length, present
+                return None
+            pos += 8 + length + (length & 1)
+    return None
+
+
+def last_line(text: str) -> str:
+    """ffmpeg's last complaint, short enough for a note."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "ffmpeg could not read the file"
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def decode_chunks(path: Path, sample_rate: int | None = None, channels: int | None = None,
+                  extra: tuple[str, ...] = ()) -> Iterator[FloatArray]:
+    """Yield float32 arrays of shape (frames, channels), CHUNK_SECONDS at a time."""
+    info = probe(path)
+    sr = sample_rate or info.sample_rate
+    ch = channels or info.channels
+    cmd = [find_ffmpeg(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+           "-vn", "-map", "0:a:0", *extra, "-ac", str(ch), "-ar", str(sr), "-f", "f32le", "-"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    frame_bytes = 4 * ch
+    want = sr * CHUNK_SECONDS * frame_bytes
+    try:
+        while True:
+            buf = _read_exact(proc.stdout, want)
+            usable = len(buf) - len(buf) % frame_bytes
+            if usable:
+                yield np.frombuffer(buf[:usable], dtype="<f4").reshape(-1, ch)
+            if len(buf) < want:
+                break
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read().decode("utf-8", "replace")
+        proc.stderr.close()
+        rc = proc.wait()
+    if rc != 0:
+        raise AudioError("undecodable", last_line(err))
+
+
+def _read_exact(fh: IO[bytes], n: int) -> bytes:
+    parts: list[bytes] = []
+    got = 0
+    while got < n:
+        b = fh.read(n - got)
+        if not b:
+            break
+        parts.append(b)
+        got += len(b)
+    return b"".join(parts)
+
+
+# ---------------------------------------------------------------- the meter (ITU-R BS.1770-4)
+def measure_file(path: Path, sample_rate: int | None = None,
+                 channels: int | None = None) -> Loudness:
+    """Measure a file as decoded (native rate and channels unless given)."""
+    info = probe(path)
+    sr = sample_rate or info.sample_rate
+    ch = channels or info.channels
+    meter = LoudnessMeter(sr, ch)
+    for chunk in decode_chunks(path, sr, ch):
+        meter.feed(chunk)
+    return meter.result()
+
+

@@ -1,0 +1,282 @@
+"""Normalize a programme: one decode (measured on its own thread, spooled as station-format
+PCM), then encode with gain and, where peaks need it, a look-ahead limiter, while a second
+ffmpeg decodes the MP3 as it is written so the same meter verifies it. Memory stays flat with
+programme length: ffmpeg decodes to a pipe and the meter works on fixed-size chunks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from radiocast.audio.ffmpeg import (
+    Probe,
+    decode_chunks,
+    find_ffmpeg,
+    last_line,
+    probe,
+    wav_shortfall,
+)
+from radiocast.audio.meter import FloatArray, Loudness, LoudnessMeter
+from radiocast.config import AudioSettings
+from radiocast.errors import AudioError
+
+DIGITAL_SILENCE = 10 ** (-80 / 20)  # below -80 dBFS counts as digital silence
+KEEP_SILENCE_S = 0.25  # pad left at each end after trimming long silence
+TRIM_MIN_S = 1.0
+MAX_EXTRA_PASSES = 3  # re-encodes allowed when limiting cost loudness
+
+
+@dataclass(frozen=True)
+class Tags:
+    title: str
+    month: str
+    sender: str
+    language: str
+
+
+@dataclass(frozen=True)
+class NormalizeResult:
+    input: Loudness
+    output: Loudness
+    gain_db: float
+    limited: bool
+    duration_s: float  # after trimming
+    trimmed_start_s: float
+    trimmed_end_s: float
+
+
+def normalize(src: Path, dst: Path, settings: AudioSettings, tags: Tags,
+              max_seconds: float | None = None, work_dir: Path | None = None) -> NormalizeResult:
+    """Make `dst`: station format, `target_lufs`, true peak under the ceiling; verified.
+
+    Raises AudioError with a code for ingest to explain (empty, undecodable, no_audio,
+    truncated, silent, too_short, too_long, verify_failed).
+    """
+    info = _check_source(src)
+    work = work_dir or dst.parent
+    work.mkdir(parents=True, exist_ok=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    raw = work / f".{dst.stem}.pcm"
+    part = dst.with_name(f".{dst.name}.part")
+    try:
+        measured, first, last = _spool_and_measure(src, raw, settings.sample_rate,
+                                                   settings.channels)
+        start, end = _usable_span(measured, info, first, last, settings, max_seconds)
+        gain, limited, output = _encode_to_target(raw, part, settings, measured, (start, end),
+                                                  tags)
+        _verify(output, settings, end - start)
+        with open(part, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(part, dst)
+        return NormalizeResult(measured, output, gain, limited, output.duration_s, start,
+                               measured.duration_s - end)
+    finally:
+        raw.unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
+
+
+def _check_source(src: Path) -> Probe:
+    info = probe(src)
+    cut = wav_shortfall(src)
+    if cut is not None:
+        raise AudioError("truncated", f"the WAV header announces {cut[0]} bytes of audio, "
+                         f"the file holds {cut[1]}")
+    return info
+
+
+def _usable_span(measured: Loudness, info: Probe, first: float | None, last: float | None,
+                 settings: AudioSettings, max_seconds: float | None) -> tuple[float, float]:
+    """The part of the source to keep (long silence trimmed), or why there is none."""
+    if measured.duration_s == 0:
+        raise AudioError("undecodable", "no audio could be decoded")
+    if info.duration_s and measured.duration_s < 0.9 * info.duration_s - 1.0:
+        raise AudioError("truncated", f"decoded {measured.duration_s:.1f} s of "
+                         f"{info.duration_s:.1f} s the file announces")
+    if measured.silent:
+        raise AudioError("silent", f"integrated loudness {measured.integrated_lufs:.1f} LUFS")
+    start, end = _trim_bounds(first, last, measured.duration_s)
+    duration = end - start
+    if duration < settings.min_seconds:
+        raise AudioError("too_short", f"{duration:.1f} s")
+    if max_seconds is not None and duration > max_seconds:
+        raise AudioError("too_long", f"{duration / 60:.1f} min > {max_seconds / 60:.0f} min")
+    return start, end
+
+
+def _encode_to_target(raw: Path, part: Path, settings: AudioSettings, measured: Loudness,
+                      span: tuple[float, float], tags: Tags) -> tuple[float, bool, Loudness]:
+    """Encode with the gain that reaches the target; when the limiter shaved loudness off the
+    peaks, raise the gain by what was lost, scaled by how much the output moved per dB last
+    time (secant step). Returns (gain, limited, measured output)."""
+    gain = settings.target_lufs - measured.integrated_lufs
+    limited = measured.true_peak_dbtp + gain > settings.true_peak_dbtp - 0.5
+    output = _encode_and_measure(raw, part, settings, gain, limited, span, tags)
+    prev: tuple[float, float] | None = None
+    for _ in range(MAX_EXTRA_PASSES):
+        shortfall = settings.target_lufs - output.integrated_lufs
+        if not limited or abs(shortfall) <= 0.3:
+            break
+        slope = 1.0
+        if prev is not None and abs(output.integrated_lufs - prev[1]) > 0.05:
+            slope = (output.integrated_lufs - prev[1]) / (gain - prev[0])
+        prev = (gain, output.integrated_lufs)
+        gain += shortfall / min(max(slope, 0.2), 1.0)
+        output = _encode_and_measure(raw, part, settings, gain, limited, span, tags)
+    return gain, limited, output
+
+
+def _verify(output: Loudness, settings: AudioSettings, duration: float) -> None:
+    problems = []
+    if abs(output.integrated_lufs - settings.target_lufs) > 1.0:
+        problems.append(f"loudness {output.integrated_lufs:.1f} LUFS "
+                        f"(target {settings.target_lufs:.1f})")
+    if output.true_peak_dbtp > settings.true_peak_dbtp + 0.5:
+        problems.append(f"true peak {output.true_peak_dbtp:.1f} dBTP "
+                        f"(ceiling {settings.true_peak_dbtp:.1f})")
+    if abs(output.duration_s - duration) > 0.5:
+        problems.append(f"duration {output.duration_s:.1f} s (expected {duration:.1f} s)")
+    if problems:
+        raise AudioError("verify_failed", "; ".join(problems))
+
+
+def _spool_and_measure(src: Path, raw: Path, sr: int,
+                       ch: int) -> tuple[Loudness, float | None, float | None]:
+    """One decode: write station-format PCM to `raw`, measure it, find non-silent bounds.
+
+    The meter runs on its own thread, beside the reading and writing, so this pass takes
+    about as long as ffmpeg's decode alone."""
+    meter = LoudnessMeter(sr, ch)
+    chunks: queue.Queue[FloatArray | None] = queue.Queue(maxsize=4)
+    failure: list[BaseException] = []
+
+    def measure() -> None:
+        while (chunk := chunks.get()) is not None:
+            if not failure:
+                try:
+                    meter.feed(chunk)
+                except BaseException as exc:  # re-raised by the caller
+                    failure.append(exc)
+
+    worker = threading.Thread(target=measure, name="radiocast-meter", daemon=True)
+    worker.start()
+    first: float | None = None
+    last: float | None = None
+    pos = 0
+    try:
+        with open(raw, "wb") as out:
+            for chunk in decode_chunks(src, sr, ch):
+                chunks.put(chunk)
+                out.write(chunk.tobytes())
+                loud = np.flatnonzero(np.max(np.abs(chunk), axis=1) > DIGITAL_SILENCE)
+                if loud.size:
+                    if first is None:
+                        first = (pos + int(loud[0])) / sr
+                    last = (pos + int(loud[-1]) + 1) / sr
+                pos += chunk.shape[0]
+    finally:
+        chunks.put(None)
+        worker.join()
+    if failure:
+        raise failure[0]
+    return meter.result(), first, last
+
+
+def _trim_bounds(first: float | None, last: float | None, total: float) -> tuple[float, float]:
+    start = 0.0
+    end = total
+    if first is not None and first > TRIM_MIN_S:
+        start = first - KEEP_SILENCE_S
+    if last is not None and total - last > TRIM_MIN_S:
+        end = last + KEEP_SILENCE_S
+    return start, end
+
+
+
+def _encoder_command(raw: Path, settings: AudioSettings, gain_db: float, limit: bool,
+                     span: tuple[float, float], tags: Tags) -> list[str]:
+    sr, ch = settings.sample_rate, settings.channels
+    start, end = span
+    filters = [f"atrim=start_sample={round(start * sr)}:end_sample={round(end * sr)}",
+               f"volume={gain_db:.3f}dB"]
+    if limit:
+        # sample-peak ceiling 1 dB under the true-peak ceiling leaves room for inter-sample
+        # overs and the MP3 encoder; look-ahead, delay-compensated, no auto make-up gain
+        ceiling = 10 ** ((settings.true_peak_dbtp - 1.0) / 20)
+        filters.append(f"alimiter=limit={ceiling:.5f}:attack=5:release=80:level=false"
+                       ":latency=true")
+    return [find_ffmpeg(), "-hide_banner", "-nostdin", "-v", "error",
+            "-f", "f32le", "-ar", str(sr), "-ac", str(ch), "-i", str(raw),
+            "-af", ",".join(filters), "-c:a", "libmp3lame", "-b:a", settings.bitrate,
+            "-ar", str(sr), "-ac", str(ch), "-id3v2_version", "3",
+            "-metadata", f"title={tags.title}", "-metadata", f"album={tags.month}",
+            "-metadata", f"artist={tags.sender}", "-metadata", f"language={tags.language}",
+            "-metadata", f"date={tags.month[:4]}", "-f", "mp3", "pipe:1"]
+
+
+def _tee(enc: subprocess.Popen[bytes], dec: subprocess.Popen[bytes], out: Path,
+         errors: list[BaseException]) -> None:
+    """Copy the encoder's MP3 into `out` and into the verifying decoder."""
+    assert enc.stdout and dec.stdin
+    try:
+        with open(out, "wb") as fh:
+            while block := enc.stdout.read(1 << 16):
+                fh.write(block)
+                dec.stdin.write(block)
+    except BaseException as exc:  # reported by the caller after join
+        errors.append(exc)
+        enc.kill()  # nobody reads its output any more: never leave it blocked
+    finally:
+        with contextlib.suppress(OSError):
+            dec.stdin.close()
+
+
+def _meter_stream(stream: IO[bytes], sr: int, ch: int) -> Loudness:
+    meter = LoudnessMeter(sr, ch)
+    frame = 4 * ch
+    pending = b""
+    while block := stream.read(sr * frame):
+        pending += block
+        usable = len(pending) - len(pending) % frame
+        meter.feed(np.frombuffer(pending[:usable], dtype="<f4").reshape(-1, ch))
+        pending = pending[usable:]
+    return meter.result()
+
+
+def _encode_and_measure(raw: Path, out: Path, settings: AudioSettings, gain_db: float,
+                        limit: bool, span: tuple[float, float], tags: Tags) -> Loudness:
+    """Encode `raw` to `out` while a second ffmpeg decodes the MP3 stream as it is written
+    and the meter measures it: verification costs no extra pass over the file."""
+    sr, ch = settings.sample_rate, settings.channels
+    dec_cmd = [find_ffmpeg(), "-hide_banner", "-v", "error", "-f", "mp3", "-i", "pipe:0",
+               "-ac", str(ch), "-ar", str(sr), "-f", "f32le", "pipe:1"]
+    enc = subprocess.Popen(_encoder_command(raw, settings, gain_db, limit, span, tags),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    dec = subprocess.Popen(dec_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    assert enc.stdout and enc.stderr and dec.stdout
+    tee_error: list[BaseException] = []
+    thread = threading.Thread(target=_tee, args=(enc, dec, out, tee_error),
+                              name="radiocast-encode-tee", daemon=True)
+    thread.start()
+    result = _meter_stream(dec.stdout, sr, ch)
+    thread.join()
+    enc_err = enc.stderr.read().decode("utf-8", "replace")
+    enc.stderr.close()
+    enc.stdout.close()
+    dec.stdout.close()
+    if enc.wait() != 0:
+        raise AudioError("encode_failed", last_line(enc_err))
+    dec_err = dec.stderr.read().decode("utf-8", "replace") if dec.stderr else ""
+    if dec.wait() != 0 or tee_error:
+        raise AudioError("verify_failed", "the encoded file could not be decoded again: "
+                         + (last_line(dec_err) if dec_err else repr(tee_error)))
+    return result

@@ -1,0 +1,1 @@
+"""The demo: the whole job on this machine with simulated stations."""

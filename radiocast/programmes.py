@@ -1,0 +1,118 @@
+"""A programme after its claim: normalize → ready (or rejected), revisions, receipts, and the
+deliveries a ready programme needs. Originals leave the spool for the archive (with a receipt)
+or the quarantine (with a note) only after their programme's state is final."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from radiocast.app import App
+from radiocast.audio.normalize import NormalizeResult, Tags, normalize
+from radiocast.db import ops, views
+from radiocast.db.schema import Programme
+from radiocast.errors import AudioError
+from radiocast.fsutil import file_away, sha256_file
+from radiocast.models import Normalized, ProgrammeState
+from radiocast.naming import slugify
+from radiocast.receipts import acceptance_note, rejection_note
+
+log = logging.getLogger(__name__)
+
+
+def pending_normalization(app: App) -> list[int]:
+    with app.db.read() as s:
+        return list(s.scalars(select(Programme.id).where(
+            Programme.state == ProgrammeState.RECEIVED.value).order_by(Programme.id)))
+
+
+def normalize_programme(app: App, pid: int) -> bool:
+    """received → normalizing → ready (or rejected). Returns True when it became ready."""
+    with app.db.write() as s:
+        p = s.get_one(Programme, pid)
+        if p.state != ProgrammeState.RECEIVED.value or not Path(p.spool_path).exists():
+            return False
+        slug = _unique_slug(s, p)
+        ops.start_normalizing(s, p, slug, app.clock())
+        src, tags = Path(p.spool_path), Tags(p.title, p.month, app.settings.general.sender,
+                                             p.language)
+    out = app.settings.spool_dir / "ready" / f"{slug}.mp3"
+    try:
+        res = normalize(src, out, app.settings.audio, tags,
+                        max_seconds=app.settings.longest_window_seconds(),
+                        work_dir=app.settings.spool_dir / "work")
+    except AudioError as exc:
+        with app.db.write() as s:
+            ops.reject_programme(s, s.get_one(Programme, pid), app.clock(), exc.code,
+                                 exc.detail)
+        finish_original(app, pid)
+        log.warning("programme #%d rejected: %s", pid, exc)
+        return False
+    _make_ready(app, pid, res, out)
+    finish_original(app, pid)
+    log.info("programme #%d ready: %.1f LUFS, %.1f dBTP, %.0f s", pid,
+             res.output.integrated_lufs, res.output.true_peak_dbtp, res.duration_s)
+    return True
+
+
+def _make_ready(app: App, pid: int, res: NormalizeResult, out: Path) -> None:
+    """Record the result; a revision replaces the programme it corrects; enqueue deliveries."""
+    made = Normalized(res.duration_s, res.input.integrated_lufs, res.input.lra_lu,
+                      res.input.true_peak_dbtp, res.output.integrated_lufs,
+                      res.output.true_peak_dbtp, str(out), sha256_file(out), out.stat().st_size)
+    with app.db.write() as s:
+        p = s.get_one(Programme, pid)
+        now = app.clock()
+        ops.mark_ready(s, p, made, now)
+        old = views.current_programme_for(s, p.month, p.title_key, p.id)
+        if old is not None and old.id < p.id:
+            ops.supersede(s, old, p, now)
+        stations = app.settings.stations_for(p.month, views.programme_stations(p))
+        ops.enqueue_deliveries(s, p, stations, now)
+
+
+def _unique_slug(s: Session, p: Programme) -> str:
+    base = f"{p.month}-{slugify(p.title, 50)}"
+    same_title = s.scalars(select(Programme.id).where(
+        Programme.month == p.month, Programme.title_key == p.title_key,
+        Programme.id < p.id, Programme.sha256.is_not(None))).all()
+    slug = base if not same_title else f"{base}-v{len(same_title) + 1}"
+    clash = s.scalars(select(Programme.id).where(Programme.slug == slug,
+                                                 Programme.id != p.id)).first()
+    return slug if clash is None else f"{slug}-{p.id}"
+
+
+def finish_original(app: App, pid: int) -> None:
+    """Move a processed original from the spool to the archive (receipt) or quarantine (note)."""
+    with app.db.read() as s:
+        p = s.get_one(Programme, pid)
+        if p.state in (ProgrammeState.RECEIVED.value, ProgrammeState.NORMALIZING.value):
+            return
+        spool = Path(p.spool_path)
+        if not spool.exists():
+            return
+        at = p.updated_at.astimezone(app.settings.general.tz)
+        if p.state == ProgrammeState.REJECTED.value:
+            folder = app.settings.ingest.quarantine_dir
+            note = rejection_note(p.source_name, p.reason_code or "internal",
+                                  p.reason_detail or "", at)
+        else:
+            folder = app.settings.ingest.archive_dir
+            note = acceptance_note(p.source_name, p.title, p.month, p.duration_s, at, pid,
+                                   p.revision)
+        name = p.source_name
+    file_away(spool, folder, name, note, spool.with_name(spool.name + ".toml"))
+
+
+def recover(app: App) -> None:
+    """At start: normalizing → received; finish moving originals of finished programmes."""
+    with app.db.write() as s:
+        ops.reset_normalizing(s, app.clock())
+        finished = list(s.scalars(select(Programme.id).where(Programme.state.in_(
+            [ProgrammeState.READY.value, ProgrammeState.REJECTED.value,
+             ProgrammeState.SUPERSEDED.value]))))
+    for pid in finished:
+        finish_original(app, pid)

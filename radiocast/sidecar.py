@@ -1,0 +1,85 @@
+"""A dropped file's description: month and title from its name, or from `<name>.toml`."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from radiocast.errors import ConfigError
+from radiocast.models import Priority
+from radiocast.months import is_month
+from radiocast.naming import month_from, nfc, title_from
+from radiocast.validate import priority_of
+
+SIDECAR_KEYS = {"title", "month", "language", "priority", "stations"}
+
+
+@dataclass
+class Meta:
+    title: str
+    month: str
+    language: str
+    priority: Priority
+    stations: list[str] | None
+    sidecar: Path | None
+
+
+class SidecarError(Exception):
+    pass
+
+
+def sidecar_for(path: Path) -> Path | None:
+    for cand in (path.with_name(path.name + ".toml"), path.with_suffix(".toml")):
+        if cand != path and cand.exists():
+            return cand
+    return None
+
+
+def read_metadata(path: Path, root: Path, arrival_month: str,
+                  known_stations: set[str]) -> Meta:
+    """What the file's name (and sidecar, if any) say. Raises SidecarError naming the key."""
+    month = month_from(path, root) or arrival_month
+    title = title_from(path) or f"Chương trình tháng {month[5:]}/{month[:4]}"
+    meta = Meta(title, month, "vi", Priority.NORMAL, None, sidecar_for(path))
+    if meta.sidecar is None:
+        return meta
+    try:
+        data: dict[str, Any] = tomllib.loads(meta.sidecar.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SidecarError(f"{meta.sidecar.name}: {exc}") from exc
+    unknown = sorted(set(data) - SIDECAR_KEYS)
+    if unknown:
+        raise SidecarError(f"{meta.sidecar.name}: unknown key {unknown[0]!r}")
+    try:
+        _apply(meta, data, known_stations)
+    except ConfigError as exc:
+        raise SidecarError(str(exc)) from exc
+    return meta
+
+
+def _apply(meta: Meta, data: dict[str, Any], known_stations: set[str]) -> None:
+    if "title" in data:
+        if not isinstance(data["title"], str) or not data["title"].strip():
+            raise SidecarError("title: must be a non-empty string")
+        meta.title = nfc(data["title"].strip())
+    if "month" in data:
+        m = str(data["month"])
+        if not is_month(m):
+            raise SidecarError(f"month: must look like 2026-11, got {m!r}")
+        meta.month = m
+    if "language" in data:
+        if data["language"] not in ("vi", "en") and not str(data["language"]).isalpha():
+            raise SidecarError("language: must be a language code such as vi")
+        meta.language = str(data["language"])
+    if "priority" in data:
+        meta.priority = priority_of("priority", data["priority"])
+    if "stations" in data:
+        ids = data["stations"]
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise SidecarError("stations: must be a list of station ids")
+        bad = [i for i in ids if i not in known_stations]
+        if bad:
+            raise SidecarError(f"stations: unknown station {bad[0]!r}")
+        meta.stations = ids

@@ -1,0 +1,1 @@
+"""Stations: the SSH/SFTP transport and fan-out delivery."""
