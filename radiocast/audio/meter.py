@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -42,7 +41,7 @@ _TP_PHASE_TAPS = 12
 
 
 @cache
-def _signal() -> ModuleType:
+def _signal() -> Any:
     """scipy.signal, imported on first use: it costs ~1 s, which only metering should pay
     (not every CLI command that merely imports the package)."""
     from scipy import signal
