@@ -24,7 +24,7 @@ from radiocast.errors import ExitCode, NoDataError, RadiocastError
 from radiocast.i18n import t
 from radiocast.report import build_report, render_report
 from radiocast.setup import init_directory, run_checks
-from radiocast.stations.transport import fetch_host_key, record_host_key
+from radiocast.stations.ssh import fetch_host_key, record_host_key
 from radiocast.status import build_status, render_status
 
 F = TypeVar("F", bound=Callable[..., Any])

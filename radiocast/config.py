@@ -89,6 +89,7 @@ class DeliverySettings:
     stall_timeout_seconds: float = 45.0
     retry_backoff_seconds: tuple[int, ...] = (30, 120, 600, 1800, 3600)
     lease_seconds: int = 900
+    inventory_minutes: int = 30
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,7 @@ def _delivery(d: Table) -> DeliverySettings:
         retry_backoff_seconds=d.get("retry_backoff_seconds", as_backoff,
                                     (30, 120, 600, 1800, 3600)),
         lease_seconds=d.get("lease_seconds", as_int_range(30, 86400), 900),
+        inventory_minutes=d.get("inventory_minutes", as_int_range(1, 1440), 30),
     )
     d.finish()
     return delivery

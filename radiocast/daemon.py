@@ -1,71 +1,45 @@
-"""The daemon loop: single-instance lock, startup recovery, signals, sd_notify, shutdown."""
+"""The daemon loop: single-instance lock, startup recovery, signals, sd_notify, shutdown.
+
+The loop thread only touches local files and the database; every station connection runs on
+the station pool (`Contacts`), one task at a time per station, so a dead or slow link costs
+its own station and nothing else, and the systemd watchdog ping never waits for a station.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
+from dataclasses import dataclass
 from types import FrameType
-from typing import IO
 
 from radiocast import ingest, programmes
-from radiocast.airing import planning, playbook, playout
+from radiocast.airing import asrun, planning, playbook, playout
 from radiocast.airing.schedule import AiringJobs
 from radiocast.app import App
-from radiocast.errors import ExitCode, LockHeldError
+from radiocast.db import views
+from radiocast.errors import ExitCode
 from radiocast.i18n import t
 from radiocast.setup import ensure_folders
 from radiocast.stations import deliver
 from radiocast.status import ProblemLog
+from radiocast.sysd import SdNotify, acquire_lock
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
 REPLAN_SECONDS = 60
 PUBLISH_RETRY_SECONDS = 30  # an unreachable station's playbook is retried this often
+CHECK_EVERY_SECONDS = 30  # outcome of started airings, at most this often per station
+NEEDS_EVERY_SECONDS = 1.0  # how often the loop looks for station work
+ORIGINALS_EVERY_SECONDS = 60
+MAX_STATION_THREADS = 256
 
 
 class StopNow(BaseException):
     """Raised by the second SIGTERM/SIGINT: abandon the current item (its lease expires)."""
-
-
-class SdNotify:
-    """sd_notify(3) without libsystemd: a datagram to $NOTIFY_SOCKET, if systemd gave one."""
-
-    def __init__(self) -> None:
-        addr = os.environ.get("NOTIFY_SOCKET")
-        self.addr = ("\0" + addr[1:]) if addr and addr.startswith("@") else addr
-        usec = os.environ.get("WATCHDOG_USEC")
-        self.watchdog_interval = int(usec) / 2e6 if usec and usec.isdigit() else None
-
-    def send(self, msg: str) -> None:
-        if not self.addr:
-            return
-        with contextlib.suppress(OSError), \
-                socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.connect(self.addr)
-            sock.sendall(msg.encode())
-
-
-def acquire_lock(path: Path) -> IO[str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the daemon's life
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        raise LockHeldError(t("locked", "vi", path=path)) from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"{os.getpid()}\n")
-    fh.flush()
-    return fh
 
 
 class Daemon:
@@ -79,9 +53,11 @@ class Daemon:
         workers = max(1, (os.cpu_count() or 2) - 1)
         self.audio_pool = ThreadPoolExecutor(workers, thread_name_prefix="radiocast-audio")
         self.in_flight: dict[int, Future[bool]] = {}
-        self.delivery: Future[list[deliver.StationOutcome]] | None = None
-        self.io_pool = ThreadPoolExecutor(1, thread_name_prefix="radiocast-delivery")
+        self.contacts = Contacts(app, self.stop)
         self.airing: AiringCycle | None = None
+        self.last_originals = 0.0
+        self.longest_tick = 0.0
+        self.longest_watchdog_gap = 0.0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -115,10 +91,14 @@ class Daemon:
         return ExitCode.PARTIAL if self.failures else ExitCode.OK
 
     def recover(self) -> None:
-        """Everything derived from the database is rebuilt; half-done steps are finished."""
-        programmes.recover(self.app)
-        deliver.recover(self.app)
-        playout.recover(self.app)
+        """Everything derived from the database is rebuilt; half-done steps are finished.
+        Each part on its own: one that fails is logged and the daemon still starts."""
+        for part in (programmes.recover, deliver.recover, playout.recover):
+            try:
+                part(self.app)
+            except Exception:
+                log.exception("recovery step %s failed; continuing", part.__module__)
+                self.failures += 1
 
     def shutdown(self) -> None:
         self.stop.set()
@@ -126,30 +106,35 @@ class Daemon:
         if self.airing is not None:
             self.airing.shutdown()
         self.audio_pool.shutdown(wait=True, cancel_futures=True)
-        self.io_pool.shutdown(wait=True, cancel_futures=True)
+        self.contacts.shutdown()
+        log.info("loop: longest tick %.3f s, longest gap between watchdog pings %.3f s",
+                 self.longest_tick, self.longest_watchdog_gap)
 
     # ------------------------------------------------------------ the loop
 
     def loop(self) -> None:
         self.drop.start()
-        airing = AiringCycle(self.app, self.stop)
-        self.airing = airing
+        self.airing = AiringCycle(self.app, self.contacts)
         problems = ProblemLog(self.app)
+        steps = (self.step_ingest, self.step_normalize, self.step_originals,
+                 self.airing.sync, self.contacts.step, problems.update)
         self.notify.send("READY=1")
         log.info("radiocast running; drop folder %s", self.app.settings.ingest.drop_dir)
-        last_watchdog = 0.0
+        last_watchdog = time.monotonic()
         while not self.stop.is_set():
-            for step in (self.step_ingest, self.step_normalize, self.step_deliver,
-                         airing.sync, problems.update):
+            began = time.monotonic()
+            for step in steps:
                 try:
                     step()
                 except Exception:  # a bug: log it with its traceback, keep the loop alive
                     log.exception("daemon step failed; continuing")
                     self.failures += 1
             mono = time.monotonic()
+            self.longest_tick = max(self.longest_tick, mono - began)
             if self.notify.watchdog_interval and mono - last_watchdog >= \
                     self.notify.watchdog_interval:
                 self.notify.send("WATCHDOG=1")
+                self.longest_watchdog_gap = max(self.longest_watchdog_gap, mono - last_watchdog)
                 last_watchdog = mono
             self.stop.wait(TICK_SECONDS)
 
@@ -209,30 +194,121 @@ class Daemon:
             self.failures += 1
         return ok
 
-    def step_deliver(self) -> None:
-        if self.delivery is not None and not self.delivery.done():
-            return
-        if self.delivery is not None:
-            try:
-                self.delivery.result()
-            except Exception:
-                log.exception("delivery round failed")
-        self.delivery = self.io_pool.submit(deliver.deliver_due, self.app, self.stop)
+    def step_originals(self) -> None:
+        mono = time.monotonic()
+        if mono - self.last_originals >= ORIGINALS_EVERY_SECONDS:
+            self.last_originals = mono
+            programmes.finish_originals(self.app)
 
 
-class AiringCycle:
-    """The airing side of the loop: overdue airings, as-run records, the plan, the playbooks
-    of stations whose plan changed, and one timed job per planned airing."""
+@dataclass
+class Needs:
+    """What one visit to a station has to do."""
+
+    deliver: bool = False
+    inventory: bool = False
+    publish: bool = False
+    outcome: bool = False
+
+    def __bool__(self) -> bool:
+        return self.deliver or self.inventory or self.publish or self.outcome
+
+
+class Contacts:
+    """Every station connection, on a pool of worker threads: deliveries and inventory,
+    playbooks, and reading back how airings went. One task at a time per station; stations
+    with an emergency programme to receive go first."""
 
     def __init__(self, app: App, stop: threading.Event) -> None:
         self.app = app
         self.stop = stop
+        # a connection waiting on a dead link costs a sleeping thread, not bandwidth: one
+        # thread per station (capped), and `max_parallel` bounds the transfers themselves
+        n = len(app.settings.stations)
+        self.pool = ThreadPoolExecutor(max(1, min(MAX_STATION_THREADS, n)),
+                                       thread_name_prefix="radiocast-station")
+        self.transfers = threading.Semaphore(app.settings.delivery.max_parallel)
+        self.busy: dict[str, Future[None]] = {}
+        self.unpublished: set[str] = {st.id for st in app.settings.stations}
+        self.publish_after: dict[str, float] = {}
+        self.last_inventory: dict[str, float] = {}
+        self.last_outcome: dict[str, float] = {}
+        self.last_look = -1e9
+        self.inventory_every = app.settings.delivery.inventory_minutes * 60.0
+
+    def step(self) -> None:
+        for sid, fut in list(self.busy.items()):
+            if fut.done():
+                del self.busy[sid]
+        mono = time.monotonic()
+        if mono - self.last_look < NEEDS_EVERY_SECONDS or self.stop.is_set():
+            return
+        self.last_look = mono
+        for sid, needs in self.needs(mono):
+            if sid not in self.busy:
+                self.busy[sid] = self.pool.submit(self.visit, sid, needs)
+
+    def needs(self, mono: float) -> list[tuple[str, Needs]]:
+        """What every station needs now, in the order to serve them (DB reads only)."""
+        with self.app.db.read() as s:
+            due = views.due_station_ids(s, self.app.clock())
+            awaiting = set(views.stations_awaiting_outcome(s))
+            planned = set(views.stations_with_planned_airings(s))
+        known = {st.id for st in self.app.settings.stations}
+        out: dict[str, Needs] = {sid: Needs(deliver=True) for sid in due if sid in known}
+        for sid in sorted(known):
+            n = out.setdefault(sid, Needs())
+            n.inventory = sid in planned and \
+                mono - self.last_inventory.get(sid, -1e9) >= self.inventory_every
+            n.publish = sid in self.unpublished and mono >= self.publish_after.get(sid, 0.0)
+            n.outcome = sid in awaiting and \
+                mono - self.last_outcome.get(sid, -1e9) >= CHECK_EVERY_SECONDS
+        return [(sid, n) for sid, n in out.items() if n]
+
+    def visit(self, sid: str, needs: Needs) -> None:
+        st = self.app.settings.station(sid)
+        try:
+            if needs.deliver or needs.inventory:
+                if needs.inventory:
+                    self.last_inventory[sid] = time.monotonic()
+                deliver.deliver_station(self.app, st, self.stop, inventory=needs.inventory,
+                                        transfers=self.transfers)
+            if needs.publish and not self.stop.is_set():
+                self.unpublish(sid, playbook.publish_playbook(self.app, sid))
+            if needs.outcome and not self.stop.is_set():
+                self.last_outcome[sid] = time.monotonic()
+                if st.playout == "playbook":
+                    asrun.confirm_station(self.app, st)
+                else:
+                    playout.check_station(self.app, st)
+        except Exception:
+            log.exception("%s: station visit failed; the other stations go on", sid)
+
+    def unpublish(self, sid: str, ok: bool) -> None:
+        if ok:
+            self.unpublished.discard(sid)
+        else:
+            self.publish_after[sid] = time.monotonic() + PUBLISH_RETRY_SECONDS
+
+    def mark_changed(self, station_ids: set[str]) -> None:
+        self.unpublished |= station_ids
+        for sid in station_ids:
+            self.publish_after.pop(sid, None)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class AiringCycle:
+    """The airing side of the loop, database only: overdue airings, the plan (stations whose
+    plan changed get a new playbook through `Contacts`), and one timed job per airing."""
+
+    def __init__(self, app: App, contacts: Contacts) -> None:
+        self.app = app
+        self.contacts = contacts
         self.jobs = AiringJobs(app, lambda aid: playout.air(app, aid))
         self.generation = -1
-        self.last_plan = 0.0
-        self.unpublished: set[str] = {st.id for st in app.settings.stations}
-        self.unpublished_failed = False
-        self.last_publish = 0.0
+        self.last_plan = -1e9
 
     def sync(self) -> None:
         mono = time.monotonic()
@@ -241,18 +317,7 @@ class AiringCycle:
             return
         self.last_plan = mono
         playout.mark_overdue(self.app, self.jobs.grace)
-        playout.confirm_playbook_airings(self.app)
-        self.unpublished |= planning.plan_all(self.app)
-        if mono - self.last_publish >= PUBLISH_RETRY_SECONDS or not self.unpublished_failed:
-            self.last_publish = mono
-            self.unpublished_failed = False
-            for sid in sorted(self.unpublished):
-                if self.stop.is_set():
-                    return
-                if playbook.publish_playbook(self.app, sid):
-                    self.unpublished.discard(sid)
-                else:
-                    self.unpublished_failed = True
+        self.contacts.mark_changed(planning.plan_all(self.app))
         self.jobs.sync()
         self.generation = self.jobs.generation()
 

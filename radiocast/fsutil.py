@@ -13,6 +13,30 @@ from pathlib import Path
 from radiocast.naming import is_clutter
 
 CHUNK = 1 << 20
+NAME_MAX = 255  # bytes in one file name, on every file system radiocast writes to
+NOTE_SUFFIX = ".txt"
+COPY_ROOM = len(" (999)")  # unique_path may add this much
+
+
+def temp_name(final: str, suffix: str = ".tmp") -> str:
+    """A short hidden temporary name for `final`, in the same folder: `.rc-<hash12><suffix>`.
+    Never longer than any final name, whatever the length of `final`."""
+    return f".rc-{hashlib.sha256(final.encode('utf-8', 'surrogateescape')).hexdigest()[:12]}" \
+        f"{suffix}"
+
+
+def fit_name(name: str, reserve: int = 0) -> str:
+    """`name`, its stem shortened (at a character boundary) so that it and `reserve` more bytes
+    fit in NAME_MAX bytes; the extension is kept."""
+    limit = NAME_MAX - reserve
+    if len(name.encode("utf-8", "surrogateescape")) <= limit:
+        return name
+    suffix = Path(name).suffix if len(Path(name).suffix) < 16 else ""
+    stem = name[: len(name) - len(suffix)]
+    budget = limit - len(f"…{suffix}".encode("utf-8", "surrogateescape"))
+    while len(stem.encode("utf-8", "surrogateescape")) > budget:
+        stem = stem[:-1]
+    return f"{stem}…{suffix}"
 
 
 def fsync_dir(path: Path) -> None:
@@ -25,7 +49,7 @@ def fsync_dir(path: Path) -> None:
 
 def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(temp_name(path.name))
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
@@ -44,12 +68,12 @@ def sha256_file(path: Path) -> str:
 
 def unique_path(path: Path) -> Path:
     """`path`, or `name (2).ext`, `name (3).ext`… — never overwrite a file."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return path
     n = 2
     while True:
         cand = path.with_name(f"{path.stem} ({n}){path.suffix}")
-        if not cand.exists():
+        if not os.path.lexists(cand):
             return cand
         n += 1
 
@@ -62,7 +86,7 @@ def move_file(src: Path, dst: Path) -> None:
     except OSError as exc:
         if exc.errno != errno.EXDEV:  # another file system
             raise
-        tmp = dst.with_name(f".{dst.name}.part")
+        tmp = dst.with_name(temp_name(dst.name, ".part"))
         with open(src, "rb") as fin, open(tmp, "wb") as fout:
             shutil.copyfileobj(fin, fout, CHUNK)
             fout.flush()
@@ -104,9 +128,10 @@ def file_away(src: Path, folder: Path, name: str, note: str, sidecar: Path | Non
     """Move a processed original into `folder` under `name` (never overwriting), its note
     beside it as `<name>.txt`, and its sidecar with it. The note is written first: a crash
     leaves the original where recovery finds it again."""
-    dst = unique_path(folder / name)
-    atomic_write(dst.with_name(dst.name + ".txt"), note.encode("utf-8"))
+    dst = unique_path(folder / fit_name(name, len(NOTE_SUFFIX) + COPY_ROOM))
+    atomic_write(dst.with_name(dst.name + NOTE_SUFFIX), note.encode("utf-8"))
     if sidecar is not None and sidecar.exists():
-        move_file(sidecar, unique_path(folder / (sidecar_name or Path(name).stem + ".toml")))
+        side = sidecar_name or Path(name).stem + ".toml"
+        move_file(sidecar, unique_path(folder / fit_name(side, COPY_ROOM)))
     move_file(src, dst)
     return dst

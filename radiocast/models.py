@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 
@@ -44,6 +44,7 @@ class AiringState(StrEnum):
     MISSED = "missed"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    UNCONFIRMED = "unconfirmed"  # the station never said how it went: not counted
     CANCELLED = "cancelled"
 
 
@@ -102,6 +103,10 @@ class Normalized:
     output_path: str
     sha256: str
     size: int
+
+
+OUTCOME_WITHIN = timedelta(hours=6)
+"""A started airing with no word from the station this long after its start is unconfirmed."""
 
 
 Clock = Callable[[], datetime]

@@ -21,6 +21,8 @@ from radiocast.naming import slugify
 from radiocast.receipts import acceptance_note, rejection_note
 
 log = logging.getLogger(__name__)
+FINAL = [ProgrammeState.READY.value, ProgrammeState.REJECTED.value,
+         ProgrammeState.SUPERSEDED.value]
 
 
 def pending_normalization(app: App) -> list[int]:
@@ -107,12 +109,28 @@ def finish_original(app: App, pid: int) -> None:
     file_away(spool, folder, name, note, spool.with_name(spool.name + ".toml"))
 
 
+def finish_originals(app: App) -> int:
+    """File away every finished programme's original still in the spool. One that cannot be
+    moved (folder not writable, disk full, a name the file system refuses) is logged and left
+    for the next try, and status shows it (`original_stuck`); the others go on. Returns how
+    many failed."""
+    with app.db.read() as s:
+        rows = list(s.execute(select(Programme.id, Programme.spool_path).where(
+            Programme.state.in_(FINAL))))
+    failed = 0
+    for pid, spool in rows:
+        if not Path(spool).exists():
+            continue
+        try:
+            finish_original(app, pid)
+        except OSError as exc:
+            failed += 1
+            log.error("programme #%d: original not moved out of the spool: %s", pid, exc)
+    return failed
+
+
 def recover(app: App) -> None:
     """At start: normalizing → received; finish moving originals of finished programmes."""
     with app.db.write() as s:
         ops.reset_normalizing(s, app.clock())
-        finished = list(s.scalars(select(Programme.id).where(Programme.state.in_(
-            [ProgrammeState.READY.value, ProgrammeState.REJECTED.value,
-             ProgrammeState.SUPERSEDED.value]))))
-    for pid in finished:
-        finish_original(app, pid)
+    finish_originals(app)

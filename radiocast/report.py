@@ -164,7 +164,8 @@ def _totals(stations: list[dict[str, Any]], airings: list[Airing]) -> dict[str, 
         "compliance_rate": round(compliant / len(cells), 4) if cells else 0.0,
         "airings_aired": sum(1 for a in airings if a.state == AiringState.AIRED.value),
         "airings_missed": sum(1 for a in airings if a.state in (
-            AiringState.MISSED.value, AiringState.FAILED.value, AiringState.INTERRUPTED.value)),
+            AiringState.MISSED.value, AiringState.FAILED.value, AiringState.INTERRUPTED.value,
+            AiringState.UNCONFIRMED.value)),
         "airings_planned": len(airings),
     }
 
@@ -185,7 +186,7 @@ def _count(cell: _Cell, a: Airing, by_id: dict[int, Airing]) -> None:
         elif a.kind != AiringKind.EMERGENCY.value:
             cell.replays_aired += 1
     elif a.state in (AiringState.MISSED.value, AiringState.FAILED.value,
-                     AiringState.INTERRUPTED.value):
+                     AiringState.INTERRUPTED.value, AiringState.UNCONFIRMED.value):
         cell.missed += 1
         assert cell.reasons is not None
         cell.reasons.append(f"#{a.id} {a.state}: {a.detail or ''}".strip())

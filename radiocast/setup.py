@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -11,6 +13,8 @@ from radiocast.audio.ffmpeg import find_ffmpeg
 from radiocast.errors import DeliveryError, UsageError
 from radiocast.i18n import t
 from radiocast.stations.transport import probe_station
+
+log = logging.getLogger(__name__)
 
 STARTER = """\
 # radiocast configuration. Every key is described in docs/configuration.md.
@@ -101,9 +105,18 @@ def run_checks(app: App, stations: bool = True) -> list[tuple[bool, str]]:
     return out
 
 
-def ensure_folders(app: App) -> None:
+def ensure_folders(app: App) -> list[str]:
+    """Create radiocast's folders. One that cannot be made is reported (and shown by `check`)
+    instead of stopping the daemon: the rest of the work can go on."""
     st = app.settings
+    problems = []
     for folder in (st.general.data_dir, st.spool_dir, st.ingest.drop_dir,
                    st.ingest.archive_dir, st.ingest.quarantine_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(st.general.data_dir, 0o750)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problems.append(f"{folder}: {exc.strerror or exc}")
+            log.error("cannot create %s: %s", folder, exc)
+    with contextlib.suppress(OSError):
+        os.chmod(st.general.data_dir, 0o750)
+    return problems

@@ -134,7 +134,7 @@ def _airing_missed(look: _Look) -> Iterator[Problem]:
     for a in look.s.scalars(select(Airing).where(
             Airing.month == look.month,
             Airing.state.in_([AiringState.MISSED.value, AiringState.FAILED.value,
-                              AiringState.INTERRUPTED.value]))):
+                              AiringState.INTERRUPTED.value, AiringState.UNCONFIRMED.value]))):
         replaced = look.s.scalars(select(Airing.state).where(
             Airing.replaces_id == a.id, Airing.state != AiringState.CANCELLED.value)).first()
         if replaced == AiringState.AIRED.value:

@@ -13,8 +13,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from radiocast.cli import cli, main
-from radiocast.daemon import acquire_lock
 from radiocast.errors import ExitCode
+from radiocast.sysd import acquire_lock
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from .house import PACKAGE, measure
@@ -62,3 +63,13 @@ def test_the_measure_sees_a_lazy_upward_import(tmp_path: Path) -> None:
                       encoding="utf-8")
     shape = measure(pkg)
     assert shape.cycles(), "errors → cli → … → errors is a cycle"
+
+
+def test_every_module_has_a_layer() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    [contract] = config["tool"]["importlinter"]["contracts"]
+    named = {m.strip() for layer in contract["layers"] for m in layer.replace(":", "|").split("|")}
+    packages = {m for m in measure().imports if (PACKAGE.parent / m.replace(".", "/")).is_dir()}
+    unplaced = [m for m in measure().imports if m not in packages and not any(
+        m == n or m.startswith(n + ".") for n in named)]
+    assert unplaced == []

@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from radiocast.airing import playout
+from radiocast.airing import asrun, playout
 from radiocast.cli import cli
 from radiocast.db import ops
 from radiocast.db.schema import Airing
@@ -65,7 +65,7 @@ def test_playbook_station_airs_by_itself_and_confirms_in_its_as_run_file(
     end = (now + timedelta(minutes=15)).isoformat()
     (s.remotes[0] / "asrun.jsonl").write_text(json.dumps(
         {"airing_id": aid, "started_at": start, "finished_at": end, "status": "aired"}) + "\n")
-    assert playout.confirm_playbook_airings(s.app) == 1
+    assert asrun.confirm_playbook_airings(s.app) == 1
     with s.app.db.read() as sess:
         a = sess.scalars(select(Airing)).one()
         assert a.state == AiringState.AIRED.value and a.finished_at is not None

@@ -91,7 +91,8 @@ class Rules:
 
 
 COUNTING = {AiringState.AIRED, AiringState.AIRING}
-NEEDS_MAKEUP = {AiringState.MISSED, AiringState.FAILED, AiringState.INTERRUPTED}
+NEEDS_MAKEUP = {AiringState.MISSED, AiringState.FAILED, AiringState.INTERRUPTED,
+                AiringState.UNCONFIRMED}
 _RANK = {Priority.EMERGENCY: 0, Priority.PRIORITY: 1, Priority.NORMAL: 2}
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
 
 from radiocast.app import App
 from radiocast.db.schema import Airing, Event
 from radiocast.models import AiringState
+
+MAX_THREADS = 256
 
 
 class AiringJobs:
@@ -25,9 +28,14 @@ class AiringJobs:
         self.app = app
         self.air = air
         self.grace = timedelta(minutes=app.settings.schedule.misfire_grace_minutes)
-        self.scheduler = BackgroundScheduler(timezone=app.settings.general.tz, job_defaults={
-            "misfire_grace_time": int(self.grace.total_seconds()),
-            "coalesce": False, "max_instances": 1})
+        # an airing job only connects and starts the player (seconds), but every station may
+        # share one window: a thread each, so the last starts as early as the first
+        threads = max(10, min(MAX_THREADS, len(app.settings.stations) + 2))
+        self.scheduler = BackgroundScheduler(
+            timezone=app.settings.general.tz,
+            executors={"default": ThreadPoolExecutor(threads)},
+            job_defaults={"misfire_grace_time": int(self.grace.total_seconds()),
+                          "coalesce": False, "max_instances": 1})
         self.scheduler.start()
 
     def generation(self) -> int:

@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from radiocast.db.schema import Airing, Delivery, Event, Programme, Shortfall, Station
+from radiocast.db.schema import (
+    Airing,
+    Delivery,
+    Event,
+    Programme,
+    Shortfall,
+    Station,
+    priority_rank,
+)
 from radiocast.models import (
     AiringKind,
     AiringState,
@@ -226,7 +234,8 @@ def requeue_delivery(s: Session, d: Delivery, now: datetime, why: str) -> None:
 def claim_deliveries(s: Session, owner: str, now: datetime, lease: timedelta,
                      station_id: str) -> list[Delivery]:
     """Take every due delivery of one station under a lease (one connection, one batch)."""
-    rows = list(s.scalars(select(Delivery).where(
+    rows = list(s.scalars(select(Delivery).join(
+        Programme, Programme.id == Delivery.programme_id).where(
         Delivery.station_id == station_id,
         or_(
             and_(Delivery.state == DeliveryState.QUEUED.value,
@@ -234,7 +243,7 @@ def claim_deliveries(s: Session, owner: str, now: datetime, lease: timedelta,
             and_(Delivery.state == DeliveryState.SENDING.value,
                  Delivery.lease_expires_at < now),
         ),
-    ).order_by(Delivery.id)))
+    ).order_by(priority_rank(Programme.priority), Delivery.id)))
     for d in rows:
         if d.state == DeliveryState.SENDING.value:
             record_event(s, now, "delivery", d.id, "lease_expired", d.state, d.state,
@@ -251,13 +260,19 @@ def record_progress(s: Session, delivery_id: int, bytes_sent: int) -> None:
     s.execute(update(Delivery).where(Delivery.id == delivery_id).values(bytes_sent=bytes_sent))
 
 
-def mark_delivered(s: Session, d: Delivery, now: datetime) -> None:
+def mark_delivered(s: Session, d: Delivery, now: datetime, owner: str | None = None) -> bool:
+    """sending → delivered, only by the holder of the lease (`owner`; None: the operator or a
+    test vouches for it). Returns False, changing nothing, when the delivery is not ours."""
+    if owner is not None and (d.state != DeliveryState.SENDING.value
+                              or d.lease_owner != owner):
+        return False
     d.delivered_at = now
     d.lease_expires_at = None
     d.lease_owner = None
     d.last_error = None
     d.first_failed_at = None
     set_delivery_state(s, d, DeliveryState.DELIVERED, now)
+    return True
 
 
 def mark_delivery_retry(s: Session, d: Delivery, now: datetime, error: str,

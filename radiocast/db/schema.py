@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    case,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -37,6 +38,11 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC)
+
+
+def priority_rank(column: Any) -> Any:
+    """Emergency first, then priority, then normal: the order of every queue (SQL)."""
+    return case((column == "emergency", 0), (column == "priority", 1), else_=2)
 
 
 class Base(DeclarativeBase):

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from radiocast.db.schema import Airing, Delivery, Programme, Shortfall, Station
+from radiocast.db.schema import Airing, Delivery, Programme, Shortfall, Station, priority_rank
 from radiocast.models import AiringState, DeliveryState, ProgrammeState
 from radiocast.receipts import reason_text
 
@@ -98,11 +98,26 @@ def programme_stations(p: Programme) -> list[str] | None:
 
 
 def due_station_ids(s: Session, now: datetime) -> list[str]:
-    return sorted(set(s.scalars(select(Delivery.station_id).where(or_(
-        and_(Delivery.state == DeliveryState.QUEUED.value,
-             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)),
-        and_(Delivery.state == DeliveryState.SENDING.value, Delivery.lease_expires_at < now),
-    )))))
+    """Stations with deliveries due now; those waiting for an emergency programme first."""
+    rank = func.min(priority_rank(Programme.priority))
+    return list(s.scalars(select(Delivery.station_id).join(
+        Programme, Programme.id == Delivery.programme_id).where(or_(
+            and_(Delivery.state == DeliveryState.QUEUED.value,
+                 or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)),
+            and_(Delivery.state == DeliveryState.SENDING.value,
+                 Delivery.lease_expires_at < now),
+        )).group_by(Delivery.station_id).order_by(rank, Delivery.station_id)))
+
+
+def stations_awaiting_outcome(s: Session) -> list[str]:
+    """Stations with airings started and not yet confirmed."""
+    return list(s.scalars(select(Airing.station_id).where(
+        Airing.state == AiringState.AIRING.value).distinct()))
+
+
+def stations_with_planned_airings(s: Session) -> list[str]:
+    return list(s.scalars(select(Airing.station_id).where(
+        Airing.state == AiringState.PLANNED.value).distinct()))
 
 
 def current_programme_for(s: Session, month: str, title_key: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -22,7 +23,7 @@ from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from radiocast.models import AiringState, DeliveryState, ProgrammeState
 from radiocast.months import local_month
-from radiocast.stations.transport import StationLink
+from radiocast.stations.transport import PART_RE, StationLink, part_name
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 1 << 20
@@ -54,6 +55,7 @@ class StationOutcome:
     delivered: int = 0
     failed: int = 0
     retrying: int = 0
+    inventoried: bool = False
 
 
 def backoff(app: App, attempts: int) -> timedelta:
@@ -81,41 +83,58 @@ def _configured(app: App, sid: str) -> bool:
 
 
 def deliver_station(app: App, st: StationSettings, stop: threading.Event | None = None,
-                    progress: Callable[[str, int, int], None] | None = None) -> StationOutcome:
+                    progress: Callable[[str, int, int], None] | None = None,
+                    inventory: bool = False,
+                    transfers: threading.Semaphore | None = None) -> StationOutcome:
+    """One connection to one station: send what is due (emergencies first), then take its
+    inventory (re-queue what is missing or wrong, prune radiocast's old files). With nothing
+    due it connects only when `inventory` is asked for."""
     outcome = StationOutcome(st.id)
     owner = f"{uuid.uuid4().hex[:12]}"
     lease = timedelta(seconds=app.settings.delivery.lease_seconds)
     with app.db.write() as s:
         jobs = [_job(s, d) for d in ops.claim_deliveries(s, owner, app.clock(), lease, st.id)]
-    if not jobs:
+    if not jobs and not inventory:
         return outcome
     try:
         with StationLink(st, app.settings.delivery) as link:
             free = link.free_bytes()
             with app.db.write() as s:
                 ops.record_contact(s, st.id, app.clock(), free)
-            for n, job in enumerate(jobs):
-                if stop is not None and stop.is_set():
-                    _release(app, jobs[n:], "shutdown")
-                    break
-                try:
-                    try:
-                        _send(app, link, job, progress)
-                    except OSError as exc:  # local side: the spooled file is unreadable
-                        raise PermanentDeliveryError(
-                            st.id, f"local file {job.path}: {exc.strerror or exc}") from exc
-                except DeliveryError as exc:
-                    _failed(app, st.id, [job], exc, outcome)
-                    if isinstance(exc, TransientDeliveryError):
-                        _failed(app, st.id, jobs[n + 1:], exc, outcome)
-                        return outcome
-                else:
-                    outcome.delivered += 1
-            sync_inventory(app, link)
+            with transfers or contextlib.nullcontext():
+                sent_all = _send_all(app, link, jobs, owner, stop, progress, outcome)
+            if sent_all:
+                sync_inventory(app, link)
+                outcome.inventoried = True
     except DeliveryError as exc:
         pending = _still_sending(app, [j.delivery_id for j in jobs], owner)
         _failed(app, st.id, [j for j in jobs if j.delivery_id in pending], exc, outcome)
     return outcome
+
+
+def _send_all(app: App, link: StationLink, jobs: list[Job], owner: str,
+              stop: threading.Event | None, progress: Callable[[str, int, int], None] | None,
+              outcome: StationOutcome) -> bool:
+    """Send the jobs in turn. False when the link failed (the rest wait for the next round)."""
+    sid = link.station.id
+    for n, job in enumerate(jobs):
+        if stop is not None and stop.is_set():
+            _release(app, jobs[n:], "shutdown")
+            return False
+        try:
+            try:
+                _send(app, link, job, owner, progress)
+            except OSError as exc:  # local side: the spooled file is unreadable
+                raise PermanentDeliveryError(
+                    sid, f"local file {job.path}: {exc.strerror or exc}") from exc
+        except DeliveryError as exc:
+            _failed(app, sid, [job], exc, outcome)
+            if isinstance(exc, TransientDeliveryError):
+                _failed(app, sid, jobs[n + 1:], exc, outcome)
+                return False
+        else:
+            outcome.delivered += 1
+    return True
 
 
 def _job(s: Session, d: Delivery) -> Job:
@@ -124,7 +143,7 @@ def _job(s: Session, d: Delivery) -> Job:
     return Job(d.id, p.id, p.slug, Path(p.output_path), p.sha256, p.size)
 
 
-def _send(app: App, link: StationLink, job: Job,
+def _send(app: App, link: StationLink, job: Job, owner: str,
           progress: Callable[[str, int, int], None] | None) -> None:
     counted = 0
     done = 0
@@ -143,7 +162,7 @@ def _send(app: App, link: StationLink, job: Job,
 
     try:
         link.upload(job.path, f"{job.slug}.mp3", job.sha256, on_bytes,
-                    check_remote=link.station.playout == "ssh-command")
+                    can_exec=link.station.playout == "ssh-command")
     finally:
         if counted:
             with app.db.write() as s:
@@ -151,7 +170,10 @@ def _send(app: App, link: StationLink, job: Job,
                 ops.record_progress(s, job.delivery_id, d.bytes_sent + counted)
     with app.db.write() as s:
         d = s.get_one(Delivery, job.delivery_id)
-        ops.mark_delivered(s, d, app.clock())
+        if not ops.mark_delivered(s, d, app.clock(), owner):
+            log.warning("%s: %s.mp3 arrived, but delivery #%d is no longer ours (%s); "
+                        "left as it is", link.station.id, job.slug, d.id, d.state)
+            return
     log.info("%s: delivered %s.mp3", link.station.id, job.slug)
 
 
@@ -245,3 +267,24 @@ def sync_inventory(app: App, link: StationLink) -> None:
         if base in mine and base not in keep:  # only files radiocast put there itself
             link.remove(name)
             log.info("%s: removed %s (no airing needs it)", sid, name)
+    _prune_parts(app, link, files, mine)
+
+
+def _prune_parts(app: App, link: StationLink, files: dict[str, int], mine: set[str]) -> None:
+    """Remove temporary uploads radiocast left at the station that no transfer needs now."""
+    sid = link.station.id
+    with app.db.read() as s:
+        wanted = {part_name(f"{slug}.mp3", sha) for slug, sha in s.execute(
+            select(Programme.slug, Programme.sha256).join(
+                Delivery, Delivery.programme_id == Programme.id).where(
+                Delivery.station_id == sid,
+                Delivery.state.in_([DeliveryState.QUEUED.value, DeliveryState.SENDING.value])))
+            if slug and sha}
+    for name in files:
+        m = PART_RE.match(name)
+        if m is None or name in wanted:
+            continue
+        base = m.group("base") or m.group("old")
+        if base in mine:
+            link.remove(name)
+            log.info("%s: removed %s (a transfer nobody needs any more)", sid, name)

@@ -1,7 +1,8 @@
 """SSH/SFTP to one station: host-key trust, atomic resumable verified upload, remote exec.
 
-The only module that touches paramiko. Every outside error is translated here, once, into
-TransientDeliveryError (try again later) or PermanentDeliveryError (a person must act).
+With `ssh` (connection, keys, enrolment), the only modules that touch paramiko. Every outside
+error is translated there, once, into TransientDeliveryError (try again later) or
+PermanentDeliveryError (a person must act).
 """
 
 from __future__ import annotations
@@ -9,10 +10,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import re
 import shlex
-import socket
 import stat as stat_mod
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ from paramiko.sftp import CMD_EXTENDED
 
 from radiocast.config import DeliverySettings, StationSettings
 from radiocast.errors import PermanentDeliveryError, TransientDeliveryError
+from radiocast.stations.ssh import StallWatchdog, load_key, ssh_login
 
 log = logging.getLogger(__name__)
 BLOCK = 32 * 1024
@@ -43,99 +44,12 @@ class ExecResult:
     stderr: str
 
 
-class _StallWatchdog:
-    """Closes the transport when no bytes have moved for `limit` seconds."""
-
-    def __init__(self, transport: paramiko.Transport, limit: float) -> None:
-        self.transport = transport
-        self.limit = limit
-        self.last = time.monotonic()
-        self.fired = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="radiocast-stall", daemon=True)
-        self._thread.start()
-
-    def tick(self) -> None:
-        self.last = time.monotonic()
-
-    def _run(self) -> None:
-        while not self._stop.wait(min(1.0, self.limit / 4)):
-            if time.monotonic() - self.last > self.limit:
-                self.fired = True
-                self.transport.close()
-                return
-
-    def stop(self) -> None:
-        self._stop.set()
+def part_name(name: str, sha256: str) -> str:
+    """The temporary name of an upload: hidden, and named by content."""
+    return f".{name}.{sha256[:8]}.part"
 
 
-def _tcp_socket(host: str, port: int, timeout: float, stall: float) -> socket.socket:
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except TimeoutError as exc:
-        raise TransientDeliveryError(host, f"connection to {host}:{port} timed out") from exc
-    except OSError as exc:
-        raise TransientDeliveryError(host, f"cannot connect to {host}:{port}: "
-                                     f"{exc.strerror or exc}") from exc
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for opt, val in (("TCP_KEEPIDLE", 15), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3),
-                     ("TCP_USER_TIMEOUT", int(stall * 1000))):
-        if hasattr(socket, opt):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), val)
-    return sock
-
-
-def _load_key(path: Path) -> paramiko.PKey:
-    try:
-        return paramiko.PKey.from_path(path)
-    except FileNotFoundError as exc:
-        raise PermanentDeliveryError("-", f"private key {path} not found") from exc
-    except (paramiko.SSHException, ValueError, OSError) as exc:
-        raise PermanentDeliveryError("-", f"cannot read private key {path}: {exc}") from exc
-
-
-def _known_hosts_name(st: StationSettings) -> str:
-    return st.host if st.port == 22 else f"[{st.host}]:{st.port}"
-
-
-def _ssh_login(st: StationSettings, cfg: DeliverySettings,
-               pkey: paramiko.PKey) -> paramiko.SSHClient:
-    """Connect, check the host key against known_hosts (never accept a new one), log in with
-    radiocast's key; paramiko's failures become delivery errors that say what to do."""
-    sock = _tcp_socket(st.host, st.port, cfg.connect_timeout_seconds, cfg.stall_timeout_seconds)
-    client = paramiko.SSHClient()
-    client.load_host_keys(str(st.known_hosts))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    try:
-        client.connect(
-            st.host, port=st.port, username=st.user, pkey=pkey, sock=sock,
-            timeout=cfg.connect_timeout_seconds, banner_timeout=cfg.connect_timeout_seconds,
-            auth_timeout=cfg.connect_timeout_seconds,
-            channel_timeout=cfg.connect_timeout_seconds,
-            look_for_keys=False, allow_agent=False,
-        )
-    except paramiko.BadHostKeyException as exc:
-        sock.close()
-        raise PermanentDeliveryError(st.id, "host key does not match known_hosts "
-                                     "(possible impostor, or the station was reinstalled; "
-                                     "verify, then enroll again)") from exc
-    except paramiko.AuthenticationException as exc:
-        sock.close()
-        raise PermanentDeliveryError(st.id, f"login as {st.user} refused "
-                                     "(key not authorized at the station)") from exc
-    except paramiko.SSHException as exc:
-        sock.close()
-        if "not found in known_hosts" in str(exc):
-            raise PermanentDeliveryError(
-                st.id, f"unknown host key; run `radiocast stations enroll {st.id}` "
-                "and compare the fingerprint with the station") from exc
-        raise TransientDeliveryError(st.id, f"SSH failed: {exc}") from exc
-    except (OSError, EOFError) as exc:
-        sock.close()
-        raise TransientDeliveryError(st.id, f"connection lost: {exc}") from exc
-    return client
+PART_RE = re.compile(r"^\.(?P<base>.+)\.(?P<sha8>[0-9a-f]{8})\.part$|^\.(?P<old>.+)\.part$")
 
 
 class StationLink:
@@ -146,7 +60,7 @@ class StationLink:
         self.settings = settings
         self.client: paramiko.SSHClient | None = None
         self.sftp: paramiko.SFTPClient | None = None
-        self.watchdog: _StallWatchdog | None = None
+        self.watchdog: StallWatchdog | None = None
 
     # ------------------------------------------------------------ connection
 
@@ -162,11 +76,11 @@ class StationLink:
         if not st.known_hosts.exists():
             raise PermanentDeliveryError(st.id, f"known_hosts file {st.known_hosts} missing; "
                                          f"run `radiocast stations enroll {st.id}`")
-        self.client = _ssh_login(st, cfg, _load_key(st.key_file))
+        self.client = ssh_login(st, cfg, load_key(st.key_file))
         transport = self.client.get_transport()
         assert transport is not None
         transport.set_keepalive(15)
-        self.watchdog = _StallWatchdog(transport, cfg.stall_timeout_seconds)
+        self.watchdog = StallWatchdog(transport, cfg.stall_timeout_seconds)
         try:
             self.sftp = paramiko.SFTPClient.from_transport(transport, window_size=WINDOW)
         except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -232,6 +146,21 @@ class StationLink:
                     for a in self._sftp().listdir_attr(self.station.remote_dir)
                     if a.st_mode is not None and stat_mod.S_ISREG(a.st_mode)]
 
+    def stat_files(self, names: list[str]) -> dict[str, float]:
+        """Modification times (station clock) of those of `names` that exist."""
+        sftp = self._sftp()
+        out: dict[str, float] = {}
+        for name in names:
+            try:
+                with self._errors(f"checking {name}"):
+                    attr = sftp.stat(self.remote_path(name))
+            except TransientDeliveryError as exc:
+                if isinstance(exc.__cause__, FileNotFoundError):
+                    continue
+                raise
+            out[name] = float(attr.st_mtime or 0)
+        return out
+
     def read_small(self, name: str, limit: int = 65536) -> bytes | None:
         try:
             with self._errors("reading"), self._sftp().open(self.remote_path(name), "rb") as fh:
@@ -267,13 +196,18 @@ class StationLink:
             sftp.rename(src, dst)
 
     def upload(self, local: Path, name: str, sha256: str,
-               progress: Callable[[int], None] | None = None, check_remote: bool = False) -> int:
-        """Put `local` at `remote_dir/name`, atomically and verified; returns bytes sent."""
+               progress: Callable[[int], None] | None = None, can_exec: bool = False) -> int:
+        """Put `local` at `remote_dir/name`, atomically and verified; returns bytes sent.
+
+        The temporary file is named by content (`part_name`), so a resume only ever continues
+        the same bytes. Before the rename the content is verified: by `sha256sum` at the
+        station when it runs commands, else by reading back the part that was not written in
+        this session (what was written now came through SSH's integrity-checked channel and
+        was acknowledged by the server)."""
         sftp = self._sftp()
-        tmp = self.remote_path(f".{name}.part")
-        final = self.remote_path(name)
+        tmp_name = part_name(name, sha256)
+        tmp = self.remote_path(tmp_name)
         size = local.stat().st_size
-        sent = 0
         with self._errors(f"uploading {name}"):
             try:
                 have = sftp.stat(tmp).st_size or 0
@@ -281,35 +215,65 @@ class StationLink:
                 have = 0
             offset = max(0, min(have, size) - RESUME_REWIND) if have <= size else 0
             offset -= offset % BLOCK
-            with open(local, "rb") as fh, sftp.open(tmp, "r+b" if offset else "wb") as rf:
-                rf.set_pipelined(True)
-                if offset:
-                    log.info("%s: resuming %s at %d of %d bytes", self.station.id, name,
-                             offset, size)
-                fh.seek(offset)
-                rf.seek(offset)
-                while block := fh.read(BLOCK):
-                    rf.write(block)
-                    sent += len(block)
-                    if self.watchdog:
-                        self.watchdog.tick()
-                    if progress:
-                        progress(len(block))
-                if have > size:
-                    rf.truncate(size)
+            sent = self._write_from(local, tmp, offset, have > size, progress)
             remote_size = sftp.stat(tmp).st_size
             if remote_size != size:
                 raise TransientDeliveryError(self.station.id, f"size after upload "
                                              f"{remote_size} != {size}")
-            if check_remote:  # the station runs commands: compare what it really stored
-                remote = self.remote_sha256(f".{name}.part")
-                if remote is not None and remote != sha256:
-                    sftp.remove(tmp)
-                    raise TransientDeliveryError(self.station.id, f"sha256 at the station "
-                                                 f"{remote[:12]}… != {sha256[:12]}…")
-            self._rename(tmp, final)
+            self._verify(local, tmp_name, sha256, offset, can_exec)
+            self._rename(tmp, self.remote_path(name))
             self.write_small(f"{name}.sha256", f"{sha256}  {name}\n".encode("ascii"))
         return sent
+
+    def _write_from(self, local: Path, tmp: str, offset: int, truncate: bool,
+                    progress: Callable[[int], None] | None) -> int:
+        sent = 0
+        size = local.stat().st_size
+        with open(local, "rb") as fh, self._sftp().open(tmp, "r+b" if offset else "wb") as rf:
+            rf.set_pipelined(True)
+            if offset:
+                log.info("%s: resuming %s at %d of %d bytes", self.station.id, tmp, offset,
+                         size)
+            fh.seek(offset)
+            rf.seek(offset)
+            while block := fh.read(BLOCK):
+                rf.write(block)
+                sent += len(block)
+                if self.watchdog:
+                    self.watchdog.tick()
+                if progress:
+                    progress(len(block))
+            if truncate:
+                rf.truncate(size)
+        return sent
+
+    def _verify(self, local: Path, tmp_name: str, sha256: str, resumed: int,
+                can_exec: bool) -> None:
+        """Raise (and drop the temporary file) unless the station holds exactly `local`."""
+        remote = self.remote_sha256(tmp_name) if can_exec else None
+        if remote is not None:
+            ok, why = remote == sha256, f"sha256 at the station {remote[:12]}… != {sha256[:12]}…"
+        else:
+            ok, why = self._same_prefix(local, tmp_name, resumed), "resumed part differs"
+        if not ok:
+            with contextlib.suppress(OSError):
+                self._sftp().remove(self.remote_path(tmp_name))
+            raise TransientDeliveryError(self.station.id, why)
+
+    def _same_prefix(self, local: Path, name: str, upto: int) -> bool:
+        if upto <= 0:
+            return True
+        with open(local, "rb") as fh, self._sftp().open(self.remote_path(name), "rb") as rf:
+            rf.prefetch(upto)
+            done = 0
+            while done < upto:
+                n = min(BLOCK * 8, upto - done)
+                if rf.read(n) != fh.read(n):
+                    return False
+                done += n
+                if self.watchdog:
+                    self.watchdog.tick()
+        return True
 
     def free_bytes(self) -> int | None:
         """Free space in remote_dir, when the server offers statvfs@openssh.com."""
@@ -366,25 +330,4 @@ def probe_station(st: StationSettings, settings: DeliverySettings) -> None:
         link.write_small(".radiocast-check", b"ok\n")
         link.remove(".radiocast-check")
 
-
-def fetch_host_key(st: StationSettings, timeout: float) -> paramiko.PKey:
-    """The key the station presents now (for the operator to confirm; not trusted yet)."""
-    sock = _tcp_socket(st.host, st.port, timeout, timeout)
-    transport = paramiko.Transport(sock)
-    try:
-        transport.start_client(timeout=timeout)
-        return transport.get_remote_server_key()
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise TransientDeliveryError(st.id, f"SSH handshake failed: {exc}") from exc
-    finally:
-        transport.close()
-
-
-def record_host_key(st: StationSettings, key: paramiko.PKey) -> None:
-    keys = paramiko.HostKeys()
-    if st.known_hosts.exists():
-        keys.load(str(st.known_hosts))
-    keys.add(_known_hosts_name(st), key.get_name(), key)
-    st.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-    keys.save(str(st.known_hosts))
 

@@ -1,0 +1,158 @@
+"""Playbook stations' as-run records (`asrun.jsonl`): read defensively, line by line.
+
+Everything a station writes is untrusted. A line that is not a JSON object with an integer
+`airing_id`, ISO 8601 `started_at`/`finished_at` *with* a UTC offset (finished not before
+started), and `status` "aired" or "failed" is skipped and reported (an event naming the station
+and the line); it never stops the other lines, the other stations, or the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from radiocast.app import App
+from radiocast.config import StationSettings
+from radiocast.db import ops
+from radiocast.db.schema import Airing, Event
+from radiocast.errors import DeliveryError
+from radiocast.models import OUTCOME_WITHIN, AiringState
+from radiocast.stations.transport import StationLink
+
+log = logging.getLogger(__name__)
+ASRUN_FILE = "asrun.jsonl"
+ASRUN_LIMIT = 4 << 20
+DETAIL_MAX = 300
+
+
+@dataclass(frozen=True)
+class AsRun:
+    airing_id: int
+    started_at: datetime
+    finished_at: datetime
+    aired: bool
+    detail: str
+
+
+def _when(rec: dict[str, Any], key: str) -> datetime:
+    value = rec.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a text time like 2026-11-03T17:30:00+07:00")
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"{key} has no UTC offset ({value[:40]!r})")
+    return dt
+
+
+def parse_line(line: str) -> AsRun:
+    """One as-run line, or ValueError saying what is wrong with it."""
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg})") from None
+    if not isinstance(rec, dict):
+        raise ValueError("not a JSON object")
+    aid = rec.get("airing_id")
+    if isinstance(aid, bool) or not isinstance(aid, int) or aid <= 0:
+        raise ValueError("airing_id must be a positive whole number")
+    started, finished = _when(rec, "started_at"), _when(rec, "finished_at")
+    if finished < started:
+        raise ValueError("finished_at is before started_at")
+    status = rec.get("status")
+    if status not in ("aired", "failed"):
+        raise ValueError('status must be "aired" or "failed"')
+    detail = rec.get("detail")
+    text = detail if isinstance(detail, str) else status
+    return AsRun(aid, started, finished, status == "aired", text[:DETAIL_MAX])
+
+
+def parse(raw: bytes) -> tuple[dict[int, AsRun], list[tuple[int, str]]]:
+    """Records by airing id (the last line for an id wins), and the bad lines (number, why)."""
+    records: dict[int, AsRun] = {}
+    bad: list[tuple[int, str]] = []
+    for n, line in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = parse_line(line)
+        except ValueError as exc:
+            bad.append((n, str(exc)))
+            continue
+        records[rec.airing_id] = rec
+    return records, bad
+
+
+def waiting(app: App, station_id: str) -> list[int]:
+    with app.db.read() as s:
+        return list(s.scalars(select(Airing.id).where(
+            Airing.station_id == station_id, Airing.state == AiringState.AIRING.value)))
+
+
+def confirm_playbook_airings(app: App) -> int:
+    """Every playbook station in turn; one that fails is logged and the others go on."""
+    done = 0
+    for st in app.settings.stations:
+        if st.playout != "playbook":
+            continue
+        try:
+            done += confirm_station(app, st)
+        except Exception:
+            log.exception("%s: as-run record not processed", st.id)
+    return done
+
+
+def confirm_station(app: App, st: StationSettings) -> int:
+    """Read one playbook station's as-run file and record what it says about the airings
+    awaiting confirmation there. Returns how many airings reached a final state."""
+    ids = waiting(app, st.id)
+    if not ids:
+        return 0
+    try:
+        with StationLink(st, app.settings.delivery) as link:
+            raw = link.read_small(ASRUN_FILE, limit=ASRUN_LIMIT) or b""
+    except DeliveryError as exc:
+        log.warning("%s: as-run record not read: %s", st.id, exc.detail)
+        raw = b""
+    records, bad = parse(raw)
+    _report_bad_lines(app, st.id, bad)
+    return _apply(app, st.id, ids, records)
+
+
+def _report_bad_lines(app: App, sid: str, bad: list[tuple[int, str]]) -> None:
+    if not bad:
+        return
+    now = app.clock()
+    with app.db.write() as s:
+        seen = set(s.scalars(select(Event.detail).where(
+            Event.entity == "station", Event.entity_id == sid,
+            Event.action == "asrun_rejected")))
+        for n, why in bad:
+            detail = f"{ASRUN_FILE} line {n}: {why}"
+            if detail not in seen:
+                ops.record_event(s, now, "station", sid, "asrun_rejected", detail=detail)
+                log.warning("%s: %s (skipped)", sid, detail)
+
+
+def _apply(app: App, sid: str, ids: list[int], records: dict[int, AsRun]) -> int:
+    now = app.clock()
+    done = 0
+    with app.db.write() as s:
+        for aid in ids:
+            a = s.get_one(Airing, aid)
+            if a.station_id != sid or a.state != AiringState.AIRING.value:
+                continue
+            rec = records.get(aid)
+            if rec is not None:
+                ops.confirm_airing(s, a, AiringState.AIRED if rec.aired else AiringState.FAILED,
+                                   rec.started_at, rec.finished_at, now, f"as-run: {rec.detail}")
+                done += 1
+            elif a.planned_at + OUTCOME_WITHIN < now:
+                ops.finish_airing(s, a, AiringState.UNCONFIRMED, now,
+                                  "no as-run confirmation from the station")
+                done += 1
+    return done

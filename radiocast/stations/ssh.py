@@ -1,0 +1,158 @@
+"""SSH below the station link: TCP with stall detection, radiocast's key, the host-key check
+against known_hosts (never accepting an unknown key), and enrolment of a station's host key.
+One of the two modules that touch paramiko (with `transport`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+import paramiko
+
+from radiocast.errors import PermanentDeliveryError, TransientDeliveryError
+
+
+class Target(Protocol):
+    """The station as SSH sees it (config.StationSettings is one)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def known_hosts(self) -> Path: ...
+
+
+class Timeouts(Protocol):
+    """How long to wait (config.DeliverySettings is one)."""
+
+    @property
+    def connect_timeout_seconds(self) -> float: ...
+    @property
+    def stall_timeout_seconds(self) -> float: ...
+
+
+class StallWatchdog:
+    """Closes the transport when no bytes have moved for `limit` seconds."""
+
+    def __init__(self, transport: paramiko.Transport, limit: float) -> None:
+        self.transport = transport
+        self.limit = limit
+        self.last = time.monotonic()
+        self.fired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="radiocast-stall", daemon=True)
+        self._thread.start()
+
+    def tick(self) -> None:
+        self.last = time.monotonic()
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(1.0, self.limit / 4)):
+            if time.monotonic() - self.last > self.limit:
+                self.fired = True
+                self.transport.close()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def tcp_socket(host: str, port: int, timeout: float, stall: float) -> socket.socket:
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except TimeoutError as exc:
+        raise TransientDeliveryError(host, f"connection to {host}:{port} timed out") from exc
+    except OSError as exc:
+        raise TransientDeliveryError(host, f"cannot connect to {host}:{port}: "
+                                     f"{exc.strerror or exc}") from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for opt, val in (("TCP_KEEPIDLE", 15), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3),
+                     ("TCP_USER_TIMEOUT", int(stall * 1000))):
+        if hasattr(socket, opt):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), val)
+    return sock
+
+
+def load_key(path: Path) -> paramiko.PKey:
+    try:
+        return paramiko.PKey.from_path(path)
+    except FileNotFoundError as exc:
+        raise PermanentDeliveryError("-", f"private key {path} not found") from exc
+    except (paramiko.SSHException, ValueError, OSError) as exc:
+        raise PermanentDeliveryError("-", f"cannot read private key {path}: {exc}") from exc
+
+
+def _known_hosts_name(st: Target) -> str:
+    return st.host if st.port == 22 else f"[{st.host}]:{st.port}"
+
+
+def ssh_login(st: Target, cfg: Timeouts,
+               pkey: paramiko.PKey) -> paramiko.SSHClient:
+    """Connect, check the host key against known_hosts (never accept a new one), log in with
+    radiocast's key; paramiko's failures become delivery errors that say what to do."""
+    sock = tcp_socket(st.host, st.port, cfg.connect_timeout_seconds, cfg.stall_timeout_seconds)
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(st.known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(
+            st.host, port=st.port, username=st.user, pkey=pkey, sock=sock,
+            timeout=cfg.connect_timeout_seconds, banner_timeout=cfg.connect_timeout_seconds,
+            auth_timeout=cfg.connect_timeout_seconds,
+            channel_timeout=cfg.connect_timeout_seconds,
+            look_for_keys=False, allow_agent=False,
+        )
+    except paramiko.BadHostKeyException as exc:
+        sock.close()
+        raise PermanentDeliveryError(st.id, "host key does not match known_hosts "
+                                     "(possible impostor, or the station was reinstalled; "
+                                     "verify, then enroll again)") from exc
+    except paramiko.AuthenticationException as exc:
+        sock.close()
+        raise PermanentDeliveryError(st.id, f"login as {st.user} refused "
+                                     "(key not authorized at the station)") from exc
+    except paramiko.SSHException as exc:
+        sock.close()
+        if "not found in known_hosts" in str(exc):
+            raise PermanentDeliveryError(
+                st.id, f"unknown host key; run `radiocast stations enroll {st.id}` "
+                "and compare the fingerprint with the station") from exc
+        raise TransientDeliveryError(st.id, f"SSH failed: {exc}") from exc
+    except (OSError, EOFError) as exc:
+        sock.close()
+        raise TransientDeliveryError(st.id, f"connection lost: {exc}") from exc
+    return client
+
+
+def fetch_host_key(st: Target, timeout: float) -> paramiko.PKey:
+    """The key the station presents now (for the operator to confirm; not trusted yet)."""
+    sock = tcp_socket(st.host, st.port, timeout, timeout)
+    transport = paramiko.Transport(sock)
+    try:
+        transport.start_client(timeout=timeout)
+        return transport.get_remote_server_key()
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        raise TransientDeliveryError(st.id, f"SSH handshake failed: {exc}") from exc
+    finally:
+        transport.close()
+
+
+def record_host_key(st: Target, key: paramiko.PKey) -> None:
+    keys = paramiko.HostKeys()
+    if st.known_hosts.exists():
+        keys.load(str(st.known_hosts))
+    keys.add(_known_hosts_name(st), key.get_name(), key)
+    st.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    keys.save(str(st.known_hosts))

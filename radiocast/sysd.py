@@ -1,0 +1,47 @@
+"""What a systemd service needs without libsystemd: sd_notify datagrams, and the
+single-instance lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+from pathlib import Path
+from typing import IO
+
+from radiocast.errors import LockHeldError
+from radiocast.i18n import t
+
+
+class SdNotify:
+    """sd_notify(3): a datagram to $NOTIFY_SOCKET, if systemd gave one."""
+
+    def __init__(self) -> None:
+        addr = os.environ.get("NOTIFY_SOCKET")
+        self.addr = ("\0" + addr[1:]) if addr and addr.startswith("@") else addr
+        usec = os.environ.get("WATCHDOG_USEC")
+        self.watchdog_interval = int(usec) / 2e6 if usec and usec.isdigit() else None
+
+    def send(self, msg: str) -> None:
+        if not self.addr:
+            return
+        with contextlib.suppress(OSError), \
+                socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(self.addr)
+            sock.sendall(msg.encode())
+
+
+def acquire_lock(path: Path) -> IO[str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the daemon's life
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise LockHeldError(t("locked", "vi", path=path)) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
