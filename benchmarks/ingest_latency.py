@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from radiocast import ingest
 from radiocast.app import open_app
 from radiocast.db.schema import Programme
+from radiocast.months import local_month
 
 
 def main() -> None:
@@ -49,7 +50,8 @@ def main() -> None:
         t.start()
         latencies = []
         for i in range(args.files):
-            path = app.settings.ingest.drop_dir / f"2026-11 Chương trình {i:02d}.mp3"
+            month = local_month(app.clock(), app.settings.general.tz)
+            path = app.settings.ingest.drop_dir / f"{month} Chương trình {i:02d}.mp3"
             with open(path, "wb") as fh:
                 fh.write(os.urandom(256 * 1024))
             last_write = time.monotonic()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from radiocast.config import Settings, find_config, load_settings
 from radiocast.db import ops
-from radiocast.db.engine import Database, open_database
+from radiocast.db.engine import EMPTY_DATABASE, Database, open_database, sqlite_file_missing
 from radiocast.models import Clock, StationRecord, utc_now
 
 
@@ -23,10 +23,16 @@ class App:
 
 
 def open_app(config: str | Path | None, lang: str | None = None, clock: Clock = utc_now,
-             migrate: bool = True) -> App:
+             migrate: bool = True, readonly: bool = False) -> App:
+    """`readonly` for commands that only look: no migration, no write, no file created."""
     settings = load_settings(find_config(config))
-    db = open_database(settings.database_url, migrate=migrate)
-    if migrate:
+    if readonly and sqlite_file_missing(settings.database_url):
+        # nothing recorded yet: look at an empty state (in memory, nothing written to disk)
+        readonly, migrate = False, True
+        db = open_database(EMPTY_DATABASE)
+    else:
+        db = open_database(settings.database_url, migrate=migrate, readonly=readonly)
+    if migrate and not readonly:
         with db.write() as s:
             ops.sync_stations(s, [StationRecord(st.id, st.name, st.valid_from, st.valid_to)
                                   for st in settings.stations], clock())

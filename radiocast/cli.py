@@ -20,7 +20,7 @@ from radiocast.daemon import Daemon
 from radiocast.db import views
 from radiocast.db.ops import retry_failed
 from radiocast.demo.run import run_demo
-from radiocast.errors import ExitCode, NoDataError, RadiocastError
+from radiocast.errors import ExitCode, NoDataError, RadiocastError, UsageError
 from radiocast.i18n import t
 from radiocast.report import build_report, render_report
 from radiocast.setup import init_directory, run_checks
@@ -37,9 +37,10 @@ class Ctx:
         self.verbose = verbose
         self._app: App | None = None
 
-    def app(self) -> App:
+    def app(self, readonly: bool = False) -> App:
+        """The app; `readonly` for commands that only look (no migration, no write)."""
         if self._app is None:
-            self._app = open_app(self.config, self.lang)
+            self._app = open_app(self.config, self.lang, readonly=readonly)
         return self._app
 
     @property
@@ -96,7 +97,6 @@ def _under_systemd() -> bool:
 @pass_ctx
 def init(c: Ctx, directory: str) -> None:
     """Write a starter config and folders into DIRECTORY."""
-
     path = init_directory(Path(directory))
     click.echo(t("init_done", c.language, path=path))
 
@@ -106,7 +106,6 @@ def init(c: Ctx, directory: str) -> None:
 @pass_ctx
 def check(c: Ctx, no_stations: bool) -> None:
     """Validate config, database, ffmpeg, folders; reach each station."""
-
     app = c.app()
     results = run_checks(app, stations=not no_stations)
     bad = 0
@@ -124,9 +123,16 @@ def check(c: Ctx, no_stations: bool) -> None:
 @pass_ctx
 def run(c: Ctx, once: bool) -> None:
     """Run the daemon (ingest, normalize, deliver, plan, air)."""
-
     code = Daemon(c.app()).run(once=once)
     sys.exit(code)
+
+
+@cli.command()
+@pass_ctx
+def migrate(c: Ctx) -> None:
+    """Bring the database schema up to this version (run, check do it too)."""
+    app = c.app()
+    click.echo(t("db_ok", app.lang, rev=app.db.current_revision()))
 
 
 @cli.command()
@@ -134,8 +140,7 @@ def run(c: Ctx, once: bool) -> None:
 @pass_ctx
 def status(c: Ctx, as_json: bool) -> None:
     """One screen: programmes, delivery matrix, next airings, problems."""
-
-    app = c.app()
+    app = c.app(readonly=True)
     doc = build_status(app)
     if as_json:
         emit_json(doc)
@@ -149,8 +154,7 @@ def status(c: Ctx, as_json: bool) -> None:
 @pass_ctx
 def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
     """List programmes with state, reason and loudness."""
-
-    app = c.app()
+    app = c.app(readonly=True)
     with app.db.read() as s:
         rows = views.list_programmes(s, app.settings.general.tz, month)
     if as_json:
@@ -168,8 +172,7 @@ def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
 @pass_ctx
 def deliveries(c: Ctx, station: str | None, as_json: bool) -> None:
     """Show what has reached each station."""
-
-    app = c.app()
+    app = c.app(readonly=True)
     with app.db.read() as s:
         rows = views.list_deliveries(s, app.settings.general.tz, station)
     if as_json:
@@ -188,8 +191,7 @@ def deliveries(c: Ctx, station: str | None, as_json: bool) -> None:
 @pass_ctx
 def schedule(c: Ctx, station: str | None, month: str | None, as_json: bool) -> None:
     """Show planned and past airings."""
-
-    app = c.app()
+    app = c.app(readonly=True)
     with app.db.read() as s:
         rows = views.list_airings(s, app.settings.general.tz, station, month)
     if as_json:
@@ -210,7 +212,7 @@ def stations(ctx: click.Context, as_json: bool) -> None:
         return
 
     c: Ctx = ctx.obj
-    app = c.app()
+    app = c.app(readonly=True)
     with app.db.read() as s:
         rows = views.list_stations(s, app.settings.general.tz)
     if as_json:
@@ -226,7 +228,6 @@ def stations(ctx: click.Context, as_json: bool) -> None:
 @pass_ctx
 def enroll(c: Ctx, station_id: str, yes: bool) -> None:
     """Fetch a station's host key, show its fingerprint, record it on confirmation."""
-
     app = c.app()
     st = app.settings.station(station_id)
     key = fetch_host_key(st, app.settings.delivery.connect_timeout_seconds)
@@ -246,7 +247,6 @@ def enroll(c: Ctx, station_id: str, yes: bool) -> None:
 @pass_ctx
 def retry(c: Ctx, station: str | None, all_failed: bool) -> None:
     """Put failed deliveries back in the queue."""
-
     if bool(station) == all_failed:
         raise click.UsageError("give exactly one of --station ID or --all-failed")
     app = c.app()
@@ -270,13 +270,16 @@ def retry(c: Ctx, station: str | None, all_failed: bool) -> None:
 def report(c: Ctx, period: str | None, start: datetime | None, end: datetime | None,
            fmt: str, output: str | None) -> None:
     """Compliance report for a month, half-year, year, or a date range."""
-
-    app = c.app()
+    app = c.app(readonly=True)
     data = build_report(app, period, start.date() if start else None,
                         end.date() if end else None)
     payload = render_report(data, fmt, app.lang)
     if output:
-        Path(output).write_bytes(payload)
+        try:
+            Path(output).write_bytes(payload)
+        except OSError as exc:
+            raise UsageError(f"cannot write the report to {output}: "
+                             f"{exc.strerror or exc}") from exc
         click.echo(t("report_written", app.lang, path=output), err=True)
     elif fmt == "xlsx":
         raise click.UsageError("--format xlsx needs -o FILE")
@@ -294,7 +297,6 @@ def report(c: Ctx, period: str | None, start: datetime | None, end: datetime | N
 @pass_ctx
 def demo(c: Ctx, directory: str | None, n_stations: int, quick: bool) -> None:
     """The whole job on this machine, with simulated stations."""
-
     code = run_demo(Path(directory) if directory else None, n_stations, c.lang or "vi", quick,
                     Daemon)
     sys.exit(code)

@@ -262,8 +262,13 @@ class Contacts:
                 mono - self.last_inventory.get(sid, -1e9) >= self.inventory_every
             n.publish = sid in self.unpublished and mono >= self.publish_after.get(sid, 0.0)
             n.outcome = sid in awaiting and \
-                mono - self.last_outcome.get(sid, -1e9) >= CHECK_EVERY_SECONDS
+                mono - self.last_outcome.get(sid, -1e9) >= CHECK_EVERY_SECONDS and \
+                self.outcome_due(sid)
         return [(sid, n) for sid, n in out.items() if n]
+
+    def outcome_due(self, sid: str) -> bool:
+        st = self.app.settings.station(sid)
+        return st.playout == "playbook" or bool(playout.due_checks(self.app, sid))
 
     def visit(self, sid: str, needs: Needs) -> None:
         st = self.app.settings.station(sid)

@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +57,39 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+class NotRegularFile(OSError):
+    """A symlink, FIFO, device, socket or folder where a plain file was expected."""
+
+
+def hash_regular(path: Path) -> tuple[str, int]:
+    """(sha256, size) of the regular file at `path`, never following a symlink and never
+    blocking on a FIFO or device: it is opened with O_NOFOLLOW | O_NONBLOCK and checked with
+    fstat before a byte is read."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegularFile(errno.ELOOP, "a symbolic link", str(path)) from exc
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
+        h = hashlib.sha256()
+        while block := fh.read(CHUNK):
+            h.update(block)
+        return h.hexdigest(), st.st_size
+
+
+def is_regular(path: Path) -> bool:
+    """A plain file, not a link to one."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def sha256_file(path: Path) -> str:

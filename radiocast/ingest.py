@@ -29,7 +29,19 @@ from radiocast.app import App
 from radiocast.db import ops
 from radiocast.db.schema import Programme
 from radiocast.faults import crash_point
-from radiocast.fsutil import file_away, is_wanted, move_file, sha256_file, unique_path, walk_files
+from radiocast.fsutil import (
+    COPY_ROOM,
+    NOTE_SUFFIX,
+    NotRegularFile,
+    atomic_write,
+    file_away,
+    fit_name,
+    hash_regular,
+    is_wanted,
+    move_file,
+    unique_path,
+    walk_files,
+)
 from radiocast.models import Claim, Priority, ProgrammeState
 from radiocast.months import local_month
 from radiocast.naming import nfc, title_from, title_key
@@ -129,7 +141,7 @@ class DropFolder:
 
     def _observe(self, p: Path, now: float, writing: bool = False, closed: bool = False) -> None:
         try:
-            stat = p.stat()
+            stat = os.lstat(p)  # a link is judged as itself, never by what it points to
         except FileNotFoundError:
             self.seen.pop(p, None)
             return
@@ -162,7 +174,7 @@ class DropFolder:
 @dataclass(frozen=True)
 class Claimed:
     programme_id: int
-    rejected: bool  # its sidecar was wrong: the original is in quarantine with a note
+    rejected: bool  # its sidecar was wrong, or its month is over: in quarantine with a note
 
 
 def claim_file(app: App, path: Path) -> Claimed | None:
@@ -170,19 +182,23 @@ def claim_file(app: App, path: Path) -> Claimed | None:
     sidecar waiting for its audio)."""
     now = app.clock()
     name = nfc(path.name)
+    try:
+        sha, size = hash_regular(path)
+    except NotRegularFile as exc:
+        _quarantine_special(app, path, name, exc.strerror or "not a regular file", now)
+        return None
     if path.suffix.lower() == ".toml":
         _orphan_sidecar(app, path, now)
         return None
-    sha = sha256_file(path)
-    size = path.stat().st_size
     crash_point("after_hash")
+    meta: Meta | None = None
     try:
-        meta: Meta | None = read_metadata(path, app.settings.ingest.drop_dir,
-                                          local_month(now, app.settings.general.tz),
-                                          {st.id for st in app.settings.stations})
-        sidecar_error = None
+        meta = read_metadata(path, app.settings.ingest.drop_dir,
+                             local_month(now, app.settings.general.tz),
+                             {st.id for st in app.settings.stations})
+        refusal = _past_month(app, meta, now)
     except SidecarError as exc:
-        meta, sidecar_error = None, str(exc)
+        refusal = ("sidecar", str(exc))
     spool = app.settings.spool_dir / "incoming" / f"{sha[:24]}{path.suffix.lower()}"
     claim = _claim(app, path, name, sha, size, spool, meta, now)
     with app.db.write() as s:
@@ -197,10 +213,10 @@ def claim_file(app: App, path: Path) -> Claimed | None:
         _finish_duplicate(app, path, name, dup[0], dup[1], now)
         return None
     crash_point("after_record")
-    _spool(app, path, spool, pid, sidecar_error, now)
-    if sidecar_error is not None:
+    _spool(app, path, spool, pid, refusal, now)
+    if refusal is not None:
         file_away(spool, app.settings.ingest.quarantine_dir, name,
-                  rejection_note(name, "sidecar", sidecar_error, _local(app, now)),
+                  rejection_note(name, refusal[0], refusal[1], _local(app, now)),
                   spool.with_name(spool.name + ".toml"))
         return Claimed(pid, rejected=True)
     log.info("claimed %s as programme #%d", name, pid)
@@ -218,7 +234,15 @@ def _claim(app: App, path: Path, name: str, sha: str, size: int, spool: Path,
                  stations=meta.stations)
 
 
-def _spool(app: App, path: Path, spool: Path, pid: int, sidecar_error: str | None,
+def _past_month(app: App, meta: Meta, now: datetime) -> tuple[str, str] | None:
+    """A programme for a month that is over is flagged, not delivered silently."""
+    current = local_month(now, app.settings.general.tz)
+    if meta.month < current:
+        return "past_month", f"month {meta.month}, received in {current}"
+    return None
+
+
+def _spool(app: App, path: Path, spool: Path, pid: int, refusal: tuple[str, str] | None,
            now: datetime) -> None:
     """Move the claimed file (and its sidecar) into the spool, then record that."""
     move_file(path, spool)
@@ -229,8 +253,8 @@ def _spool(app: App, path: Path, spool: Path, pid: int, sidecar_error: str | Non
     with app.db.write() as s:
         p = s.get_one(Programme, pid)
         ops.record_spooled(s, p, str(spool), now)
-        if sidecar_error is not None:
-            ops.reject_programme(s, p, now, "sidecar", sidecar_error)
+        if refusal is not None:
+            ops.reject_programme(s, p, now, *refusal)
 
 
 def _resumable(p: Programme) -> bool:
@@ -269,6 +293,21 @@ def _orphan_sidecar(app: App, path: Path, now: datetime) -> None:
         return
     file_away(path, app.settings.ingest.quarantine_dir, nfc(path.name),
               rejection_note(nfc(path.name), "orphan_sidecar", "", _local(app, now)))
+
+
+def _quarantine_special(app: App, path: Path, name: str, what: str, now: datetime) -> None:
+    """A symlink, FIFO or device in the drop folder: moved (as itself, never followed or
+    opened) into quarantine with a note. If it cannot be moved it is left where it is."""
+    qdir = app.settings.ingest.quarantine_dir
+    dst = unique_path(qdir / fit_name(name, len(NOTE_SUFFIX) + COPY_ROOM))
+    try:
+        atomic_write(dst.with_name(dst.name + NOTE_SUFFIX), rejection_note(
+            name, "not_a_file", what, _local(app, now)).encode("utf-8"))
+        os.rename(path, dst)
+    except OSError as exc:
+        log.warning("%s is %s and could not be moved to quarantine: %s", name, what, exc)
+        return
+    log.warning("%s is %s: moved to quarantine", name, what)
 
 
 def _local(app: App, dt: datetime) -> datetime:

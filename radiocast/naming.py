@@ -6,7 +6,10 @@ import re
 import unicodedata
 from pathlib import PurePath
 
-MONTH_RE = re.compile(r"(?<!\d)(20\d\d)[-_. ]?(0[1-9]|1[0-2])(?!\d)")
+# A month is taken only from an explicit pattern: 2026-11, 2026_11, 2026.11, or "tháng 11/2026"
+# ("thang 11-2026"). "Bản tin 2025 10 điều" names no month.
+MONTH_RE = re.compile(r"(?<!\d)(20\d\d)[-_.](0[1-9]|1[0-2])(?!\d)")
+THANG_RE = re.compile(r"(?i)(?<!\w)(?:tháng|thang)\s*(0?[1-9]|1[0-2])\s*[-/._]\s*(20\d\d)(?!\d)")
 CLUTTER_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
 CLUTTER_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".download")
 
@@ -39,20 +42,28 @@ def is_clutter(name: str) -> bool:
             or low.endswith(CLUTTER_SUFFIXES))
 
 
-def month_from(path: PurePath, root: PurePath) -> str | None:
-    """`YYYY-MM` in the file name, else in the nearest folder name below the drop root."""
-    m = MONTH_RE.search(path.stem)
+def _month_in(text: str) -> str | None:
+    m = MONTH_RE.search(text)
     if m:
         return f"{m.group(1)}-{m.group(2)}"
+    m = THANG_RE.search(nfc(text))
+    if m:
+        return f"{m.group(2)}-{int(m.group(1)):02d}"
+    return None
+
+
+def month_from(path: PurePath, root: PurePath) -> str | None:
+    """The month in the file name, else in the nearest folder name below the drop root."""
+    found = _month_in(path.stem)
+    if found:
+        return found
     for parent in path.relative_to(root).parents:
-        if parent.name:
-            m = MONTH_RE.search(parent.name)
-            if m:
-                return f"{m.group(1)}-{m.group(2)}"
+        if parent.name and (found := _month_in(parent.name)):
+            return found
     return None
 
 
 def title_from(path: PurePath) -> str:
-    stem = MONTH_RE.sub(" ", nfc(path.stem))
+    stem = THANG_RE.sub(" ", MONTH_RE.sub(" ", nfc(path.stem)))
     title = re.sub(r"[_\s]+", " ", stem).strip(" -_.()[]")
     return re.sub(r"\s*-\s*$", "", title)

@@ -4,16 +4,18 @@ or the quarantine (with a note) only after their programme's state is final."""
 
 from __future__ import annotations
 
+import errno
 import logging
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from radiocast.app import App
 from radiocast.audio.normalize import NormalizeResult, Tags, normalize
 from radiocast.db import ops, views
-from radiocast.db.schema import Programme
+from radiocast.db.schema import Programme, priority_rank
 from radiocast.errors import AudioError
 from radiocast.fsutil import file_away, sha256_file
 from radiocast.models import Normalized, ProgrammeState
@@ -21,14 +23,19 @@ from radiocast.naming import slugify
 from radiocast.receipts import acceptance_note, rejection_note
 
 log = logging.getLogger(__name__)
+RETRY_SECONDS = (30, 120, 600, 1800, 3600)
 FINAL = [ProgrammeState.READY.value, ProgrammeState.REJECTED.value,
          ProgrammeState.SUPERSEDED.value]
 
 
 def pending_normalization(app: App) -> list[int]:
+    """Received programmes due for normalizing: emergencies first, then in arrival order."""
     with app.db.read() as s:
         return list(s.scalars(select(Programme.id).where(
-            Programme.state == ProgrammeState.RECEIVED.value).order_by(Programme.id)))
+            Programme.state == ProgrammeState.RECEIVED.value,
+            or_(Programme.next_attempt_at.is_(None),
+                Programme.next_attempt_at <= app.clock()))
+            .order_by(priority_rank(Programme.priority), Programme.id)))
 
 
 def normalize_programme(app: App, pid: int) -> bool:
@@ -53,11 +60,24 @@ def normalize_programme(app: App, pid: int) -> bool:
         finish_original(app, pid)
         log.warning("programme #%d rejected: %s", pid, exc)
         return False
+    except OSError as exc:  # the machine, not the file: disk full, I/O error
+        _defer(app, pid, exc)
+        return False
     _make_ready(app, pid, res, out)
     finish_original(app, pid)
     log.info("programme #%d ready: %.1f LUFS, %.1f dBTP, %.0f s", pid,
              res.output.integrated_lufs, res.output.true_peak_dbtp, res.duration_s)
     return True
+
+
+def _defer(app: App, pid: int, exc: OSError) -> None:
+    now = app.clock()
+    with app.db.write() as s:
+        p = s.get_one(Programme, pid)
+        wait = RETRY_SECONDS[min(p.attempts, len(RETRY_SECONDS) - 1)]
+        error = f"{exc.strerror or exc}" + (" (disk full)" if exc.errno == errno.ENOSPC else "")
+        ops.defer_normalizing(s, p, now, error, now + timedelta(seconds=wait))
+    log.error("programme #%d not normalized (%s); trying again in %d s", pid, exc, wait)
 
 
 def _make_ready(app: App, pid: int, res: NormalizeResult, out: Path) -> None:
@@ -69,8 +89,13 @@ def _make_ready(app: App, pid: int, res: NormalizeResult, out: Path) -> None:
         p = s.get_one(Programme, pid)
         now = app.clock()
         ops.mark_ready(s, p, made, now)
+        # supersession follows arrival (claim) order, not the order normalizing finishes
+        newer = views.newer_revision(s, p)
+        if newer is not None:
+            ops.supersede_late(s, p, newer, now)
+            return
         old = views.current_programme_for(s, p.month, p.title_key, p.id)
-        if old is not None and old.id < p.id:
+        if old is not None:
             ops.supersede(s, old, p, now)
         stations = app.settings.stations_for(p.month, views.programme_stations(p))
         ops.enqueue_deliveries(s, p, stations, now)

@@ -40,6 +40,20 @@ REASONS: dict[str, tuple[str, str, str, str]] = {
                        "Hãy bỏ tệp âm thanh cùng tên vào thư mục cùng lúc.",
                        "This .toml description has no audio file of the same name.",
                        "Drop the audio file of the same name with it."),
+    "not_a_file": ("Đây không phải là một tệp âm thanh thật mà là một lối tắt (liên kết) "
+                   "hoặc tệp đặc biệt của hệ thống; phần mềm không mở loại tệp này.",
+                   "Hãy chép chính tệp âm thanh (không phải lối tắt) vào thư mục.",
+                   "This is not an audio file but a shortcut (link) or a special system file; "
+                   "radiocast does not open those.",
+                   "Copy the audio file itself (not a shortcut) into the folder."),
+    "past_month": ("Tháng phát ghi trong tên tệp (hoặc tệp .toml) đã qua, nên chương trình "
+                   "không được gửi đi.",
+                   "Nếu đây là chương trình của tháng này, hãy đổi tên tệp cho đúng tháng "
+                   "(ví dụ 2026-11 Chuyển đổi số.mp3) rồi chép lại vào thư mục.",
+                   "The month in the file name (or .toml) is already over, so the programme is "
+                   "not sent.",
+                   "If it is this month's programme, rename it with the right month and copy "
+                   "it again."),
     "verify_failed": ("Không chuẩn hóa được âm lượng của tệp đúng yêu cầu.",
                       "Hãy báo cán bộ kỹ thuật; có thể xuất lại tệp với chất lượng cao hơn.",
                       "The file could not be normalized to the required loudness.",

@@ -354,6 +354,17 @@ def _xlsx(data: dict[str, Any], lang: str) -> bytes:
     airings.append(keys)
     for a in data["airings"]:
         airings.append([a[k] for k in keys])
+    _never_formulas(wb)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _never_formulas(wb: Any) -> None:
+    """A title or a station's text starting with "=" stays text: openpyxl would store it as a
+    formula, which Excel and LibreOffice would then run."""
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"

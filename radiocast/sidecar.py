@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from radiocast.errors import ConfigError
+from radiocast.fsutil import is_regular
 from radiocast.models import Priority
 from radiocast.months import is_month
 from radiocast.naming import month_from, nfc, title_from
@@ -32,7 +33,7 @@ class SidecarError(Exception):
 
 def sidecar_for(path: Path) -> Path | None:
     for cand in (path.with_name(path.name + ".toml"), path.with_suffix(".toml")):
-        if cand != path and cand.exists():
+        if cand != path and is_regular(cand):  # a link is never read
             return cand
     return None
 

@@ -10,15 +10,16 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from radiocast.app import App
 from radiocast.db import views
-from radiocast.db.schema import Airing, Delivery, Programme, Station
+from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
 from radiocast.db.views import iso
 from radiocast.fsutil import walk_files
 from radiocast.i18n import t
@@ -28,6 +29,8 @@ from radiocast.months import local_month
 log = logging.getLogger(__name__)
 DELIVERY_FAILING_AFTER = timedelta(hours=1)
 LOW_DISK_BYTES = 200 * 1024 * 1024
+ORIGINAL_GRACE = timedelta(minutes=2)
+ASRUN_PROBLEM_DAYS = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -174,9 +177,51 @@ def _file_waiting(look: _Look) -> Iterator[Problem]:
                           "is radiocast running? is the file still being copied?", str(path))
 
 
+def _normalize_retrying(look: _Look) -> Iterator[Problem]:
+    for p in look.s.scalars(select(Programme).where(
+            Programme.state == ProgrammeState.RECEIVED.value,
+            Programme.last_error.is_not(None))):
+        disk = "disk full" in (p.last_error or "")
+        yield Problem("error", "normalize_retrying",
+                      f"programme #{p.id} ({p.source_name}) could not be normalized: "
+                      f"{p.last_error}; try {p.attempts + 1} at "
+                      f"{p.next_attempt_at.astimezone(look.tz):%d/%m %H:%M}"
+                      if p.next_attempt_at else f"programme #{p.id}: {p.last_error}",
+                      iso(p.updated_at, look.tz),
+                      f"free space in {look.app.settings.general.data_dir}" if disk else
+                      "check the spool folder and the disk; radiocast keeps retrying", str(p.id))
+
+
+def _original_stuck(look: _Look) -> Iterator[Problem]:
+    ing = look.app.settings.ingest
+    for p in look.s.scalars(select(Programme).where(
+            Programme.state.in_([ProgrammeState.READY.value, ProgrammeState.REJECTED.value,
+                                 ProgrammeState.SUPERSEDED.value]),
+            Programme.updated_at < look.now - ORIGINAL_GRACE)):
+        if Path(p.spool_path).exists():
+            yield Problem("error", "original_stuck",
+                          f"the original of programme #{p.id} ({p.source_name}) could not be "
+                          "moved out of the spool", iso(p.updated_at, look.tz),
+                          f"check that {ing.archive_dir} and {ing.quarantine_dir} are writable "
+                          "and have space; radiocast keeps trying", str(p.id))
+
+
+def _asrun_rejected(look: _Look) -> Iterator[Problem]:
+    rows = look.s.execute(select(Event.entity_id, func.min(Event.at), func.count(),
+                                 func.max(Event.id)).where(
+        Event.entity == "station", Event.action == "asrun_rejected",
+        Event.at >= look.now - ASRUN_PROBLEM_DAYS).group_by(Event.entity_id))
+    for sid, since, n, last_id in rows:
+        last = look.s.get_one(Event, last_id)
+        yield Problem("warning", "asrun_rejected",
+                      f"{sid} wrote {n} unreadable as-run line(s), skipped; last: {last.detail}",
+                      iso(since, look.tz), "check the station's player software and clock",
+                      sid)
+
+
 FINDERS: tuple[Callable[[_Look], Iterator[Problem]], ...] = (
     _programme_late, _delivery_failing, _station_health, _file_not_at_station, _airing_missed,
-    _quota_at_risk, _file_waiting)
+    _quota_at_risk, _file_waiting, _normalize_retrying, _original_stuck, _asrun_rejected)
 
 
 def build_status(app: App) -> dict[str, Any]:

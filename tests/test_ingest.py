@@ -10,7 +10,9 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -19,8 +21,13 @@ from radiocast import ingest
 from radiocast.app import App
 from radiocast.db.schema import Programme
 from radiocast.models import ProgrammeState
+from radiocast.months import local_month, next_month
 
 from .conftest import SAMPLES, make_tone
+
+# the month the tests run in, and the next: a file for a past month is refused
+THIS = local_month(datetime.now(UTC), ZoneInfo("Asia/Ho_Chi_Minh"))
+NEXT = next_month(THIS)
 
 
 def pump(app: App, seconds: float, until: Callable[[], bool] | None = None) -> None:
@@ -53,7 +60,7 @@ def test_a_file_written_slowly_is_taken_once_after_its_last_chunk(
     last_write = [0.0]
 
     def writer() -> None:
-        with open(drop / "2026-11 Chậm.mp3", "wb") as fh:
+        with open(drop / f"{THIS} Chậm.mp3", "wb") as fh:
             for _ in range(8):  # 8 chunks over ~3.5 s, as over a slow link
                 fh.write(os.urandom(64 * 1024))
                 fh.flush()
@@ -83,23 +90,23 @@ def test_twenty_files_dropped_at_once_are_each_taken_exactly_once(
         make_app: Callable[..., App]) -> None:
     app = make_app()
     drop = app.settings.ingest.drop_dir
-    (drop / "2026-12").mkdir(parents=True)
+    (drop / NEXT).mkdir(parents=True)
     for i in range(20):
-        (drop / "2026-12" / f"Chương trình {i:02d}.mp3").write_bytes(os.urandom(20_000 + i))
+        (drop / NEXT / f"Chương trình {i:02d}.mp3").write_bytes(os.urandom(20_000 + i))
     pump(app, 20, until=lambda: len(programmes(app)) >= 20)
     pump(app, 2)  # and nothing more arrives later
     rows = programmes(app)
     assert len(rows) == 20
     assert len({r.source_sha256 for r in rows}) == 20
-    assert {r.month for r in rows} == {"2026-12"}  # month from the folder name
-    assert not list((drop / "2026-12").iterdir())
+    assert {r.month for r in rows} == {NEXT}  # month from the folder name
+    assert not list((drop / NEXT).iterdir())
     assert len(list((app.settings.spool_dir / "incoming").iterdir())) == 20
 
 
 def test_nfd_and_nfc_names_are_the_same_title() -> None:
     from radiocast.naming import title_from, title_key
 
-    nfc = "2026-11 Chuyển đổi số.mp3"
+    nfc = f"{THIS} Chuyển đổi số.mp3"
     nfd = unicodedata.normalize("NFD", nfc)
     assert nfc != nfd
     assert title_key(title_from(Path(nfd))) == title_key(title_from(Path(nfc)))
@@ -119,16 +126,17 @@ def test_daemon_started_after_the_drop_takes_the_files_and_dedupes(
     drop = app.settings.ingest.drop_dir
     drop.mkdir(parents=True, exist_ok=True)
     src = SAMPLES / "an-toan-thong-tin.mp3"
-    (drop / "2026-11 An toàn thông tin.mp3").write_bytes(src.read_bytes())
+    (drop / f"{THIS} An toàn thông tin.mp3").write_bytes(src.read_bytes())
     (drop / "bản sao.mp3").write_bytes(src.read_bytes())  # same bytes, another name
     res = run_once(tmp_path / "radiocast.toml")
     assert res.returncode == 0, res.stderr
     rows = programmes(app)
     assert len(rows) == 1 and rows[0].state == ProgrammeState.READY.value
     archive = app.settings.ingest.archive_dir
-    assert (archive / "2026-11 An toàn thông tin.mp3").exists()
-    receipt = (archive / "2026-11 An toàn thông tin.mp3.txt").read_text(encoding="utf-8")
-    assert "BIÊN NHẬN" in receipt and "An toàn thông tin" in receipt and "11/2026" in receipt
+    assert (archive / f"{THIS} An toàn thông tin.mp3").exists()
+    receipt = (archive / f"{THIS} An toàn thông tin.mp3.txt").read_text(encoding="utf-8")
+    assert "BIÊN NHẬN" in receipt and "An toàn thông tin" in receipt
+    assert f"{THIS[5:]}/{THIS[:4]}" in receipt
     dup = (archive / "bản sao.mp3.txt").read_text(encoding="utf-8")
     assert "TỆP TRÙNG" in dup and f"#{rows[0].id}" in dup
     assert (archive / "bản sao.mp3").read_bytes() == src.read_bytes()
@@ -199,9 +207,9 @@ def test_a_revision_supersedes_the_earlier_programme(make_app: Callable[..., App
     app = make_app()
     drop = app.settings.ingest.drop_dir
     drop.mkdir(parents=True, exist_ok=True)
-    make_tone(drop / "2026-11 Chuyển đổi số.wav", 12, -20.0)
+    make_tone(drop / f"{THIS} Chuyển đổi số.wav", 12, -20.0)
     assert run_once(tmp_path / "radiocast.toml").returncode == 0
-    nfd = unicodedata.normalize("NFD", "2026-11 chuyển đổi số.wav")
+    nfd = unicodedata.normalize("NFD", f"{THIS} chuyển đổi số.wav")
     make_tone(tmp_path / "v2.wav", 14, -25.0)
     os.replace(tmp_path / "v2.wav", drop / nfd)
     assert run_once(tmp_path / "radiocast.toml").returncode == 0
@@ -209,7 +217,7 @@ def test_a_revision_supersedes_the_earlier_programme(make_app: Callable[..., App
     assert old.state == ProgrammeState.SUPERSEDED.value
     assert new.state == ProgrammeState.READY.value
     assert (new.supersedes_id, new.revision) == (old.id, 2)
-    assert new.slug == "2026-11-chuyen-doi-so-v2" and old.slug == "2026-11-chuyen-doi-so"
+    assert new.slug == f"{THIS}-chuyen-doi-so-v2" and old.slug == f"{THIS}-chuyen-doi-so"
 
 
 def _sha(p: Path) -> str:
@@ -222,7 +230,7 @@ def test_sigkill_at_each_claim_step_loses_nothing_and_imports_once(
     app = make_app()
     drop = app.settings.ingest.drop_dir
     drop.mkdir(parents=True, exist_ok=True)
-    names = ["2026-11 Một.mp3", "2026-11 Hai.mp3"]
+    names = [f"{THIS} Một.mp3", f"{THIS} Hai.mp3"]
     for i, name in enumerate(names):
         make_tone(drop / name, 11 + i, -20.0)
     dropped = {_sha(drop / n) for n in names}

@@ -235,7 +235,7 @@ def test_emergency_airs_at_once_outside_the_quota() -> None:
     progs = [ProgrammeInfo(7, "2026-11", Priority.EMERGENCY, 120.0)]
     plan = plan_month("2026-11", progs, [StationInfo("a", WINDOWS)], [], {(7, "a"): now}, now,
                       TZ, RULES)
-    assert plan.add == [NewAiring(7, "a", AiringKind.EMERGENCY, now + timedelta(seconds=30))]
+    assert plan.add == [NewAiring(7, "a", AiringKind.EMERGENCY, now + timedelta(seconds=10))]
     assert not plan.shortfalls
 
 

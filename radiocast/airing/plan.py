@@ -211,7 +211,7 @@ def _plan_emergency(plan: Plan, prog: ProgrammeInfo, station: StationInfo,
     if mine:
         return  # one airing, outside the quota; whatever happened to it is final
     plan.add.append(NewAiring(prog.id, station.id, AiringKind.EMERGENCY,
-                              max(avail, now) + timedelta(seconds=30)))
+                              max(avail, now) + timedelta(seconds=PLAN_MARGIN_SECONDS)))
 
 
 class _Occupancy:

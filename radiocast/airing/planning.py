@@ -35,7 +35,10 @@ def build_plan(app: App, month: str) -> Plan:
     progs, lineage, rows, dels = _plan_inputs(app, month)
     cfg = app.settings
     lead = timedelta(minutes=cfg.schedule.lead_minutes)
-    available = {(d.programme_id, d.station_id): d.delivered_at + lead
+    urgent = {p.id for p in progs if p.priority == Priority.EMERGENCY.value}
+    # an emergency airs as soon as its file is there; the others keep the lead time
+    available = {(d.programme_id, d.station_id):
+                 d.delivered_at + (timedelta(0) if d.programme_id in urgent else lead)
                  for d in dels if d.delivered_at is not None}
     infos = [ProgrammeInfo(p.id, p.month, Priority(p.priority), p.duration_s or 0.0,
                            lineage[p.id]) for p in progs]

@@ -30,6 +30,8 @@ from radiocast.stations.transport import StationLink
 
 log = logging.getLogger(__name__)
 CHECK_MARGIN = timedelta(seconds=10)  # after the expected end, before reading the exit status
+EARLY_CHECK = timedelta(seconds=10)
+EARLY_CHECK_UNTIL = timedelta(seconds=60)
 STDERR_TAIL = 500
 AWAITING = "file in place; awaiting the station's as-run confirmation (asrun.jsonl)"
 PLAYING = "started at the station; its exit status is read after the programme ends"
@@ -133,8 +135,9 @@ def _finish(app: App, airing_id: int, state: AiringState, detail: str,
 
 
 def due_checks(app: App, station_id: str) -> list[tuple[int, datetime, float]]:
-    """ssh-command airings at a station whose programme should have ended by now:
-    (airing id, started at, duration)."""
+    """ssh-command airings at a station worth checking now: in the first minute after the
+    start (a player that cannot start fails at once), then from the programme's expected end
+    on. (airing id, started at, duration)."""
     now = app.clock()
     with app.db.read() as s:
         rows = s.execute(select(Airing.id, Airing.started_at, Airing.planned_at,
@@ -145,7 +148,8 @@ def due_checks(app: App, station_id: str) -> list[tuple[int, datetime, float]]:
         out = []
         for aid, started, planned, duration in rows:
             begin = started or planned
-            if begin + timedelta(seconds=duration or 0) + CHECK_MARGIN <= now:
+            early = begin + EARLY_CHECK <= now <= begin + EARLY_CHECK_UNTIL
+            if early or begin + timedelta(seconds=duration or 0) + CHECK_MARGIN <= now:
                 out.append((aid, begin, duration or 0.0))
     return out
 

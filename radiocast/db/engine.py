@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -15,28 +16,40 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from radiocast.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 30_000
+EMPTY_DATABASE = "sqlite://"  # in memory: what read-only commands see before any database
 
 
 class Database:
-    """Owns the engine. `read()` for queries, `write()` for every change (BEGIN IMMEDIATE)."""
+    """Owns the engine. `read()` for queries, `write()` for every change (BEGIN IMMEDIATE).
 
-    def __init__(self, url: str) -> None:
+    `readonly`: for the listing commands. It never migrates, never creates a file (not even
+    SQLite's -wal/-shm, which `sudo radiocast status` would leave owned by root), and fails
+    with the command to run when the schema is not the one this radiocast expects."""
+
+    def __init__(self, url: str, readonly: bool = False) -> None:
         self.url = url
+        self.readonly = readonly
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
+            path = url.split("///", 1)[1] if "///" in url else ""
+            if readonly:
+                url = _readonly_sqlite_url(path)
+            elif path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(
-                url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
+                url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None,
+                                   "check_same_thread": False},
+                poolclass=StaticPool if url == EMPTY_DATABASE else None,
             )
-            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "connect",
+                         _sqlite_on_connect_ro if readonly else _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
@@ -79,8 +92,41 @@ class Database:
         with _translate():
             command.upgrade(self._alembic_config(), revision)
 
+    def require_head(self) -> None:
+        """The schema must be the one this radiocast knows, or say what to run."""
+        have, want = self.current_revision(), self.head_revision()
+        if have != want:
+            raise DatabaseError(
+                f"the database schema is at {have or 'nothing'}, this radiocast needs {want}: "
+                "run `radiocast migrate` (as the service user), or start the service")
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def sqlite_file_missing(url: str) -> bool:
+    if not url.startswith("sqlite:///"):
+        return False
+    path = url.split("///", 1)[-1]
+    return bool(path) and path != ":memory:" and not Path(path).exists()
+
+
+def _readonly_sqlite_url(path: str) -> str:
+    db = Path(path)
+    if not db.exists():
+        raise DatabaseError(f"no database at {db} yet: start radiocast (`radiocast run`) or "
+                            "create it with `radiocast migrate`")
+    wal = db.with_name(db.name + "-wal")
+    # with no writer open (no -wal file), nothing can change under us: `immutable` reads the
+    # file as it is and creates nothing; with a writer open, read through its -shm
+    mode = "mode=ro" if wal.exists() else "immutable=1"
+    return f"sqlite:///file:{quote(str(db.resolve()))}?{mode}&uri=true"
+
+
+def _sqlite_on_connect_ro(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.close()
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -109,8 +155,10 @@ def _translate() -> Iterator[None]:
         raise DatabaseError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
 
-def open_database(url: str, migrate: bool = True) -> Database:
-    db = Database(url)
-    if migrate:
+def open_database(url: str, migrate: bool = True, readonly: bool = False) -> Database:
+    db = Database(url, readonly=readonly)
+    if migrate and not readonly:
         db.migrate()
+    elif readonly:
+        db.require_head()
     return db

@@ -1,7 +1,5 @@
-"""Every state change as one named function; each appends to the event log.
-
-No other module assigns to a row's columns: services read rows, decide, and call these.
-"""
+"""Every state change as one named function; each appends to the event log. No other module
+assigns to a row's columns: services read rows, decide, and call these."""
 
 from __future__ import annotations
 
@@ -32,27 +30,11 @@ from radiocast.models import (
 )
 
 
-def record_event(
-    s: Session,
-    at: datetime,
-    entity: str,
-    entity_id: object,
-    action: str,
-    from_state: str | None = None,
-    to_state: str | None = None,
-    detail: str | None = None,
-) -> None:
-    s.add(
-        Event(
-            at=at,
-            entity=entity,
-            entity_id=str(entity_id),
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            detail=detail,
-        )
-    )
+def record_event(s: Session, at: datetime, entity: str, entity_id: object, action: str,
+                 from_state: str | None = None, to_state: str | None = None,
+                 detail: str | None = None) -> None:
+    s.add(Event(at=at, entity=entity, entity_id=str(entity_id), action=action,
+                from_state=from_state, to_state=to_state, detail=detail))
 
 
 # ---------------------------------------------------------------- stations
@@ -164,6 +146,17 @@ def reset_normalizing(s: Session, now: datetime) -> int:
     return len(rows)
 
 
+def defer_normalizing(s: Session, p: Programme, now: datetime, error: str,
+                      retry_at: datetime) -> None:
+    """normalizing → received, to be tried again at `retry_at`: the machine failed (disk full,
+    I/O error), not the file."""
+    p.attempts += 1
+    p.last_error = error
+    p.next_attempt_at = retry_at
+    set_programme_state(s, p, ProgrammeState.RECEIVED, now, f"retry at {retry_at.isoformat()}: "
+                        f"{error}")
+
+
 def mark_ready(s: Session, p: Programme, made: Normalized, now: datetime) -> None:
     p.duration_s = made.duration_s
     p.input_lufs, p.input_lra = made.input_lufs, made.input_lra
@@ -171,6 +164,7 @@ def mark_ready(s: Session, p: Programme, made: Normalized, now: datetime) -> Non
     p.output_lufs, p.output_true_peak_dbtp = made.output_lufs, made.output_true_peak_dbtp
     p.output_path, p.sha256, p.size = made.output_path, made.sha256, made.size
     p.ready_at = now
+    p.last_error = p.next_attempt_at = None
     set_programme_state(s, p, ProgrammeState.READY, now, f"{made.output_lufs:.1f} LUFS")
 
 
@@ -191,6 +185,14 @@ def supersede(s: Session, old: Programme, new: Programme, now: datetime) -> None
         Airing.planned_at > now,
     )):
         cancel_airing(s, a, now, f"superseded by #{new.id}")
+
+
+def supersede_late(s: Session, late: Programme, newer: Programme, now: datetime) -> None:
+    """`late` arrived before `newer` but finished normalizing after it: it is superseded at
+    once, goes nowhere and airs nowhere."""
+    late.revision = max(1, newer.revision - 1)
+    set_programme_state(s, late, ProgrammeState.SUPERSEDED, now,
+                        f"superseded by #{newer.id}, which arrived later")
 
 
 # ---------------------------------------------------------------- deliveries
@@ -225,10 +227,14 @@ def enqueue_deliveries(s: Session, programme: Programme, station_ids: Iterable[s
 def requeue_delivery(s: Session, d: Delivery, now: datetime, why: str) -> None:
     """A delivered file is missing or wrong at the station: send it again."""
     d.next_attempt_at = now
-    d.lease_expires_at = None
-    d.lease_owner = None
+    _release_lease(d)
     d.delivered_at = None
     set_delivery_state(s, d, DeliveryState.QUEUED, now, why)
+
+
+def _release_lease(d: Delivery) -> None:
+    d.lease_expires_at = None
+    d.lease_owner = None
 
 
 def claim_deliveries(s: Session, owner: str, now: datetime, lease: timedelta,
@@ -261,36 +267,33 @@ def record_progress(s: Session, delivery_id: int, bytes_sent: int) -> None:
 
 
 def mark_delivered(s: Session, d: Delivery, now: datetime, owner: str | None = None) -> bool:
-    """sending → delivered, only by the holder of the lease (`owner`; None: the operator or a
-    test vouches for it). Returns False, changing nothing, when the delivery is not ours."""
+    """sending → delivered, only by the lease holder `owner` (None: the caller vouches)."""
     if owner is not None and (d.state != DeliveryState.SENDING.value
                               or d.lease_owner != owner):
         return False
     d.delivered_at = now
-    d.lease_expires_at = None
-    d.lease_owner = None
-    d.last_error = None
-    d.first_failed_at = None
+    _release_lease(d)
+    d.last_error = d.first_failed_at = None
     set_delivery_state(s, d, DeliveryState.DELIVERED, now)
     return True
 
 
 def mark_delivery_retry(s: Session, d: Delivery, now: datetime, error: str,
                         next_at: datetime) -> None:
-    d.last_error = error
-    d.first_failed_at = d.first_failed_at or now
     d.next_attempt_at = next_at
-    d.lease_expires_at = None
-    d.lease_owner = None
-    set_delivery_state(s, d, DeliveryState.QUEUED, now, error)
+    _failed_attempt(s, d, now, error, DeliveryState.QUEUED)
 
 
 def mark_delivery_failed(s: Session, d: Delivery, now: datetime, error: str) -> None:
+    _failed_attempt(s, d, now, error, DeliveryState.FAILED)
+
+
+def _failed_attempt(s: Session, d: Delivery, now: datetime, error: str,
+                    to: DeliveryState) -> None:
     d.last_error = error
     d.first_failed_at = d.first_failed_at or now
-    d.lease_expires_at = None
-    d.lease_owner = None
-    set_delivery_state(s, d, DeliveryState.FAILED, now, error)
+    _release_lease(d)
+    set_delivery_state(s, d, to, now, error)
 
 
 def retry_failed(s: Session, now: datetime, station_id: str | None) -> int:

@@ -78,6 +78,9 @@ class Programme(Base):
     size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     slug: Mapped[str | None] = mapped_column(String(120), nullable=True)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     supersedes_id: Mapped[int | None] = mapped_column(
         ForeignKey("programme.id"), nullable=True
     )

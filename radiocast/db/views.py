@@ -122,17 +122,28 @@ def stations_with_planned_airings(s: Session) -> list[str]:
 
 def current_programme_for(s: Session, month: str, title_key: str,
                           exclude_id: int) -> Programme | None:
-    """The programme a new file of the same month and title would replace."""
+    """The ready programme of this month and title that arrived before `exclude_id`: the
+    one a newly ready file replaces."""
     return s.scalars(
         select(Programme)
         .where(
             Programme.month == month,
             Programme.title_key == title_key,
-            Programme.id != exclude_id,
-            Programme.state.in_([ProgrammeState.READY.value]),
+            Programme.id < exclude_id,
+            Programme.state == ProgrammeState.READY.value,
         )
         .order_by(Programme.id.desc())
     ).first()
+
+
+def newer_revision(s: Session, p: Programme) -> Programme | None:
+    """A file of the same month and title that arrived after `p` and is already ready (it
+    finished normalizing first): `p` is out of date the moment it is ready."""
+    return s.scalars(select(Programme).where(
+        Programme.month == p.month, Programme.title_key == p.title_key,
+        Programme.id > p.id, Programme.state.in_([ProgrammeState.READY.value,
+                                                  ProgrammeState.SUPERSEDED.value]))
+        .order_by(Programme.id.desc())).first()
 
 
 def interrupted_airings(s: Session) -> Sequence[Airing]:
