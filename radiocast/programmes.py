@@ -17,6 +17,7 @@ from radiocast.audio.normalize import NormalizeResult, Tags, normalize
 from radiocast.db import ops, views
 from radiocast.db.schema import Programme, priority_rank
 from radiocast.errors import AudioError
+from radiocast.faults import crash_point
 from radiocast.fsutil import file_away, sha256_file
 from radiocast.models import Normalized, ProgrammeState
 from radiocast.naming import slugify
@@ -63,6 +64,7 @@ def normalize_programme(app: App, pid: int) -> bool:
     except OSError as exc:  # the machine, not the file: disk full, I/O error
         _defer(app, pid, exc)
         return False
+    crash_point("after_normalize")
     _make_ready(app, pid, res, out)
     finish_original(app, pid)
     log.info("programme #%d ready: %.1f LUFS, %.1f dBTP, %.0f s", pid,

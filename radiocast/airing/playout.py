@@ -25,6 +25,7 @@ from radiocast.config import StationSettings
 from radiocast.db import ops
 from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.errors import DeliveryError
+from radiocast.faults import crash_point
 from radiocast.models import OUTCOME_WITHIN, AiringState, DeliveryState
 from radiocast.stations.transport import StationLink
 
@@ -62,6 +63,7 @@ def air(app: App, airing_id: int) -> AiringState | None:
         a = s.get_one(Airing, airing_id)
         p = s.get_one(Programme, a.programme_id)
         name, size, sid = f"{p.slug}.mp3", p.size, a.station_id
+    crash_point("after_start_airing")
     st = app.settings.station(sid)
     try:
         link = StationLink(st, app.settings.delivery)
@@ -95,6 +97,7 @@ def _air_on(app: App, link: StationLink, st: StationSettings, airing_id: int, na
         return AiringState.AIRING
     try:
         res = link.run(launch_command(st, airing_id, link.remote_path(name)), timeout=60)
+        crash_point("after_launch")
     except DeliveryError as exc:  # it may or may not have started: the check will tell
         detail = f"link lost while starting the player ({exc.detail}); checked later"
     else:

@@ -23,6 +23,7 @@ from paramiko.sftp import CMD_EXTENDED
 
 from radiocast.config import DeliverySettings, StationSettings
 from radiocast.errors import PermanentDeliveryError, TransientDeliveryError
+from radiocast.faults import crash_point
 from radiocast.stations.ssh import StallWatchdog, load_key, ssh_login
 
 log = logging.getLogger(__name__)
@@ -220,8 +221,10 @@ class StationLink:
             if remote_size != size:
                 raise TransientDeliveryError(self.station.id, f"size after upload "
                                              f"{remote_size} != {size}")
+            crash_point("after_upload")
             self._verify(local, tmp_name, sha256, offset, can_exec)
             self._rename(tmp, self.remote_path(name))
+            crash_point("after_rename")
             self.write_small(f"{name}.sha256", f"{sha256}  {name}\n".encode("ascii"))
         return sent
 

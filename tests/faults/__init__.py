@@ -1,0 +1,1 @@
+"""The fault-injection suite: one test per fault class, against real parts."""
