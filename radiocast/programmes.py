@@ -58,7 +58,7 @@ def normalize_programme(app: App, pid: int) -> bool:
         with app.db.write() as s:
             ops.reject_programme(s, s.get_one(Programme, pid), app.clock(), exc.code,
                                  exc.detail)
-        finish_original(app, pid)
+        _try_finish_original(app, pid)
         log.warning("programme #%d rejected: %s", pid, exc)
         return False
     except OSError as exc:  # the machine, not the file: disk full, I/O error
@@ -66,7 +66,7 @@ def normalize_programme(app: App, pid: int) -> bool:
         return False
     crash_point("after_normalize")
     _make_ready(app, pid, res, out)
-    finish_original(app, pid)
+    _try_finish_original(app, pid)
     log.info("programme #%d ready: %.1f LUFS, %.1f dBTP, %.0f s", pid,
              res.output.integrated_lufs, res.output.true_peak_dbtp, res.duration_s)
     return True
@@ -134,6 +134,13 @@ def finish_original(app: App, pid: int) -> None:
                                    p.revision)
         name = p.source_name
     file_away(spool, folder, name, note, spool.with_name(spool.name + ".toml"))
+
+
+def _try_finish_original(app: App, pid: int) -> None:
+    try:
+        finish_original(app, pid)
+    except OSError as exc:  # the programme's state is final; the original is filed later
+        log.error("programme #%d: original not moved out of the spool yet: %s", pid, exc)
 
 
 def finish_originals(app: App) -> int:

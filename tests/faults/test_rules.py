@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -151,6 +152,19 @@ def test_commands_that_only_look_write_nothing(make_app: Callable[..., App],
         assert res.returncode == 0, (cmd, res.stderr)
     after = {p.name: p.stat().st_mtime_ns for p in db.parent.iterdir()}
     assert after == before  # no -wal, no -shm, not one byte written
+    # and with a writer holding the write lock (the daemon mid-transaction) they do not wait
+    writer = sqlite3.connect(db, timeout=1, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        for cmd in (["status", "--json"], ["stations"]):
+            began = time.monotonic()
+            res = run_cli("--config", cfg, *cmd)
+            assert res.returncode == 0, (cmd, res.stderr)
+            assert time.monotonic() - began < 10
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
 
 
 def test_an_older_schema_is_a_clear_error_for_looking_commands(
