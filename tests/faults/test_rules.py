@@ -34,6 +34,15 @@ TWO = ('[[stations]]\nid = "a"\nname = "A"\nhost = "a.invalid"\n'
        '[[stations]]\nid = "b"\nname = "B"\nhost = "b.invalid"\n')
 
 
+def with_a_programme(make_app: Callable[..., App], tmp_path: Path) -> App:
+    """Two stations and one ready programme of this month."""
+    app = make_app(stations=TWO)
+    f = tmp_path / "p.mp3"
+    f.write_bytes(os.urandom(1000))
+    ready_programme(app, f)
+    return app
+
+
 def test_a_revision_that_finishes_first_still_wins(make_app: Callable[..., App]) -> None:
     app = make_app(stations=TWO)
     drop = app.settings.ingest.drop_dir
@@ -57,10 +66,7 @@ def test_a_revision_that_finishes_first_still_wins(make_app: Callable[..., App])
 
 def test_delivered_only_by_the_lease_holder(make_app: Callable[..., App],
                                             tmp_path: Path) -> None:
-    app = make_app(stations=TWO)
-    f = tmp_path / "p.mp3"
-    f.write_bytes(os.urandom(1000))
-    ready_programme(app, f)
+    app = with_a_programme(make_app, tmp_path)
     now = app.clock()
     with app.db.write() as s:
         [d] = ops.claim_deliveries(s, "mine", now, timedelta(minutes=5), "a")
@@ -123,10 +129,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_report_to_a_missing_folder_is_a_clear_error(make_app: Callable[..., App],
                                                         tmp_path: Path) -> None:
-    app = make_app(stations=TWO)
-    f = tmp_path / "p.mp3"
-    f.write_bytes(os.urandom(1000))
-    ready_programme(app, f)
+    app = with_a_programme(make_app, tmp_path)
     month = local_month(app.clock(), app.settings.general.tz)
     res = run_cli("--config", str(app.settings.path), "report", "--period", month, "-o",
                   str(tmp_path / "missing" / "x.csv"))
@@ -136,10 +139,7 @@ def test_a_report_to_a_missing_folder_is_a_clear_error(make_app: Callable[..., A
 
 def test_commands_that_only_look_write_nothing(make_app: Callable[..., App],
                                                tmp_path: Path) -> None:
-    app = make_app(stations=TWO)
-    f = tmp_path / "p.mp3"
-    f.write_bytes(os.urandom(1000))
-    ready_programme(app, f)
+    app = with_a_programme(make_app, tmp_path)
     app.close()
     db = Path(app.settings.database_url.split("///", 1)[1])
     assert not db.with_name(db.name + "-wal").exists()  # no writer open
