@@ -311,7 +311,7 @@ def _station(prefix: str, data: Mapping[str, Any], base_dir: Path) -> StationSet
         key_file=t.get("key_file", as_path(base_dir), base_dir / "keys/id_ed25519"),
         known_hosts=t.get("known_hosts", as_path(base_dir), base_dir / "keys/known_hosts"),
         remote_dir=t.get("remote_dir", as_remote_dir, "/srv/radio/radiocast"),
-        playout=t.get("playout", as_choice("ssh-command", "playbook"), "ssh-command"),
+        playout=t.get("playout", as_choice("ssh-command", "playbook", "agent"), "ssh-command"),
         play_command=t.get("play_command", as_play_command, "mpg123 -q {file}"),
         slots=t.get("slots", as_slots, None),
         valid_from=t.get("valid_from", as_date, None),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from radiocast import ingest, programmes
-from radiocast.airing import asrun, planning, playbook, playout
+from radiocast.airing import agents, asrun, planning, playbook, playout
 from radiocast.airing.schedule import AiringJobs
 from radiocast.app import App
 from radiocast.db import views
@@ -36,6 +36,7 @@ CHECK_EVERY_SECONDS = 30  # outcome of started airings, at most this often per s
 NEEDS_EVERY_SECONDS = 1.0  # how often the loop looks for station work
 ORIGINALS_EVERY_SECONDS = 60
 MAX_STATION_THREADS = 256
+AGENT_COLLECT_SECONDS = 300  # heartbeat and proof of play from agent stations
 
 
 class StopNow(BaseException):
@@ -261,13 +262,17 @@ class Contacts:
             n.inventory = sid in planned and \
                 mono - self.last_inventory.get(sid, -1e9) >= self.inventory_every
             n.publish = sid in self.unpublished and mono >= self.publish_after.get(sid, 0.0)
-            n.outcome = sid in awaiting and \
-                mono - self.last_outcome.get(sid, -1e9) >= CHECK_EVERY_SECONDS and \
-                self.outcome_due(sid)
+            n.outcome = self.outcome_due(sid, sid in awaiting, mono)
         return [(sid, n) for sid, n in out.items() if n]
 
-    def outcome_due(self, sid: str) -> bool:
+    def outcome_due(self, sid: str, awaiting: bool, mono: float) -> bool:
+        """Is it time to read how airings went at this station?"""
         st = self.app.settings.station(sid)
+        since = mono - self.last_outcome.get(sid, -1e9)
+        if st.playout == "agent":  # heartbeat and proof of play, whatever is pending
+            return since >= AGENT_COLLECT_SECONDS
+        if not awaiting or since < CHECK_EVERY_SECONDS:
+            return False
         return st.playout == "playbook" or bool(playout.due_checks(self.app, sid))
 
     def visit(self, sid: str, needs: Needs) -> None:
@@ -282,7 +287,9 @@ class Contacts:
                 self.unpublish(sid, playbook.publish_playbook(self.app, sid))
             if needs.outcome and not self.stop.is_set():
                 self.last_outcome[sid] = time.monotonic()
-                if st.playout == "playbook":
+                if st.playout == "agent":
+                    agents.collect(self.app, st)
+                elif st.playout == "playbook":
                     asrun.confirm_station(self.app, st)
                 else:
                     playout.check_station(self.app, st)
@@ -322,6 +329,7 @@ class AiringCycle:
             return
         self.last_plan = mono
         playout.mark_overdue(self.app, self.jobs.grace)
+        agents.mark_unconfirmed(self.app)
         self.contacts.mark_changed(planning.plan_all(self.app))
         self.jobs.sync()
         self.generation = self.jobs.generation()

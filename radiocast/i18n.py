@@ -41,6 +41,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "h_airings": ("Lịch phát sắp tới", "Next airings"),
     "h_problems": ("Vấn đề", "Problems"),
     "h_stations": ("Các đài", "Stations"),
+    "station_init_done": ("Đã tạo cấu hình đài {path}. Sửa mã đài (id) cho đúng mã ở trung tâm, "
+                          "rồi chạy `radiocast station --config {path} play-test`.",
+                          "Wrote {path}. Set the station id the hub uses, then run "
+                          "`radiocast station --config {path} play-test`."),
+    "play_test_done": ("Đã phát thử xong. Nếu loa có tiếng, đường âm thanh hoạt động tốt.",
+                       "Test tone played. If the speakers sounded, the audio path works."),
+    "play_test_failed": ("Phát thử không được (mã {code}): {err}",
+                         "The test tone did not play (exit {code}): {err}"),
+    "station_no_heartbeat": ("Chưa có báo cáo của phần mềm đài trong {dir}: phần mềm đã chạy "
+                             "chưa? (systemctl status radiocast-station)",
+                             "No report from the agent in {dir}: is it running? "
+                             "(systemctl status radiocast-station)"),
+    "station_line_time": ("Đài {id} — giờ của máy: {time}", "Station {id} — station time: {time}"),
+    "station_line_playbook": ("Lịch phát đang dùng: phiên bản {version}",
+                              "Playbook in use: version {version}"),
+    "station_line_files": ("Tệp chương trình: {ok} tốt, {missing} thiếu, {corrupt} hỏng",
+                           "Programme files: {ok} good, {missing} missing, {corrupt} damaged"),
+    "station_line_backlog": ("Kết quả phát chưa gửi về trung tâm: {n}",
+                             "Airing records not yet received by the hub: {n}"),
+    "station_line_last": ("Lượt phát gần nhất: #{id} {status}", "Last airing: #{id} {status}"),
+    "station_line_error": ("Lỗi gần nhất: {err}", "Last error: {err}"),
     "run_once_done": ("Đã xử lý xong việc đang chờ", "All pending work done"),
 }
 

@@ -90,9 +90,10 @@ class Rules:
     min_gap_days: int = 3
 
 
-COUNTING = {AiringState.AIRED, AiringState.AIRING}
-NEEDS_MAKEUP = {AiringState.MISSED, AiringState.FAILED, AiringState.INTERRUPTED,
-                AiringState.UNCONFIRMED}
+# what stands in the plan: aired, airing, and unconfirmed (the station may well have played
+# it; its record may come later: no make-up on a guess, so nothing airs twice)
+COUNTING = {AiringState.AIRED, AiringState.AIRING, AiringState.UNCONFIRMED}
+NEEDS_MAKEUP = {AiringState.MISSED, AiringState.FAILED, AiringState.INTERRUPTED}
 _RANK = {Priority.EMERGENCY: 0, Priority.PRIORITY: 1, Priority.NORMAL: 2}
 
 

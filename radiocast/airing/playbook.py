@@ -7,10 +7,10 @@ import json
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from radiocast.app import App
-from radiocast.db.schema import Airing, Programme
+from radiocast.db.schema import Airing, Event, Programme
 from radiocast.errors import DeliveryError
 from radiocast.models import AiringState
 from radiocast.stations.transport import StationLink
@@ -32,7 +32,9 @@ def playbook(app: App, station_id: str, now: datetime) -> bytes:
             "duration_s": round(p.duration_s or 0, 1), "kind": a.kind,
             "priority": p.priority, "title": p.title,
         } for a, p in rows]
-    doc = {"station_id": station_id, "generated_at": now.astimezone(tz).isoformat(),
+        version = int(s.scalar(select(func.max(Event.id))) or 0)  # only ever grows
+    doc = {"format": 1, "station_id": station_id, "version": version,
+           "generated_at": now.astimezone(tz).isoformat(),
            "timezone": app.settings.general.timezone, "airings": items}
     return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
 

@@ -217,8 +217,10 @@ def mark_overdue(app: App, grace: timedelta) -> int:
     """Planned airings whose time passed beyond the grace are missed (daemon was down)."""
     now = app.clock()
     n = 0
-    with app.db.write() as s:
+    agents = [st.id for st in app.settings.stations if st.playout == "agent"]
+    with app.db.write() as s:  # (agent stations play by themselves: see airing.agents)
         for a in s.scalars(select(Airing).where(Airing.state == AiringState.PLANNED.value,
+                                                Airing.station_id.not_in(agents),
                                                 Airing.planned_at < now - grace)):
             ops.finish_airing(s, a, AiringState.MISSED,
                               now, "not started within the misfire grace (radiocast not running)")

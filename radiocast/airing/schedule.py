@@ -45,9 +45,12 @@ class AiringJobs:
 
     def sync(self) -> None:
         now = self.app.clock()
+        # agent stations play by themselves: no job at the hub
+        agents = [st.id for st in self.app.settings.stations if st.playout == "agent"]
         with self.app.db.read() as s:
             due = {a.id: a.planned_at for a in s.scalars(select(Airing).where(
                 Airing.state == AiringState.PLANNED.value,
+                Airing.station_id.not_in(agents),
                 Airing.planned_at >= now - self.grace))}
         jobs = {j.id: j for j in self.scheduler.get_jobs()}
         for jid, job in jobs.items():

@@ -102,6 +102,12 @@ class Station(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     free_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    clock_offset_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    agent_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    playbook_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    asrun_acked: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    agent_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Delivery(Base):
@@ -151,6 +157,24 @@ class Shortfall(Base):
     month: Mapped[str] = mapped_column(String(7), index=True)
     missing: Mapped[int] = mapped_column(Integer)
     since: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AsRunEvent(Base):
+    """A station agent's proof-of-play event, stored exactly once (unique event_id)."""
+
+    __tablename__ = "asrun_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("station.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    airing_id: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    raw: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Event(Base):

@@ -136,10 +136,25 @@ class StationLink:
 
     # ------------------------------------------------------------ files
 
-    def remote_path(self, name: str) -> str:
-        if "/" in name or name in ("", ".", ".."):
-            raise ValueError(f"unsafe remote name {name!r}")
-        return f"{self.station.remote_dir}/{name}"
+    def remote_path(self, name: str, sub: str | None = None) -> str:
+        """A path in remote_dir (or its folder `sub`); never anything outside it."""
+        for part in (name, sub or "x"):
+            if "/" in part or part in ("", ".", ".."):
+                raise ValueError(f"unsafe remote name {part!r}")
+        return f"{self.station.remote_dir}/{sub}/{name}" if sub else \
+            f"{self.station.remote_dir}/{name}"
+
+    def list_names(self, sub: str) -> list[RemoteFile]:
+        """Regular files in the folder `sub` of remote_dir (none when it does not exist)."""
+        try:
+            with self._errors(f"listing {sub}"):
+                attrs = self._sftp().listdir_attr(self.remote_path("x", sub).rsplit("/", 1)[0])
+        except TransientDeliveryError as exc:
+            if isinstance(exc.__cause__, FileNotFoundError):
+                return []
+            raise
+        return [RemoteFile(a.filename, a.st_size or 0) for a in attrs
+                if a.st_mode is not None and stat_mod.S_ISREG(a.st_mode)]
 
     def list_files(self) -> list[RemoteFile]:
         with self._errors("listing remote_dir"):
@@ -162,9 +177,13 @@ class StationLink:
             out[name] = float(attr.st_mtime or 0)
         return out
 
-    def read_small(self, name: str, limit: int = 65536) -> bytes | None:
+    def read_small(self, name: str, limit: int = 65536, sub: str | None = None) -> bytes | None:
         try:
-            with self._errors("reading"), self._sftp().open(self.remote_path(name), "rb") as fh:
+            with self._errors("reading"), \
+                    self._sftp().open(self.remote_path(name, sub), "rb") as fh:
+                size = fh.stat().st_size or 0
+                if size > 32768:  # pipelined reads: one round trip, not one per 32 KiB
+                    fh.prefetch(min(size, limit))
                 return fh.read(limit)
         except TransientDeliveryError as exc:
             if isinstance(exc.__cause__, FileNotFoundError):

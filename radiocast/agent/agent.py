@@ -1,0 +1,227 @@
+"""The agent's loop: take the newest good playbook, play each airing at its time (emergencies
+first, pre-empting), record every outcome as an event, take the hub's acknowledgements, and
+rewrite `status.json` every minute. Time is injected: tests play a week in seconds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from radiocast import __version__
+from radiocast.agent.config import StationConfig
+from radiocast.agent.journal import Journal, event_id
+from radiocast.agent.ledger import Ledger, Started
+from radiocast.agent.playbook import Item, Keeper
+from radiocast.agent.player import Player
+from radiocast.fsutil import atomic_write
+from radiocast.models import Clock, utc_now
+
+log = logging.getLogger(__name__)
+STATUS_FILE = "status.json"
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+@dataclass
+class Playing:
+    item: Item
+    player: Player
+    started_at: datetime
+    monotonic_s: float
+
+
+class Agent:
+    def __init__(self, cfg: StationConfig, clock: Clock = utc_now,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.monotonic = monotonic
+        self.tz = ZoneInfo(cfg.timezone)
+        self.grace = timedelta(minutes=cfg.late_grace_minutes)
+        cfg.media_dir.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(cfg.state_dir)
+        self.journal = Journal(cfg.media_dir, self.ledger)
+        self.keeper = Keeper(cfg.media_dir, cfg.state_dir, cfg.id)
+        self.boot_id = boot_id()
+        self.started = monotonic()
+        self.current: Playing | None = None
+        self.hashes: dict[tuple[str, int, int], str] = {}
+        self.last_heartbeat = -1e18
+        self.last_airing: dict[str, Any] | None = None
+        self.last_error = ""
+        self.player_exit: int | None = None
+        self._recover()
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    # ------------------------------------------------------------ the loop
+
+    def tick(self) -> None:
+        now = self.clock()
+        self.keeper.refresh()
+        self.journal.take_ack(self.cfg.media_dir)
+        self._check_player(now)
+        self._preempt(now)
+        if self.current is None:
+            self._start_due(now)
+        self._skip_passed(now)
+        if self.monotonic() - self.last_heartbeat >= self.cfg.heartbeat_seconds:
+            self.heartbeat(now)
+
+    def stop(self, why: str = "the agent was stopped") -> None:
+        """Stop playing (systemd stop): the airing in progress is recorded interrupted."""
+        if self.current is not None:
+            self.current.player.stop()
+            self._outcome(self.current.item, "interrupted", why, self.current.started_at,
+                          self.clock(), self.current.monotonic_s)
+            self.current = None
+
+    def _recover(self) -> None:
+        """Airings the agent was playing when it died (kill -9, power cut): interrupted, never
+        replayed automatically; the hub plans a make-up."""
+        for s in self.ledger.unfinished():
+            item = Item(s.airing_id, datetime.fromisoformat(s.scheduled_at), s.file, s.sha256,
+                        0.0, "", "normal", "")
+            self._outcome(item, "interrupted", "the station stopped while it played "
+                          "(power cut or restart); not played again",
+                          datetime.fromisoformat(s.started_at), None, s.monotonic_s)
+
+    # ------------------------------------------------------------ playing
+
+    def _due(self, now: datetime) -> list[Item]:
+        known = self.ledger.known()
+        due = [i for i in self.keeper.current.items
+               if i.airing_id not in known and i.start <= now < i.start + self.grace]
+        return sorted(due, key=lambda i: (not i.urgent, i.start))
+
+    def _start_due(self, now: datetime) -> None:
+        for item in self._due(now):
+            if self.verify(item) != "ok":
+                continue  # tried again each tick until its grace ends; then skipped
+            self._start(item, now)
+            return
+
+    def _start(self, item: Item, now: datetime) -> None:
+        mono = self.monotonic()
+        started = Started(item.airing_id, item.file, item.sha256, item.start.isoformat(),
+                          now.isoformat(), self.boot_id, mono)
+        if not self.ledger.start(started):  # written (fsync) before a sound is made
+            return
+        player = Player(self.cfg.player, self.cfg.media_dir / item.file, self.cfg.state_dir)
+        self.current = Playing(item, player, now, mono)
+        log.info("airing #%d: playing %s", item.airing_id, item.file)
+
+    def _check_player(self, now: datetime) -> None:
+        if self.current is None:
+            return
+        code = self.current.player.poll()
+        if code is None:
+            return
+        self.player_exit = code
+        p = self.current
+        self.current = None
+        if code == 0:
+            self._outcome(p.item, "aired", "exit 0", p.started_at, now, p.monotonic_s)
+        else:
+            self._outcome(p.item, "failed", f"exit {code}: {p.player.stderr_tail()}",
+                          p.started_at, now, p.monotonic_s)
+
+    def _preempt(self, now: datetime) -> None:
+        if self.current is None or self.current.item.urgent:
+            return
+        urgent = [i for i in self._due(now) if i.urgent and self.verify(i) == "ok"]
+        if urgent:
+            p = self.current
+            p.player.stop()
+            self.current = None
+            self._outcome(p.item, "interrupted", f"pre-empted by emergency #{urgent[0].airing_id}",
+                          p.started_at, now, p.monotonic_s)
+            self._start(urgent[0], now)
+
+    def _skip_passed(self, now: datetime) -> None:
+        known = self.ledger.known()
+        for item in self.keeper.current.items:
+            if item.airing_id in known or now < item.start + self.grace:
+                continue
+            if self.current is not None and self.current.item.airing_id == item.airing_id:
+                continue
+            state = self.verify(item)
+            why = {"missing": "the file was not at the station",
+                   "corrupt": "the file at the station is damaged (sha256 differs)"}.get(
+                state, "not started in time (the station was busy, off or its clock wrong)")
+            self._outcome(item, "skipped", why, None, None, None)
+
+    def _outcome(self, item: Item, status: str, detail: str, started: datetime | None,
+                 finished: datetime | None, mono: float | None) -> None:
+        event = self.journal.append({
+            "event_id": event_id(self.cfg.id, item.airing_id), "station_id": self.cfg.id,
+            "airing_id": item.airing_id, "file": item.file, "sha256": item.sha256,
+            "scheduled_at": item.start.isoformat(),
+            "started_at": started.isoformat() if started else None,
+            "finished_at": finished.isoformat() if finished else None,
+            "status": status, "detail": detail[:300],
+            "clock": {"boot_id": self.boot_id,
+                      "monotonic_s": round(mono if mono is not None else self.monotonic(), 3)},
+        }, day=f"{self.clock().astimezone(self.tz):%Y-%m-%d}")
+        self.ledger.decide(item.airing_id, status, item.file, item.sha256,
+                           item.start.isoformat(), started)
+        self.last_airing = event
+        log.log(logging.INFO if status == "aired" else logging.WARNING,
+                "airing #%d: %s (%s)", item.airing_id, status, detail)
+
+    # ------------------------------------------------------------ files and heartbeat
+
+    def verify(self, item: Item) -> str:
+        """"ok", "missing" or "corrupt": the file under its final name, with the sha256 the
+        playbook names (never a `.part`; hashed again only when it changes)."""
+        path = self.cfg.media_dir / item.file
+        try:
+            st = path.stat()
+        except OSError:
+            return "missing"
+        key = (item.file, st.st_size, st.st_mtime_ns)
+        if key not in self.hashes:
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                while block := fh.read(1 << 20):
+                    h.update(block)
+            self.hashes = {k: v for k, v in self.hashes.items() if k[0] != item.file}
+            self.hashes[key] = h.hexdigest()
+        return "ok" if self.hashes[key] == item.sha256 else "corrupt"
+
+    def heartbeat(self, now: datetime) -> dict[str, Any]:
+        self.last_heartbeat = self.monotonic()
+        files: dict[str, list[str]] = {"ok": [], "missing": [], "corrupt": []}
+        ahead = {i.file: i for i in self.keeper.current.items if i.start + self.grace >= now}
+        for name, item in sorted(ahead.items()):
+            files[self.verify(item)].append(name)
+        doc = {
+            "agent_version": __version__, "station_id": self.cfg.id,
+            "time": now.astimezone(self.tz).isoformat(), "boot_id": self.boot_id,
+            "uptime_s": round(self.monotonic() - self.started, 1),
+            "free_bytes": shutil.disk_usage(self.cfg.media_dir).free,
+            "heartbeat_seconds": self.cfg.heartbeat_seconds,
+            "playbook_version": self.keeper.current.version, "files": files,
+            "playing": self.current.item.airing_id if self.current else None,
+            "last_airing": self.last_airing, "backlog": self.journal.backlog(),
+            "player": {"last_exit": self.player_exit},
+            "last_error": self.keeper.error or self.last_error,
+        }
+        atomic_write(self.cfg.media_dir / STATUS_FILE,
+                     json.dumps(doc, ensure_ascii=False, indent=1).encode())
+        return doc

@@ -1,0 +1,84 @@
+"""The agent's own durable record (SQLite, synchronous=FULL, in `state_dir`): which airings it
+has started — written before the player starts, so an airing id never plays twice, across
+restarts, power cuts and a clock stepped backwards — and what the hub has acknowledged."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS played (
+    airing_id INTEGER PRIMARY KEY,
+    file TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    scheduled_at TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    boot_id TEXT NOT NULL,
+    monotonic_s REAL NOT NULL,
+    outcome TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Started:
+    airing_id: int
+    file: str
+    sha256: str
+    scheduled_at: str
+    started_at: str
+    boot_id: str
+    monotonic_s: float
+
+
+class Ledger:
+    def __init__(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(state_dir / "agent.db", isolation_level=None,
+                                  check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def known(self) -> set[int]:
+        """Every airing id this station ever started or decided about."""
+        return {r[0] for r in self.db.execute("SELECT airing_id FROM played")}
+
+    def start(self, s: Started) -> bool:
+        """Record the start (durably) before the player runs. False: it was started before."""
+        try:
+            self.db.execute("INSERT INTO played VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                            (s.airing_id, s.file, s.sha256, s.scheduled_at, s.started_at,
+                             s.boot_id, s.monotonic_s))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def decide(self, airing_id: int, outcome: str, file: str = "", sha256: str = "",
+               scheduled_at: str = "", now: datetime | None = None) -> None:
+        """An outcome for an airing (also one that never started: skipped)."""
+        self.db.execute(
+            "INSERT INTO played VALUES (?, ?, ?, ?, ?, '', 0, ?) "
+            "ON CONFLICT(airing_id) DO UPDATE SET outcome = excluded.outcome",
+            (airing_id, file, sha256, scheduled_at, now.isoformat() if now else "", outcome))
+
+    def unfinished(self) -> list[Started]:
+        """Airings started and never given an outcome: the agent died while they played."""
+        return [Started(*row) for row in self.db.execute(
+            "SELECT airing_id, file, sha256, scheduled_at, started_at, boot_id, monotonic_s "
+            "FROM played WHERE outcome IS NULL ORDER BY airing_id")]
+
+    def get(self, key: str, default: str = "") -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def put(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                        "SET value = excluded.value", (key, value))

@@ -1,0 +1,83 @@
+"""`radiocast station …`: run the agent under systemd (READY, WATCHDOG, STOPPING), show its
+state, and check the audio output."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from radiocast.agent.agent import STATUS_FILE, Agent
+from radiocast.agent.config import StationConfig
+from radiocast.agent.journal import ASRUN_DIR
+from radiocast.agent.player import Player
+from radiocast.sysd import SdNotify, acquire_lock
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 0.5
+TEST_TONE = Path(__file__).with_name("data") / "test-tone.mp3"
+
+
+def run_agent(cfg: StationConfig, stop: threading.Event | None = None,
+              notify: SdNotify | None = None) -> int:
+    stop = stop or threading.Event()
+    notify = notify or SdNotify()
+    lock = acquire_lock(cfg.state_dir / "agent.lock")
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    agent = Agent(cfg)
+    try:
+        notify.send("READY=1")
+        log.info("radiocast station %s running; media %s", cfg.id, cfg.media_dir)
+        last_ping = 0.0
+        while not stop.is_set():
+            try:
+                agent.tick()
+            except Exception:  # a bug must not stop the month: log it, keep playing
+                log.exception("agent step failed; continuing")
+            mono = time.monotonic()
+            if notify.watchdog_interval and mono - last_ping >= notify.watchdog_interval:
+                notify.send("WATCHDOG=1")
+                last_ping = mono
+            stop.wait(TICK_SECONDS)
+    finally:
+        notify.send("STOPPING=1")
+        agent.stop()
+        agent.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+        lock.close()
+    return 0
+
+
+def station_status(cfg: StationConfig) -> dict[str, Any]:
+    """What the running agent last wrote, plus the backlog on disk (reads only)."""
+    doc: dict[str, Any] = {"station_id": cfg.id, "media_dir": str(cfg.media_dir)}
+    try:
+        doc["heartbeat"] = json.loads((cfg.media_dir / STATUS_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        doc["heartbeat"] = None
+    segments = sorted((cfg.media_dir / ASRUN_DIR).glob("*.jsonl"))
+    doc["unsent_segments"] = [p.name for p in segments]
+    return doc
+
+
+def play_test(cfg: StationConfig, seconds: float = 30.0) -> tuple[int, str]:
+    """Play a short tone through the configured player: (exit status, its error output)."""
+    player = Player(cfg.player, TEST_TONE, cfg.state_dir)
+    deadline = time.monotonic() + seconds
+    while player.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if player.poll() is None:
+        player.stop()
+        return 124, "the player did not finish within 30 s"
+    return int(player.poll() or 0), player.stderr_tail()

@@ -1,0 +1,185 @@
+"""Agent stations at the hub (`playout = "agent"`): the agent plays by itself; at each contact
+the hub reads its heartbeat (`status.json`: free disk, clock, files) and the proof-of-play
+segments under `asrun/` it has not acknowledged, stores each event once, applies it, and writes
+`asrun.ack` (the highest seq below which everything is stored). A station offline for weeks
+delivers its whole backlog at the next contact; an airing it has not reported is
+`unconfirmed`, never missed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from radiocast.app import App
+from radiocast.config import StationSettings
+from radiocast.db import evidence, ops
+from radiocast.db.schema import Airing, Delivery, Event, Programme
+from radiocast.errors import DeliveryError
+from radiocast.models import AiringState, DeliveryState
+from radiocast.stations.transport import StationLink
+
+log = logging.getLogger(__name__)
+STATUS_FILE = "status.json"
+ACK_FILE = "asrun.ack"
+ASRUN_DIR = "asrun"
+SEGMENT_RE = re.compile(r"^[0-9A-Za-z._-]{1,64}\.jsonl$")
+STATUS_LIMIT = 256 << 10
+SEGMENT_LIMIT = 16 << 20
+SKEW_SECONDS = 120
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+UNCONFIRMED_AFTER = timedelta(minutes=20)  # past the airing's end (the agent's grace is 15)
+
+
+@dataclass
+class Collected:
+    stored: int = 0
+    duplicates: int = 0
+    bad: int = 0
+    acked: int = 0
+
+
+def collect(app: App, st: StationSettings) -> Collected:
+    """One contact with an agent station: heartbeat, new events, acknowledgement."""
+    out = Collected()
+    try:
+        with StationLink(st, app.settings.delivery) as link:
+            with app.db.write() as s:
+                ops.record_contact(s, st.id, app.clock(), None)
+            _heartbeat(app, st, link.read_small(STATUS_FILE, STATUS_LIMIT))
+            for seg in sorted(link.list_names(ASRUN_DIR), key=lambda f: f.name):
+                if SEGMENT_RE.match(seg.name):
+                    raw = link.read_small(seg.name, SEGMENT_LIMIT, sub=ASRUN_DIR) or b""
+                    _store(app, st.id, seg.name, raw, out)
+            with app.db.write() as s:
+                out.acked = evidence.acknowledge(s, st.id, app.clock())
+            link.write_small(ACK_FILE, f"{out.acked}\n".encode("ascii"))
+    except DeliveryError as exc:
+        with app.db.write() as s:
+            ops.record_station_error(s, st.id, app.clock(), exc.detail, unreachable=True)
+        log.warning("%s: as-run not collected: %s", st.id, exc.detail)
+    return out
+
+
+def _store(app: App, sid: str, segment: str, raw: bytes, out: Collected) -> None:
+    events, bad = parse_segment(raw)
+    now = app.clock()
+    with app.db.write() as s:
+        for ev in events:
+            if evidence.store_event(s, sid, ev, now):
+                out.stored += 1
+            else:
+                out.duplicates += 1
+        seen = set(s.scalars(select(Event.detail).where(
+            Event.entity == "station", Event.entity_id == sid, Event.action == "asrun_rejected")))
+        for n, why in bad:
+            detail = f"{ASRUN_DIR}/{segment} line {n}: {why}"
+            if detail not in seen:
+                ops.record_event(s, now, "station", sid, "asrun_rejected", detail=detail)
+    out.bad += len(bad)
+
+
+def parse_segment(raw: bytes) -> tuple[list[evidence.AgentEvent], list[tuple[int, str]]]:
+    """Events of one segment; a line that is not one (a half line after a power cut, garbage)
+    is skipped and reported, never stored."""
+    events, bad = [], []
+    for n, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(_event(json.loads(line)))
+        except (ValueError, TypeError, KeyError) as exc:
+            bad.append((n, str(exc)[:200]))
+    return events, bad
+
+
+def _when(v: Any, key: str) -> datetime | None:
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise ValueError(f"{key} must be a time or null")
+    dt = datetime.fromisoformat(v)
+    if dt.utcoffset() is None:
+        raise ValueError(f"{key} has no UTC offset")
+    return dt
+
+
+def _event(rec: Any) -> evidence.AgentEvent:
+    if not isinstance(rec, dict):
+        raise ValueError("not a JSON object")
+    eid, seq, aid, status = rec["event_id"], rec["seq"], rec["airing_id"], rec["status"]
+    if not isinstance(eid, str) or not UUID_RE.match(eid):
+        raise ValueError("event_id must be a UUID")
+    for key, v in (("seq", seq), ("airing_id", aid)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{key} must be a positive whole number")
+    if status not in evidence.OUTCOME:
+        raise ValueError(f"unknown status {str(status)[:20]!r}")
+    detail = rec.get("detail")
+    return evidence.AgentEvent(eid, seq, aid, status, _when(rec.get("started_at"), "started_at"),
+                               _when(rec.get("finished_at"), "finished_at"),
+                               detail[:300] if isinstance(detail, str) else status, rec)
+
+
+def _heartbeat(app: App, st: StationSettings, raw: bytes | None) -> None:
+    if raw is None:
+        return
+    now = app.clock()
+    try:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+        station_time = datetime.fromisoformat(str(doc["time"]))
+        interval = float(doc.get("heartbeat_seconds", 60))
+        files = doc.get("files") or {}
+        bad_files = [f for k in ("missing", "corrupt") for f in files.get(k, [])
+                     if isinstance(f, str)]
+        free = doc.get("free_bytes")
+    except (ValueError, TypeError, KeyError) as exc:
+        with app.db.write() as s:
+            evidence.record_heartbeat(s, st.id, now, None, None, "", None,
+                                      f"status.json unreadable: {exc}")
+        return
+    # written up to `interval` seconds ago: the true offset lies in [early, early + interval]
+    early = (station_time - now).total_seconds()
+    offset = early if early > 0 else min(0.0, early + interval)
+    with app.db.write() as s:
+        evidence.record_heartbeat(
+            s, st.id, now, free if isinstance(free, int) and not isinstance(free, bool) else None,
+            round(offset, 1), str(doc.get("agent_version", "")),
+            doc.get("playbook_version") if isinstance(doc.get("playbook_version"), int) else None,
+            str(doc.get("last_error") or ""))
+        _resend(s, st.id, bad_files, now)
+
+
+def _resend(s: Any, sid: str, names: list[str], now: datetime) -> None:
+    """Files the agent finds missing or damaged go again, before their airing."""
+    for name in names:
+        slug = name.removesuffix(".mp3")
+        d = s.scalars(select(Delivery).join(Programme, Programme.id == Delivery.programme_id)
+                      .where(Delivery.station_id == sid, Programme.slug == slug)).first()
+        if d is not None and d.state == DeliveryState.DELIVERED.value:
+            ops.requeue_delivery(s, d, now, f"the station reports {name} missing or damaged")
+
+
+def mark_unconfirmed(app: App) -> int:
+    """Agent airings well past their end with no event yet: unconfirmed (an event may come)."""
+    agents = [st.id for st in app.settings.stations if st.playout == "agent"]
+    if not agents:
+        return 0
+    now = app.clock()
+    n = 0
+    with app.db.write() as s:
+        for a, duration in s.execute(select(Airing, Programme.duration_s).join(
+                Programme, Programme.id == Airing.programme_id).where(
+                Airing.station_id.in_(agents), Airing.state == AiringState.PLANNED.value,
+                Airing.planned_at < now - UNCONFIRMED_AFTER)):
+            if a.planned_at + timedelta(seconds=duration or 0) + UNCONFIRMED_AFTER < now:
+                evidence.mark_unconfirmed(s, a, now)
+                n += 1
+    return n

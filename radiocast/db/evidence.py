@@ -1,0 +1,105 @@
+"""State changes that come from station agents: their proof-of-play events (each stored
+exactly once, by event_id, then applied to its airing) and their heartbeats. Like `ops`, every
+change is a named function that records an event."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from radiocast.db import ops
+from radiocast.db.schema import Airing, AsRunEvent, Station
+from radiocast.models import AiringState
+
+# what an agent's status means for the airing at the hub
+OUTCOME = {"aired": AiringState.AIRED, "failed": AiringState.FAILED,
+           "interrupted": AiringState.INTERRUPTED, "skipped": AiringState.MISSED}
+OPEN = {AiringState.PLANNED.value, AiringState.AIRING.value, AiringState.UNCONFIRMED.value}
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    event_id: str
+    seq: int
+    airing_id: int
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    detail: str
+    raw: dict[str, Any]
+
+
+def store_event(s: Session, station_id: str, ev: AgentEvent, now: datetime) -> bool:
+    """Store one event and apply it to its airing. False (nothing changed) when it is already
+    stored: an event is counted once however often it is read."""
+    if s.scalar(select(AsRunEvent.id).where(AsRunEvent.event_id == ev.event_id)) is not None:
+        return False
+    s.add(AsRunEvent(event_id=ev.event_id, station_id=station_id, seq=ev.seq,
+                     airing_id=ev.airing_id, status=ev.status, started_at=ev.started_at,
+                     finished_at=ev.finished_at, detail=ev.detail,
+                     raw=json.dumps(ev.raw, ensure_ascii=False), received_at=now))
+    a = s.get(Airing, ev.airing_id)
+    if a is None or a.station_id != station_id:
+        ops.record_event(s, now, "station", station_id, "asrun_unknown_airing",
+                         detail=f"event {ev.event_id} names airing #{ev.airing_id}")
+        return True
+    if a.state in OPEN:
+        to = OUTCOME[ev.status]
+        detail = f"station: {ev.detail}"
+        if ev.started_at is not None and ev.finished_at is not None:
+            ops.confirm_airing(s, a, to, ev.started_at, ev.finished_at, now, detail)
+        else:
+            ops.finish_airing(s, a, to, now, detail)
+    else:
+        ops.record_event(s, now, "airing", a.id, "asrun_late", a.state, a.state,
+                         f"station said {ev.status} after the airing was {a.state}")
+    return True
+
+
+def acknowledge(s: Session, station_id: str, now: datetime) -> int:
+    """The highest seq such that every seq up to it is stored: what the agent may delete."""
+    st = s.get_one(Station, station_id)
+    acked = st.asrun_acked or 0
+    seqs = set(s.scalars(select(AsRunEvent.seq).where(AsRunEvent.station_id == station_id,
+                                                      AsRunEvent.seq > acked)))
+    while acked + 1 in seqs:
+        acked += 1
+    if acked != (st.asrun_acked or 0):
+        st.asrun_acked = acked
+        ops.record_event(s, now, "station", station_id, "asrun_acked", detail=str(acked))
+    return acked
+
+
+def record_heartbeat(s: Session, station_id: str, now: datetime, free_bytes: int | None,
+                     clock_offset_s: float | None, agent_version: str,
+                     playbook_version: int | None, error: str) -> None:
+    st = s.get_one(Station, station_id)
+    skewed_before = st.clock_offset_s is not None and abs(st.clock_offset_s) > 120
+    skewed_now = clock_offset_s is not None and abs(clock_offset_s) > 120
+    if skewed_before != skewed_now:
+        ops.record_event(s, now, "station", station_id,
+                         "clock_skew" if skewed_now else "clock_ok", detail=f"{clock_offset_s}")
+    st.heartbeat_at = now
+    st.clock_offset_s = clock_offset_s
+    st.agent_version = agent_version[:40]
+    st.playbook_version = playbook_version
+    st.agent_error = error[:500] or None
+    if free_bytes is not None:
+        st.free_bytes = free_bytes
+
+
+def mark_unconfirmed(s: Session, airing: Airing, now: datetime) -> None:
+    """An agent station's airing whose time is past and about which the station has said
+    nothing yet: unconfirmed, never missed — its event may still come."""
+    ops.set_airing_state(s, airing, AiringState.UNCONFIRMED, now,
+                         "no word from the station yet")
+
+
+def stored_count(s: Session, station_id: str) -> int:
+    return int(s.scalar(select(func.count()).select_from(AsRunEvent).where(
+        AsRunEvent.station_id == station_id)) or 0)
