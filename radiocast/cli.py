@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from radiocast import __version__
-from radiocast.agent.config import (
-    StationConfig,
-    find_station_config,
-    init_station_dir,
-    load_station_config,
-)
-from radiocast.agent.run import play_test, run_agent, station_status
-from radiocast.app import App, open_app
+from radiocast.cli_station import station
+from radiocast.clikit import Ctx, emit_json, json_option, pass_ctx, render_table
 from radiocast.daemon import Daemon
 from radiocast.db import views
 from radiocast.db.ops import retry_failed
@@ -33,50 +25,6 @@ from radiocast.report import build_report, render_report
 from radiocast.setup import init_directory, run_checks
 from radiocast.stations.ssh import fetch_host_key, record_host_key
 from radiocast.status import build_status, render_status
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Ctx:
-    def __init__(self, config: str | None, lang: str | None, verbose: int) -> None:
-        self.config = config
-        self.lang = lang
-        self.verbose = verbose
-        self.station_config: str | None = None
-        self._app: App | None = None
-
-    def app(self, readonly: bool = False) -> App:
-        """The app; `readonly` for commands that only look (no migration, no write)."""
-        if self._app is None:
-            self._app = open_app(self.config, self.lang, readonly=readonly)
-        return self._app
-
-    @property
-    def language(self) -> str:
-        if self.lang:
-            return self.lang
-        return self._app.lang if self._app else "vi"
-
-
-pass_ctx = click.make_pass_decorator(Ctx)
-
-
-def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(f)
-
-
-def emit_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
-
-
-def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    if not rows:
-        return
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -310,80 +258,7 @@ def demo(c: Ctx, directory: str | None, n_stations: int, quick: bool) -> None:
     sys.exit(code)
 
 
-# ---------------------------------------------------------------- the station agent
-
-
-@cli.group()
-@click.option("--config", "station_config", type=click.Path(dir_okay=False),
-              help="The agent's configuration (default: $RADIOCAST_STATION_CONFIG, "
-                   "/etc/radiocast/station.toml).")
-@click.pass_context
-def station(ctx: click.Context, station_config: str | None) -> None:
-    """The station agent: what a commune runs (plays the month, keeps proof of play)."""
-    ctx.obj.station_config = station_config
-
-
-def _station_config(c: Ctx) -> StationConfig:
-    return load_station_config(find_station_config(getattr(c, "station_config", None)))
-
-
-@station.command("init")
-@click.argument("directory", type=click.Path(file_okay=False))
-@pass_ctx
-def station_init(c: Ctx, directory: str) -> None:
-    """Write a starter station.toml and the media/ and state/ folders into DIRECTORY."""
-    path = init_station_dir(Path(directory))
-    click.echo(t("station_init_done", c.language, path=path))
-
-
-@station.command("run")
-@pass_ctx
-def station_run(c: Ctx) -> None:
-    """Run the agent (under systemd: radiocast-station.service)."""
-    sys.exit(run_agent(_station_config(c)))
-
-
-@station.command("status")
-@json_option
-@pass_ctx
-def station_status_cmd(c: Ctx, as_json: bool) -> None:
-    """What the agent last reported: playbook, files, backlog, last airing."""
-    doc = station_status(_station_config(c))
-    if as_json:
-        emit_json(doc)
-    else:
-        click.echo(render_station_status(doc, c.language))
-
-
-@station.command("play-test")
-@pass_ctx
-def station_play_test(c: Ctx) -> None:
-    """Play a short tone through the configured player: is the sound reaching the speakers?"""
-    code, err = play_test(_station_config(c))
-    if code != 0:
-        click.echo(t("play_test_failed", c.language, code=code, err=err), err=True)
-        sys.exit(ExitCode.PARTIAL)
-    click.echo(t("play_test_done", c.language))
-
-
-def render_station_status(doc: dict[str, Any], lang: str) -> str:
-    hb = doc.get("heartbeat")
-    if not hb:
-        return t("station_no_heartbeat", lang, dir=doc["media_dir"])
-    files = hb.get("files", {})
-    last = hb.get("last_airing") or {}
-    lines = [
-        t("station_line_time", lang, id=hb.get("station_id"), time=hb.get("time")),
-        t("station_line_playbook", lang, version=hb.get("playbook_version")),
-        t("station_line_files", lang, ok=len(files.get("ok", [])),
-          missing=len(files.get("missing", [])), corrupt=len(files.get("corrupt", []))),
-        t("station_line_backlog", lang, n=hb.get("backlog", 0)),
-        t("station_line_last", lang, id=last.get("airing_id", "-"),
-          status=last.get("status", "-")),
-    ]
-    if hb.get("last_error"):
-        lines.append(t("station_line_error", lang, err=hb["last_error"]))
-    return "\n".join(lines)
+cli.add_command(station)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -34,6 +34,7 @@ class _Cell:
     replays_aired: int = 0
     makeups: int = 0
     missed: int = 0
+    unconfirmed: int = 0
     planned: int = 0
     minutes_aired: float = 0.0
     reasons: list[str] | None = None
@@ -149,6 +150,7 @@ def _month_cell(data: _Data, sid: str, st: Station | None, month: str, need: int
         "premiere_at": cell.premiere_at.astimezone(tz).isoformat() if cell.premiere_at else None,
         "replays_aired": cell.replays_aired, "makeups": cell.makeups,
         "missed": sum(c.missed for c in per_prog.values()),
+        "unconfirmed": sum(c.unconfirmed for c in per_prog.values()),
         "planned": sum(c.planned for c in per_prog.values()),
         "minutes_aired": round(sum(c.minutes_aired for c in per_prog.values()), 1),
         "compliant": cell.premiere_at is not None and cell.replays_aired >= need,
@@ -164,8 +166,9 @@ def _totals(stations: list[dict[str, Any]], airings: list[Airing]) -> dict[str, 
         "compliance_rate": round(compliant / len(cells), 4) if cells else 0.0,
         "airings_aired": sum(1 for a in airings if a.state == AiringState.AIRED.value),
         "airings_missed": sum(1 for a in airings if a.state in (
-            AiringState.MISSED.value, AiringState.FAILED.value, AiringState.INTERRUPTED.value,
-            AiringState.UNCONFIRMED.value)),
+            AiringState.MISSED.value, AiringState.FAILED.value, AiringState.INTERRUPTED.value)),
+        "airings_unconfirmed": sum(1 for a in airings
+                                   if a.state == AiringState.UNCONFIRMED.value),
         "airings_planned": len(airings),
     }
 
@@ -185,11 +188,30 @@ def _count(cell: _Cell, a: Airing, by_id: dict[int, Airing]) -> None:
             cell.premiere_at = a.started_at or a.planned_at
         elif a.kind != AiringKind.EMERGENCY.value:
             cell.replays_aired += 1
+    elif a.state == AiringState.UNCONFIRMED.value:
+        cell.unconfirmed += 1
     elif a.state in (AiringState.MISSED.value, AiringState.FAILED.value,
-                     AiringState.INTERRUPTED.value, AiringState.UNCONFIRMED.value):
+                     AiringState.INTERRUPTED.value):
         cell.missed += 1
         assert cell.reasons is not None
         cell.reasons.append(f"#{a.id} {a.state}: {a.detail or ''}".strip())
+
+
+def evidence_of(a: Airing) -> str:
+    """What an airing's outcome rests on: the station agent's own event, the player's exit
+    status read back from the station, the station's as-run file — or nothing yet."""
+    detail = a.detail or ""
+    if a.state in (AiringState.PLANNED.value, AiringState.CANCELLED.value):
+        return "none"
+    if a.state == AiringState.UNCONFIRMED.value:
+        return "unconfirmed"
+    if detail.startswith("station: "):
+        return "station-confirmed"
+    if detail.startswith("as-run: "):
+        return "as-run file"
+    if detail.startswith("exit ") or a.state == AiringState.INTERRUPTED.value:
+        return "exit status"
+    return "hub"
 
 
 def _detail_row(a: Airing, sid: str, st: Station | None, month: str,
@@ -198,7 +220,7 @@ def _detail_row(a: Airing, sid: str, st: Station | None, month: str,
         "airing_id": a.id, "station_id": sid, "station_name": st.name if st else sid,
         "month": month, "programme_id": a.programme_id,
         "title": progs[a.programme_id].title if a.programme_id in progs else "",
-        "kind": a.kind, "state": a.state,
+        "kind": a.kind, "state": a.state, "evidence": evidence_of(a),
         "planned_at": a.planned_at.astimezone(tz).isoformat(),
         "started_at": a.started_at.astimezone(tz).isoformat() if a.started_at else None,
         "finished_at": a.finished_at.astimezone(tz).isoformat() if a.finished_at else None,
@@ -350,7 +372,7 @@ def _xlsx(data: dict[str, Any], lang: str) -> bytes:
         detail.append(r)
     airings = wb.create_sheet("Lượt phát" if lang == "vi" else "Airings")
     keys = ["airing_id", "station_id", "station_name", "month", "programme_id", "title", "kind",
-            "state", "planned_at", "started_at", "finished_at", "detail"]
+            "state", "evidence", "planned_at", "started_at", "finished_at", "detail"]
     airings.append(keys)
     for a in data["airings"]:
         airings.append([a[k] for k in keys])

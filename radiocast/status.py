@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 DELIVERY_FAILING_AFTER = timedelta(hours=1)
 LOW_DISK_BYTES = 200 * 1024 * 1024
 ORIGINAL_GRACE = timedelta(minutes=2)
+CLOCK_SKEW_SECONDS = 120
 ASRUN_PROBLEM_DAYS = timedelta(days=7)
 
 
@@ -137,7 +138,7 @@ def _airing_missed(look: _Look) -> Iterator[Problem]:
     for a in look.s.scalars(select(Airing).where(
             Airing.month == look.month,
             Airing.state.in_([AiringState.MISSED.value, AiringState.FAILED.value,
-                              AiringState.INTERRUPTED.value, AiringState.UNCONFIRMED.value]))):
+                              AiringState.INTERRUPTED.value]))):
         replaced = look.s.scalars(select(Airing.state).where(
             Airing.replaces_id == a.id, Airing.state != AiringState.CANCELLED.value)).first()
         if replaced == AiringState.AIRED.value:
@@ -219,9 +220,32 @@ def _asrun_rejected(look: _Look) -> Iterator[Problem]:
                       sid)
 
 
+def _clock_skew(look: _Look) -> Iterator[Problem]:
+    for st in look.s.scalars(select(Station).where(Station.clock_offset_s.is_not(None))):
+        off = st.clock_offset_s or 0.0
+        if abs(off) > CLOCK_SKEW_SECONDS:
+            yield Problem("error", "clock_skew",
+                          f"{st.id}'s clock is {abs(off) / 60:.0f} min "
+                          f"{'ahead' if off > 0 else 'behind'}", iso(st.heartbeat_at, look.tz),
+                          "set the station's clock (timedatectl set-ntp true); it airs by it",
+                          st.id)
+
+
+def _airing_unconfirmed(look: _Look) -> Iterator[Problem]:
+    for a in look.s.scalars(select(Airing).where(
+            Airing.month == look.month, Airing.state == AiringState.UNCONFIRMED.value)):
+        yield Problem("warning", "airing_unconfirmed",
+                      f"airing #{a.id} at {a.station_id} "
+                      f"{a.planned_at.astimezone(look.tz):%d/%m %H:%M}: {a.detail}",
+                      iso(a.planned_at, look.tz),
+                      "no make-up is planned on a guess; it is settled when the station's "
+                      "record arrives — check the station's link", str(a.id))
+
+
 FINDERS: tuple[Callable[[_Look], Iterator[Problem]], ...] = (
     _programme_late, _delivery_failing, _station_health, _file_not_at_station, _airing_missed,
-    _quota_at_risk, _file_waiting, _normalize_retrying, _original_stuck, _asrun_rejected)
+    _quota_at_risk, _file_waiting, _normalize_retrying, _original_stuck, _asrun_rejected,
+    _clock_skew, _airing_unconfirmed)
 
 
 def build_status(app: App) -> dict[str, Any]:

@@ -17,11 +17,12 @@ from radiocast.db.schema import Delivery, Event, Programme, Station
 from radiocast.models import Claim, DeliveryState, ProgrammeState
 
 NOW = datetime(2026, 11, 3, 1, 0, tzinfo=UTC)
+HEAD = "0005"  # the newest migration
 
 
 def test_migrates_an_empty_database_to_head(tmp_path: Path) -> None:
     db = open_database(f"sqlite:///{tmp_path / 'a.db'}")
-    assert db.current_revision() == db.head_revision() == "0004"
+    assert db.current_revision() == db.head_revision() == HEAD
     tables = set(inspect(db.engine).get_table_names())
     assert {"programme", "station", "delivery", "airing", "shortfall", "event"} <= tables
     with db.engine.connect() as conn:
@@ -39,7 +40,7 @@ def test_upgrades_a_database_of_the_previous_revision_keeping_its_rows(tmp_path:
                           "VALUES ('son-lu', 'Thị trấn Sơn Lư', 2)"))
     old.dispose()
     db = open_database(url)
-    assert db.current_revision() == "0004"
+    assert db.current_revision() == HEAD
     with db.read() as s:
         st = s.get_one(Station, "son-lu")
         assert (st.name, st.consecutive_failures, st.free_bytes) == ("Thị trấn Sơn Lư", 2, None)

@@ -1,0 +1,93 @@
+"""`radiocast station …`: the commands a commune's technician runs on the station machine."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from radiocast.agent.config import (
+    StationConfig,
+    find_station_config,
+    init_station_dir,
+    load_station_config,
+)
+from radiocast.agent.run import play_test, run_agent, station_status
+from radiocast.clikit import Ctx, emit_json, json_option, pass_ctx
+from radiocast.errors import ExitCode
+from radiocast.i18n import t
+
+
+@click.group()
+@click.option("--config", "station_config", type=click.Path(dir_okay=False),
+              help="The agent's configuration (default: $RADIOCAST_STATION_CONFIG, "
+                   "/etc/radiocast/station.toml).")
+@click.pass_context
+def station(ctx: click.Context, station_config: str | None) -> None:
+    """The station agent: what a commune runs (plays the month, keeps proof of play)."""
+    ctx.obj.station_config = station_config
+
+
+def _station_config(c: Ctx) -> StationConfig:
+    return load_station_config(find_station_config(getattr(c, "station_config", None)))
+
+
+@station.command("init")
+@click.argument("directory", type=click.Path(file_okay=False))
+@pass_ctx
+def station_init(c: Ctx, directory: str) -> None:
+    """Write a starter station.toml and the media/ and state/ folders into DIRECTORY."""
+    path = init_station_dir(Path(directory))
+    click.echo(t("station_init_done", c.language, path=path))
+
+
+@station.command("run")
+@pass_ctx
+def station_run(c: Ctx) -> None:
+    """Run the agent (under systemd: radiocast-station.service)."""
+    sys.exit(run_agent(_station_config(c)))
+
+
+@station.command("status")
+@json_option
+@pass_ctx
+def station_status_cmd(c: Ctx, as_json: bool) -> None:
+    """What the agent last reported: playbook, files, backlog, last airing."""
+    doc = station_status(_station_config(c))
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(render_station_status(doc, c.language))
+
+
+@station.command("play-test")
+@pass_ctx
+def station_play_test(c: Ctx) -> None:
+    """Play a short tone through the configured player: is the sound reaching the speakers?"""
+    code, err = play_test(_station_config(c))
+    if code != 0:
+        click.echo(t("play_test_failed", c.language, code=code, err=err), err=True)
+        sys.exit(ExitCode.PARTIAL)
+    click.echo(t("play_test_done", c.language))
+
+
+def render_station_status(doc: dict[str, Any], lang: str) -> str:
+    hb = doc.get("heartbeat")
+    if not hb:
+        return t("station_no_heartbeat", lang, dir=doc["media_dir"])
+    files = hb.get("files", {})
+    last = hb.get("last_airing") or {}
+    lines = [
+        t("station_line_time", lang, id=hb.get("station_id"), time=hb.get("time")),
+        t("station_line_playbook", lang, version=hb.get("playbook_version")),
+        t("station_line_files", lang, ok=len(files.get("ok", [])),
+          missing=len(files.get("missing", [])), corrupt=len(files.get("corrupt", []))),
+        t("station_line_backlog", lang, n=hb.get("backlog", 0)),
+        t("station_line_last", lang, id=last.get("airing_id", "-"),
+          status=last.get("status", "-")),
+    ]
+    if hb.get("last_error"):
+        lines.append(t("station_line_error", lang, err=hb["last_error"]))
+    return "\n".join(lines)
