@@ -23,10 +23,9 @@ TICK_SECONDS = 0.5
 TEST_TONE = Path(__file__).with_name("data") / "test-tone.mp3"
 
 
-def run_agent(cfg: StationConfig, stop: threading.Event | None = None,
-              notify: SdNotify | None = None) -> int:
-    stop = stop or threading.Event()
-    notify = notify or SdNotify()
+def run_agent(cfg: StationConfig, notify: SdNotify | None = None) -> int:
+    """The agent under systemd: SIGTERM stops it (the airing in progress is recorded)."""
+    stop = threading.Event()
     lock = acquire_lock(cfg.state_dir / "agent.lock")
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -36,9 +35,21 @@ def run_agent(cfg: StationConfig, stop: threading.Event | None = None,
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     agent = Agent(cfg)
     try:
-        notify.send("READY=1")
-        log.info("radiocast station %s running; media %s", cfg.id, cfg.media_dir)
-        last_ping = 0.0
+        serve(agent, stop, notify or SdNotify())
+    finally:
+        agent.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+        lock.close()
+    return 0
+
+
+def serve(agent: Agent, stop: threading.Event, notify: SdNotify) -> None:
+    """Tick until `stop`; a failing tick is logged and the month goes on."""
+    notify.send("READY=1")
+    log.info("radiocast station %s running; media %s", agent.cfg.id, agent.cfg.media_dir)
+    last_ping = 0.0
+    try:
         while not stop.is_set():
             try:
                 agent.tick()
@@ -52,11 +63,6 @@ def run_agent(cfg: StationConfig, stop: threading.Event | None = None,
     finally:
         notify.send("STOPPING=1")
         agent.stop()
-        agent.close()
-        for s, h in old.items():
-            signal.signal(s, h)
-        lock.close()
-    return 0
 
 
 def station_status(cfg: StationConfig) -> dict[str, Any]:

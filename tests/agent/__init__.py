@@ -1,0 +1,1 @@
+"""The station agent against real parts: a real player process, real files, real sshd."""
