@@ -15,6 +15,7 @@ class Proxy:
         self.blackhole = threading.Event()
         self.cut_after: int | None = None  # close both ends after this many upstream bytes
         self.upstream_bytes = 0
+        self.downstream_bytes = 0
         self.lock = threading.Lock()
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -54,6 +55,9 @@ class Proxy:
                     time.sleep(0.05)
                     if self.closed:
                         return
+                if not upstream:
+                    with self.lock:
+                        self.downstream_bytes += len(data)
                 if upstream:
                     with self.lock:
                         self.upstream_bytes += len(data)

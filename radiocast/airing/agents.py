@@ -46,23 +46,30 @@ class Collected:
 
 def collect(app: App, st: StationSettings) -> Collected:
     """One contact with an agent station: heartbeat, new events, acknowledgement."""
-    out = Collected()
     try:
-        with StationLink(st, app.settings.delivery) as link:
-            with app.db.write() as s:
-                ops.record_contact(s, st.id, app.clock(), None)
-            _heartbeat(app, st, link.read_small(STATUS_FILE, STATUS_LIMIT))
-            for seg in sorted(link.list_names(ASRUN_DIR), key=lambda f: f.name):
-                if SEGMENT_RE.match(seg.name):
-                    raw = link.read_small(seg.name, SEGMENT_LIMIT, sub=ASRUN_DIR) or b""
-                    _store(app, st.id, seg.name, raw, out)
-            with app.db.write() as s:
-                out.acked = evidence.acknowledge(s, st.id, app.clock())
-            link.write_small(ACK_FILE, f"{out.acked}\n".encode("ascii"))
+        with StationLink(st, app.settings.delivery, compress=True) as link:
+            return collect_on(app, link)
     except DeliveryError as exc:
         with app.db.write() as s:
             ops.record_station_error(s, st.id, app.clock(), exc.detail, unreachable=True)
         log.warning("%s: as-run not collected: %s", st.id, exc.detail)
+        return Collected()
+
+
+def collect_on(app: App, link: StationLink) -> Collected:
+    """The same on a link already open (any contact can carry it)."""
+    out = Collected()
+    sid = link.station.id
+    with app.db.write() as s:
+        ops.record_contact(s, sid, app.clock(), None)
+    _heartbeat(app, link.station, link.read_small(STATUS_FILE, STATUS_LIMIT))
+    for seg in sorted(link.list_names(ASRUN_DIR), key=lambda f: f.name):
+        if SEGMENT_RE.match(seg.name):
+            raw = link.read_small(seg.name, SEGMENT_LIMIT, sub=ASRUN_DIR) or b""
+            _store(app, sid, seg.name, raw, out)
+    with app.db.write() as s:
+        out.acked = evidence.acknowledge(s, sid, app.clock())
+    link.write_small(ACK_FILE, f"{out.acked}\n".encode("ascii"))
     return out
 
 

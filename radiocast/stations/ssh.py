@@ -98,8 +98,8 @@ def _known_hosts_name(st: Target) -> str:
     return st.host if st.port == 22 else f"[{st.host}]:{st.port}"
 
 
-def ssh_login(st: Target, cfg: Timeouts,
-               pkey: paramiko.PKey) -> paramiko.SSHClient:
+def ssh_login(st: Target, cfg: Timeouts, pkey: paramiko.PKey,
+              compress: bool = False) -> paramiko.SSHClient:
     """Connect, check the host key against known_hosts (never accept a new one), log in with
     radiocast's key; paramiko's failures become delivery errors that say what to do."""
     sock = tcp_socket(st.host, st.port, cfg.connect_timeout_seconds, cfg.stall_timeout_seconds)
@@ -112,7 +112,7 @@ def ssh_login(st: Target, cfg: Timeouts,
             timeout=cfg.connect_timeout_seconds, banner_timeout=cfg.connect_timeout_seconds,
             auth_timeout=cfg.connect_timeout_seconds,
             channel_timeout=cfg.connect_timeout_seconds,
-            look_for_keys=False, allow_agent=False,
+            look_for_keys=False, allow_agent=False, compress=compress,
         )
     except paramiko.BadHostKeyException as exc:
         sock.close()

@@ -56,9 +56,13 @@ PART_RE = re.compile(r"^\.(?P<base>.+)\.(?P<sha8>[0-9a-f]{8})\.part$|^\.(?P<old>
 class StationLink:
     """One authenticated SSH connection to a station, with SFTP; use as a context manager."""
 
-    def __init__(self, station: StationSettings, settings: DeliverySettings) -> None:
+    def __init__(self, station: StationSettings, settings: DeliverySettings,
+                 compress: bool = False) -> None:
+        """`compress`: zlib on the wire, for contacts that move text (as-run, status), not
+        MP3 (which does not compress and would only cost CPU)."""
         self.station = station
         self.settings = settings
+        self.compress = compress
         self.client: paramiko.SSHClient | None = None
         self.sftp: paramiko.SFTPClient | None = None
         self.watchdog: StallWatchdog | None = None
@@ -77,7 +81,7 @@ class StationLink:
         if not st.known_hosts.exists():
             raise PermanentDeliveryError(st.id, f"known_hosts file {st.known_hosts} missing; "
                                          f"run `radiocast stations enroll {st.id}`")
-        self.client = ssh_login(st, cfg, load_key(st.key_file))
+        self.client = ssh_login(st, cfg, load_key(st.key_file), self.compress)
         transport = self.client.get_transport()
         assert transport is not None
         transport.set_keepalive(15)
