@@ -90,6 +90,7 @@ class DeliverySettings:
     retry_backoff_seconds: tuple[int, ...] = (30, 120, 600, 1800, 3600)
     lease_seconds: int = 900
     inventory_minutes: int = 30
+    agent_poll_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,7 @@ def _delivery(d: Table) -> DeliverySettings:
                                     (30, 120, 600, 1800, 3600)),
         lease_seconds=d.get("lease_seconds", as_int_range(30, 86400), 900),
         inventory_minutes=d.get("inventory_minutes", as_int_range(1, 1440), 30),
+        agent_poll_seconds=d.get("agent_poll_seconds", as_int_range(5, 86400), 300),
     )
     d.finish()
     return delivery

@@ -36,7 +36,6 @@ CHECK_EVERY_SECONDS = 30  # outcome of started airings, at most this often per s
 NEEDS_EVERY_SECONDS = 1.0  # how often the loop looks for station work
 ORIGINALS_EVERY_SECONDS = 60
 MAX_STATION_THREADS = 256
-AGENT_COLLECT_SECONDS = 300  # heartbeat and proof of play from agent stations
 
 
 class StopNow(BaseException):
@@ -270,7 +269,7 @@ class Contacts:
         st = self.app.settings.station(sid)
         since = mono - self.last_outcome.get(sid, -1e9)
         if st.playout == "agent":  # heartbeat and proof of play, whatever is pending
-            return since >= AGENT_COLLECT_SECONDS
+            return since >= self.app.settings.delivery.agent_poll_seconds
         if not awaiting or since < CHECK_EVERY_SECONDS:
             return False
         return st.playout == "playbook" or bool(playout.due_checks(self.app, sid))

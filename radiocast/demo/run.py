@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
@@ -16,15 +17,20 @@ from typing import Protocol
 import click
 from sqlalchemy import select
 
+from radiocast.agent.agent import Agent
+from radiocast.agent.config import StationConfig
+from radiocast.agent.run import serve
 from radiocast.app import App, open_app
 from radiocast.audio.ffmpeg import find_ffmpeg
-from radiocast.db.schema import Airing, Delivery, Programme
+from radiocast.db import evidence
+from radiocast.db.schema import Airing, Delivery, Programme, Station
 from radiocast.demo.simstation import SimStations, make_client_key
 from radiocast.errors import ExitCode
 from radiocast.models import AiringKind, AiringState, DeliveryState, ProgrammeState
 from radiocast.months import local_month
 from radiocast.report import build_report, render_report
 from radiocast.status import build_status, render_status
+from radiocast.sysd import SdNotify
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +80,57 @@ def _windows(now_local: datetime, quick: bool) -> list[str]:
     return wins
 
 
+def agent_count(n: int) -> int:
+    """How many of the demo's stations run the real station agent (the others are driven by
+    the hub over SSH): two, keeping at least one of each kind."""
+    return min(2, n - 1)
+
+
+def play_command(log_path: Path) -> str:
+    """The simulated stations' player: note the time and the file in asrun.log."""
+    return f'echo "$(date -Iseconds) aired {{file}}" >> {log_path} && sleep 1'
+
+
+def start_agents(app: App, sims: SimStations, root: Path,
+                 stop: threading.Event) -> list[threading.Thread]:
+    """The real agent for each `playout = "agent"` station, on the station's own folder."""
+    threads = []
+    for st in app.settings.stations:
+        if st.playout != "agent":
+            continue
+        sim = sims.stations[st.id]
+        cfg = StationConfig(id=st.id, media_dir=sim.remote_dir, state_dir=sim.folder / "agent",
+                            player=play_command(sim.folder / "asrun.log"),
+                            timezone=app.settings.general.timezone, heartbeat_seconds=5)
+        agent = Agent(cfg)
+        t = threading.Thread(target=_serve, args=(agent, stop), name=f"agent-{st.id}",
+                             daemon=True)
+        t.start()
+        threads.append(t)
+    return threads
+
+
+def _serve(agent: Agent, stop: threading.Event) -> None:
+    try:
+        serve(agent, stop, SdNotify())
+    finally:
+        agent.close()
+
+
+def agent_summary(app: App) -> list[str]:
+    """What each agent station proved: events stored at the hub, acknowledged up to."""
+    out = []
+    with app.db.read() as s:
+        for st in app.settings.stations:
+            if st.playout != "agent":
+                continue
+            row = s.get(Station, st.id)
+            n = evidence.stored_count(s, st.id)
+            out.append(f"Đài {st.id} (phần mềm tại đài): {n} lượt phát có bằng chứng của đài, "
+                       f"trung tâm đã báo nhận đến #{(row.asrun_acked if row else 0) or 0}")
+    return out
+
+
 def write_config(root: Path, sims: SimStations, n: int, quick: bool) -> Path:
     from zoneinfo import ZoneInfo
 
@@ -101,10 +158,12 @@ max_parallel = 4
 connect_timeout_seconds = 5
 stall_timeout_seconds = 15
 retry_backoff_seconds = [3, 6, 10]
+agent_poll_seconds = 5
 """]
-    for sid, name in COMMUNES[:n]:
+    for i, (sid, name) in enumerate(COMMUNES[:n]):
         st = sims.stations[sid]
         log_path = st.folder / "asrun.log"
+        playout = "agent" if i < agent_count(n) else "ssh-command"
         parts.append(f"""
 [[stations]]
 id = "{sid}"
@@ -115,7 +174,8 @@ user = "radiocast"
 key_file = "keys/id_ed25519"
 known_hosts = "keys/known_hosts"
 remote_dir = "{st.remote_dir}"
-play_command = "echo \\"$(date -Iseconds) aired {{file}}\\" >> {log_path} && sleep 1"
+playout = "{playout}"
+play_command = {json.dumps(play_command(log_path))}
 """)
     cfg = root / "radiocast.toml"
     cfg.write_text("".join(parts), encoding="utf-8")
@@ -224,15 +284,22 @@ def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool,
             sims.offline(offline)
             click.echo(f"Đài {offline} đang mất mạng (sẽ có lại sau ít phút)")
         daemon = runner(app)
+        agents_stop = threading.Event()
+        agents = start_agents(app, sims, root, agents_stop)
         monitor = Monitor(app, daemon, sims, offline, 12 if quick else 40, 170 if quick else 600)
         monitor.start()
         daemon.run(once=False)
         monitor.join(timeout=5)
+        agents_stop.set()
+        for t in agents:
+            t.join(timeout=10)
         click.echo("")
         click.echo(render_status(build_status(app), app.lang))
         report = root / f"bao-cao-{month}.md"
         report.write_bytes(render_report(build_report(app, month), "md", app.lang))
         click.echo("")
+        for line in agent_summary(app):
+            click.echo(line)
         click.echo(f"Báo cáo: {report}")
         click.echo(f"Thư mục nhận file:  {app.settings.ingest.drop_dir}")
         click.echo(f"Đã nhận (biên nhận): {app.settings.ingest.archive_dir}")
