@@ -66,7 +66,7 @@ def _synth_sample(dst: Path, seconds: int, freq: int) -> None:
 
 
 def _windows(now_local: datetime, quick: bool) -> list[str]:
-    start = (now_local + timedelta(seconds=30 if quick else 100)).replace(second=0,
+    start = (now_local + timedelta(seconds=60 if quick else 100)).replace(second=0,
                                                                           microsecond=0)
     start += timedelta(minutes=1)
     end = start + timedelta(minutes=20)
@@ -286,7 +286,7 @@ def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool,
         daemon = runner(app)
         agents_stop = threading.Event()
         agents = start_agents(app, sims, root, agents_stop)
-        monitor = Monitor(app, daemon, sims, offline, 12 if quick else 40, 170 if quick else 600)
+        monitor = Monitor(app, daemon, sims, offline, 12 if quick else 40, 260 if quick else 600)
         monitor.start()
         daemon.run(once=False)
         monitor.join(timeout=5)
