@@ -12,9 +12,8 @@ import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-import asyncssh
 
 LOOPBACK = "127.0.0.1"
 
@@ -47,9 +46,9 @@ class SimStations:
 
     def __init__(self, root: Path, ids: list[str], client_public_key: str) -> None:
         self.root = root
-        self.client_key = asyncssh.import_authorized_keys(client_public_key)
+        self.client_key = _asyncssh().import_authorized_keys(client_public_key)
         self.stations = {sid: SimStation(sid, root / sid,
-                                         asyncssh.generate_private_key("ssh-ed25519"))
+                                         _asyncssh().generate_private_key("ssh-ed25519"))
                          for sid in ids}
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="simstations",
@@ -65,7 +64,7 @@ class SimStations:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
 
     async def _listen(self, st: SimStation) -> None:
-        st.server = await asyncssh.listen(
+        st.server = await _asyncssh().listen(
             LOOPBACK, st.port, server_host_keys=[st.host_key],
             authorized_client_keys=self.client_key, sftp_factory=True,
             process_factory=_run_command, allow_scp=False, reuse_address=True)
@@ -97,9 +96,16 @@ class SimStations:
         self.thread.join(timeout=5)
 
 
+def _asyncssh() -> ModuleType:
+    """asyncssh, loaded when the demo runs (not by every CLI command that imports it)."""
+    import asyncssh
+
+    return asyncssh
+
+
 def make_client_key(path: Path) -> str:
     """Write an ed25519 private key (OpenSSH format) and return its public line."""
-    key = asyncssh.generate_private_key("ssh-ed25519", comment="radiocast-demo")
+    key = _asyncssh().generate_private_key("ssh-ed25519", comment="radiocast-demo")
     path.parent.mkdir(parents=True, exist_ok=True)
     key.write_private_key(str(path))
     path.chmod(0o600)
