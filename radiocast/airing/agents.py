@@ -19,7 +19,7 @@ from sqlalchemy import select
 from radiocast.app import App
 from radiocast.config import StationSettings
 from radiocast.db import evidence, ops
-from radiocast.db.schema import Airing, Delivery, Event, Programme
+from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.errors import DeliveryError
 from radiocast.models import AiringState, DeliveryState
 from radiocast.stations.transport import StationLink
@@ -82,12 +82,8 @@ def _store(app: App, sid: str, segment: str, raw: bytes, out: Collected) -> None
                 out.stored += 1
             else:
                 out.duplicates += 1
-        seen = set(s.scalars(select(Event.detail).where(
-            Event.entity == "station", Event.entity_id == sid, Event.action == "asrun_rejected")))
-        for n, why in bad:
-            detail = f"{ASRUN_DIR}/{segment} line {n}: {why}"
-            if detail not in seen:
-                ops.record_event(s, now, "station", sid, "asrun_rejected", detail=detail)
+        evidence.record_rejected_lines(
+            s, sid, [f"{ASRUN_DIR}/{segment} line {n}: {why}" for n, why in bad], now)
     out.bad += len(bad)
 
 

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from radiocast.app import App
 from radiocast.config import StationSettings
-from radiocast.db import ops
-from radiocast.db.schema import Airing, Event
+from radiocast.db import evidence, ops
+from radiocast.db.schema import Airing
 from radiocast.errors import DeliveryError
 from radiocast.models import OUTCOME_WITHIN, AiringState
 from radiocast.stations.transport import StationLink
@@ -126,16 +126,11 @@ def confirm_station(app: App, st: StationSettings) -> int:
 def _report_bad_lines(app: App, sid: str, bad: list[tuple[int, str]]) -> None:
     if not bad:
         return
-    now = app.clock()
     with app.db.write() as s:
-        seen = set(s.scalars(select(Event.detail).where(
-            Event.entity == "station", Event.entity_id == sid,
-            Event.action == "asrun_rejected")))
-        for n, why in bad:
-            detail = f"{ASRUN_FILE} line {n}: {why}"
-            if detail not in seen:
-                ops.record_event(s, now, "station", sid, "asrun_rejected", detail=detail)
-                log.warning("%s: %s (skipped)", sid, detail)
+        new = evidence.record_rejected_lines(
+            s, sid, [f"{ASRUN_FILE} line {n}: {why}" for n, why in bad], app.clock())
+    for detail in new:
+        log.warning("%s: %s (skipped)", sid, detail)
 
 
 def _apply(app: App, sid: str, ids: list[int], records: dict[int, AsRun]) -> int:

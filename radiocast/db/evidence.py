@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from radiocast.db import ops
-from radiocast.db.schema import Airing, AsRunEvent, Station
+from radiocast.db.schema import Airing, AsRunEvent, Event, Station
 from radiocast.models import AiringState
 
 # what an agent's status means for the airing at the hub
@@ -59,6 +59,19 @@ def store_event(s: Session, station_id: str, ev: AgentEvent, now: datetime) -> b
         ops.record_event(s, now, "airing", a.id, "asrun_late", a.state, a.state,
                          f"station said {ev.status} after the airing was {a.state}")
     return True
+
+
+def record_rejected_lines(s: Session, station_id: str, details: list[str],
+                          now: datetime) -> list[str]:
+    """Unreadable lines a station wrote, each recorded once however often it is read again.
+    Returns the ones new this time."""
+    seen = set(s.scalars(select(Event.detail).where(
+        Event.entity == "station", Event.entity_id == station_id,
+        Event.action == "asrun_rejected")))
+    new = [d for d in details if d not in seen]
+    for detail in new:
+        ops.record_event(s, now, "station", station_id, "asrun_rejected", detail=detail)
+    return new
 
 
 def acknowledge(s: Session, station_id: str, now: datetime) -> int:
