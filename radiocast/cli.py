@@ -21,7 +21,8 @@ from radiocast.db.ops import retry_failed
 from radiocast.demo.run import run_demo
 from radiocast.errors import ExitCode, NoDataError, RadiocastError, UsageError
 from radiocast.i18n import t
-from radiocast.report import build_report, render_report
+from radiocast.report import build_report
+from radiocast.report_files import render_report
 from radiocast.setup import init_directory, run_checks
 from radiocast.stations.ssh import fetch_host_key, record_host_key
 from radiocast.status import build_status, render_status

@@ -18,7 +18,8 @@ from radiocast.app import App
 from radiocast.db import ops
 from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.models import AiringState
-from radiocast.report import build_report, render_report
+from radiocast.report import build_report
+from radiocast.report_files import render_report
 
 from .conftest import Clock, ready_programme
 

@@ -28,7 +28,8 @@ from radiocast.demo.simstation import SimStations, make_client_key
 from radiocast.errors import ExitCode
 from radiocast.models import AiringKind, AiringState, DeliveryState, ProgrammeState
 from radiocast.months import local_month
-from radiocast.report import build_report, render_report
+from radiocast.report import build_report
+from radiocast.report_files import render_report
 from radiocast.status import build_status, render_status
 from radiocast.sysd import SdNotify
 

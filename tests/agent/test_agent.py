@@ -26,6 +26,7 @@ from radiocast.db.schema import AsRunEvent, Delivery
 from radiocast.models import AiringKind, AiringState, DeliveryState
 from radiocast.months import local_month, next_month
 from radiocast.report import build_report
+from radiocast.report_files import render_report
 from radiocast.stations import deliver
 from radiocast.status import find_problems
 from radiocast.sysd import SdNotify
@@ -93,8 +94,11 @@ def test_a_week_without_the_hub(site: Callable[..., Site], tmp_path: Path) -> No
     assert agent.journal.backlog() == 0 and not agent.journal.segments()
     aired = [x for x in airings(a.hub) if x.state == AiringState.AIRED.value]
     assert len(aired) == len(week)
-    [cell] = build_report(a.hub, local_month(week_end, TZ))["stations"][0]["months"]
+    data = build_report(a.hub, local_month(week_end, TZ))
+    [cell] = data["stations"][0]["months"]
     assert cell["premiere_at"] is not None and cell["replays_aired"] == len(week) - 1
+    md = render_report(data, "md", "vi").decode("utf-8")
+    assert f"{len(week)} do phần mềm tại đài xác nhận" in md  # the evidence, counted
     agent.close()
 
 

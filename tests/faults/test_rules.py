@@ -26,7 +26,8 @@ from radiocast.db.schema import Delivery, Programme
 from radiocast.errors import ExitCode
 from radiocast.models import Priority, ProgrammeState
 from radiocast.months import local_month
-from radiocast.report import build_report, render_report
+from radiocast.report import build_report
+from radiocast.report_files import render_report
 
 from ..conftest import SAMPLES, Clock, ready_programme
 
