@@ -233,6 +233,7 @@ class Contacts:
         self.publish_after: dict[str, float] = {}
         self.last_inventory: dict[str, float] = {}
         self.last_outcome: dict[str, float] = {}
+        self.segments: dict[str, dict[str, int]] = {}  # agent segments stored whole
         self.last_look = -1e9
         self.inventory_every = app.settings.delivery.inventory_minutes * 60.0
 
@@ -287,7 +288,7 @@ class Contacts:
             if needs.outcome and not self.stop.is_set():
                 self.last_outcome[sid] = time.monotonic()
                 if st.playout == "agent":
-                    agents.collect(self.app, st)
+                    agents.collect(self.app, st, self.segments.setdefault(sid, {}))
                 elif st.playout == "playbook":
                     asrun.confirm_station(self.app, st)
                 else:

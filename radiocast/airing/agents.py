@@ -44,11 +44,14 @@ class Collected:
     acked: int = 0
 
 
-def collect(app: App, st: StationSettings) -> Collected:
-    """One contact with an agent station: heartbeat, new events, acknowledgement."""
+def collect(app: App, st: StationSettings, stored: dict[str, int] | None = None) -> Collected:
+    """One contact with an agent station: heartbeat, new events, acknowledgement.
+
+    `stored` (segment name → size), kept by the caller between contacts, lets the hub skip
+    segments it has already stored whole while the agent has not yet seen the ack."""
     try:
         with StationLink(st, app.settings.delivery, compress=True) as link:
-            return collect_on(app, link)
+            return collect_on(app, link, stored)
     except DeliveryError as exc:
         with app.db.write() as s:
             ops.record_station_error(s, st.id, app.clock(), exc.detail, unreachable=True)
@@ -56,24 +59,30 @@ def collect(app: App, st: StationSettings) -> Collected:
         return Collected()
 
 
-def collect_on(app: App, link: StationLink) -> Collected:
+def collect_on(app: App, link: StationLink, stored: dict[str, int] | None = None) -> Collected:
     """The same on a link already open (any contact can carry it)."""
     out = Collected()
+    stored = {} if stored is None else stored
     sid = link.station.id
     with app.db.write() as s:
         ops.record_contact(s, sid, app.clock(), None)
     _heartbeat(app, link.station, link.read_small(STATUS_FILE, STATUS_LIMIT))
-    for seg in sorted(link.list_names(ASRUN_DIR), key=lambda f: f.name):
-        if SEGMENT_RE.match(seg.name):
+    present = sorted(link.list_names(ASRUN_DIR), key=lambda f: f.name)
+    for name in set(stored) - {f.name for f in present}:
+        del stored[name]  # the agent let it go
+    for seg in present:
+        if SEGMENT_RE.match(seg.name) and stored.get(seg.name) != seg.size:
             raw = link.read_small(seg.name, SEGMENT_LIMIT, sub=ASRUN_DIR) or b""
-            _store(app, sid, seg.name, raw, out)
+            if _store(app, sid, seg.name, raw, out):
+                stored[seg.name] = len(raw)
     with app.db.write() as s:
         out.acked = evidence.acknowledge(s, sid, app.clock())
     link.write_small(ACK_FILE, f"{out.acked}\n".encode("ascii"))
     return out
 
 
-def _store(app: App, sid: str, segment: str, raw: bytes, out: Collected) -> None:
+def _store(app: App, sid: str, segment: str, raw: bytes, out: Collected) -> bool:
+    """Store a segment's events. True when every line of it was a good event."""
     events, bad = parse_segment(raw)
     now = app.clock()
     with app.db.write() as s:
@@ -85,6 +94,7 @@ def _store(app: App, sid: str, segment: str, raw: bytes, out: Collected) -> None
         evidence.record_rejected_lines(
             s, sid, [f"{ASRUN_DIR}/{segment} line {n}: {why}" for n, why in bad], now)
     out.bad += len(bad)
+    return not bad
 
 
 def parse_segment(raw: bytes) -> tuple[list[evidence.AgentEvent], list[tuple[int, str]]]:

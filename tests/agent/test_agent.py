@@ -313,3 +313,27 @@ def test_an_emergency_pre_empts_a_normal_airing_within_five_seconds(tmp_path: Pa
 def _no_stray_players() -> Iterator[None]:
     yield None
     subprocess.run(["pkill", "-f", "sleep 60 # "], check=False)
+
+
+def test_the_hub_reads_only_segments_it_has_not_stored(site: Callable[..., Site],
+                                                        tmp_path: Path) -> None:
+    a = planned_month(site, tmp_path)
+    agent = a.agent()
+    agent.tick()
+    for item in agent.keeper.current.items[:3]:
+        a.clock.now = item.start + timedelta(seconds=1)
+        agent.tick()
+        wait_player(agent)
+        agent.tick()
+    st = a.hub.settings.station("st0")
+    cache: dict[str, int] = {}
+    first = agents.collect(a.hub, st, cache)
+    assert (first.stored, first.duplicates) == (3, 0) and cache
+    (a.cfg.media_dir / "asrun.ack").unlink()  # the agent never saw the acknowledgement
+    again = agents.collect(a.hub, st, cache)
+    assert (again.stored, again.duplicates) == (0, 0)  # nothing read twice
+    forgetful = agents.collect(a.hub, st, {})  # a restarted hub re-reads, stores nothing twice
+    assert (forgetful.stored, forgetful.duplicates) == (0, 3)
+    agent.tick()
+    assert agent.journal.backlog() == 0
+    agent.close()
