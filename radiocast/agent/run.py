@@ -12,6 +12,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
 from radiocast.agent.agent import STATUS_FILE, Agent
 from radiocast.agent.config import StationConfig
 from radiocast.agent.journal import ASRUN_DIR
@@ -44,10 +47,25 @@ def run_agent(cfg: StationConfig, notify: SdNotify | None = None) -> int:
     return 0
 
 
+class _Wake(FileSystemEventHandler):
+    """inotify on the media folder: a new playbook (an emergency) is seen at once."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self.event.set()
+
+
 def serve(agent: Agent, stop: threading.Event, notify: SdNotify) -> None:
-    """Tick until `stop`; a failing tick is logged and the month goes on."""
+    """Tick until `stop` (at once when the media folder changes, else every TICK_SECONDS);
+    a failing tick is logged and the month goes on."""
     notify.send("READY=1")
     log.info("radiocast station %s running; media %s", agent.cfg.id, agent.cfg.media_dir)
+    wake = threading.Event()
+    observer = Observer()
+    observer.schedule(_Wake(wake), str(agent.cfg.media_dir), recursive=False)
+    observer.start()
     last_ping = 0.0
     try:
         while not stop.is_set():
@@ -59,8 +77,11 @@ def serve(agent: Agent, stop: threading.Event, notify: SdNotify) -> None:
             if notify.watchdog_interval and mono - last_ping >= notify.watchdog_interval:
                 notify.send("WATCHDOG=1")
                 last_ping = mono
-            stop.wait(TICK_SECONDS)
+            wake.wait(TICK_SECONDS)
+            wake.clear()
     finally:
+        observer.stop()
+        observer.join(timeout=5)
         notify.send("STOPPING=1")
         agent.stop()
 
