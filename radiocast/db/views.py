@@ -4,7 +4,6 @@ need before they call `ops`. Nothing here writes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -145,9 +144,6 @@ def newer_revision(s: Session, p: Programme) -> Programme | None:
                                                   ProgrammeState.SUPERSEDED.value]))
         .order_by(Programme.id.desc())).first()
 
-
-def interrupted_airings(s: Session) -> Sequence[Airing]:
-    return s.scalars(select(Airing).where(Airing.state == AiringState.AIRING.value)).all()
 
 
 def upcoming_airings(s: Session, tz: ZoneInfo, now: datetime,
