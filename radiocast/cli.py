@@ -24,6 +24,9 @@ from radiocast.i18n import t
 from radiocast.report import build_report
 from radiocast.report_files import render_report
 from radiocast.setup import init_directory, run_checks
+from radiocast.stations.provision import apply as apply_provision
+from radiocast.stations.provision import make_folders
+from radiocast.stations.provision import plan as plan_provision
 from radiocast.stations.ssh import fetch_host_key, record_host_key
 from radiocast.status import build_status, render_status
 
@@ -187,6 +190,9 @@ def enroll(c: Ctx, station_id: str, yes: bool) -> None:
     """Fetch a station's host key, show its fingerprint, record it on confirmation."""
     app = c.app()
     st = app.settings.station(station_id)
+    if st.pull:
+        raise UsageError(f"{st.id} is a pull station: the hub never connects to it "
+                         "(the station pins the hub's key: `radiocast station enroll`)")
     key = fetch_host_key(st, app.settings.delivery.connect_timeout_seconds)
     click.echo(t("enroll_show", app.lang, id=st.id, host=st.host, port=st.port,
                  type=key.get_name(), fp=key.fingerprint))
@@ -196,6 +202,28 @@ def enroll(c: Ctx, station_id: str, yes: bool) -> None:
     else:
         click.echo(t("enroll_declined", app.lang))
         sys.exit(ExitCode.PARTIAL)
+
+
+@stations.command()
+@click.argument("station_id")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False, exists=True),
+              help="The station's public key (from `radiocast station keygen`).")
+@click.option("--apply", "do_apply", is_flag=True,
+              help="As root: create the account, write the key and the sshd block, check "
+                   "them with sshd -t, reload sshd.")
+@pass_ctx
+def provision(c: Ctx, station_id: str, key_file: str | None, do_apply: bool) -> None:
+    """A pull station's place at the hub: folders, sshd block, authorized_keys line."""
+    app = c.app()
+    st = app.settings.station(station_id)
+    key = Path(key_file).read_text(encoding="ascii", errors="replace") if key_file else None
+    p = plan_provision(app.settings, st, key)
+    notes = apply_provision(app.settings, p) if do_apply else make_folders(app.settings, p)
+    click.echo(t("provision_done", app.lang, id=st.id, root=p.root, account=p.account))
+    for note in notes:
+        click.echo(f"  - {note}")
+    if not do_apply:
+        click.echo(f"\n# {p.sshd_file}\n{p.sshd_block}\n# {p.keys_file}\n{p.authorized_line}")
 
 
 @cli.command()

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from radiocast.agent.config import (
+    HubConfig,
     StationConfig,
     find_station_config,
     init_station_dir,
@@ -16,8 +17,9 @@ from radiocast.agent.config import (
 )
 from radiocast.agent.run import play_test, run_agent, station_status
 from radiocast.clikit import Ctx, emit_json, json_option, pass_ctx
-from radiocast.errors import ExitCode
+from radiocast.errors import ExitCode, UsageError
 from radiocast.i18n import t
+from radiocast.stations.ssh import fetch_host_key, make_key, record_host_key
 
 
 @click.group()
@@ -71,6 +73,40 @@ def station_play_test(c: Ctx) -> None:
         click.echo(t("play_test_failed", c.language, code=code, err=err), err=True)
         sys.exit(ExitCode.PARTIAL)
     click.echo(t("play_test_done", c.language))
+
+
+@station.command("keygen")
+@pass_ctx
+def station_keygen(c: Ctx) -> None:
+    """Make the station's SSH key for a pull station ([hub] key_file); print its public line."""
+    hub = _hub(c)
+    line = make_key(hub.key_file)
+    click.echo(t("keygen_done", c.language, path=hub.key_file))
+    click.echo(line)
+
+
+@station.command("enroll")
+@click.option("--yes", is_flag=True, help="Record the key without asking.")
+@pass_ctx
+def station_enroll(c: Ctx, yes: bool) -> None:
+    """Pin the hub's host key (a pull station): show its fingerprint, record on confirmation."""
+    hub = _hub(c)
+    key = fetch_host_key(hub, hub.connect_timeout_seconds)
+    click.echo(t("hub_enroll_show", c.language, host=hub.host, port=hub.port,
+                 type=key.get_name(), fp=key.fingerprint))
+    if yes or click.confirm(t("enroll_confirm", c.language, path=hub.known_hosts)):
+        record_host_key(hub, key)
+        click.echo(t("enroll_done", c.language, id=hub.host, path=hub.known_hosts))
+    else:
+        click.echo(t("enroll_declined", c.language))
+        sys.exit(ExitCode.PARTIAL)
+
+
+def _hub(c: Ctx) -> HubConfig:
+    cfg = _station_config(c)
+    if cfg.hub is None:
+        raise UsageError(t("no_hub", c.language))
+    return cfg.hub
 
 
 def render_station_status(doc: dict[str, Any], lang: str) -> str:

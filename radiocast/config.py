@@ -16,6 +16,7 @@ from radiocast.models import Slot
 from radiocast.months import valid_in
 from radiocast.validate import (
     Table,
+    as_account_prefix,
     as_backoff,
     as_bitrate,
     as_bool,
@@ -94,6 +95,18 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class PullSettings:
+    """The hub side of `transfer = "pull"` stations (see docs/operations.md, "Pull")."""
+
+    root: Path = Path("/srv/radiocast/pull")  # every part owned by root (ChrootDirectory)
+    user_prefix: str = "rcs-"
+    sshd_config_dir: Path = Path("/etc/ssh/sshd_config.d")
+    keys_dir: Path = Path("/etc/radiocast/pull-keys")
+    sshd: str = "/usr/sbin/sshd"  # a command line; `-t` and `-T -C …` are added to it
+    reload_command: str = "systemctl reload ssh"
+
+
+@dataclass(frozen=True)
 class StationSettings:
     id: str
     name: str
@@ -108,6 +121,13 @@ class StationSettings:
     slots: tuple[Slot, ...] | None = None
     valid_from: date | None = None
     valid_to: date | None = None
+    transfer: str = "push"
+
+    @property
+    def pull(self) -> bool:
+        """The station dials the hub; the hub never connects to it."""
+        return self.transfer == "pull"
+
     def valid_on(self, day: date) -> bool:
         return (self.valid_from is None or day >= self.valid_from) and (
             self.valid_to is None or day <= self.valid_to)
@@ -124,6 +144,7 @@ class Settings:
     audio: AudioSettings = field(default_factory=AudioSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    pull: PullSettings = field(default_factory=PullSettings)
     stations: tuple[StationSettings, ...] = ()
     path: Path | None = None
 
@@ -205,6 +226,7 @@ def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = 
         audio=_audio(Table(top.get("audio", as_table, {}), "audio")),
         schedule=_schedule(Table(top.get("schedule", as_table, {}), "schedule")),
         delivery=_delivery(Table(top.get("delivery", as_table, {}), "delivery")),
+        pull=_pull(Table(top.get("pull", as_table, {}), "pull"), base_dir),
         stations=_stations(top, base_dir),
         path=path,
     )
@@ -285,6 +307,20 @@ def _delivery(d: Table) -> DeliverySettings:
     return delivery
 
 
+def _pull(p: Table, base_dir: Path) -> PullSettings:
+    pull = PullSettings(
+        root=p.get("root", as_path(base_dir), PullSettings.root),
+        user_prefix=p.get("user_prefix", as_account_prefix, PullSettings.user_prefix),
+        sshd_config_dir=p.get("sshd_config_dir", as_path(base_dir),
+                              PullSettings.sshd_config_dir),
+        keys_dir=p.get("keys_dir", as_path(base_dir), PullSettings.keys_dir),
+        sshd=p.get("sshd", as_nonempty, PullSettings.sshd),
+        reload_command=p.get("reload_command", as_nonempty, PullSettings.reload_command),
+    )
+    p.finish()
+    return pull
+
+
 def _stations(top: Table, base_dir: Path) -> tuple[StationSettings, ...]:
     raw: list[Mapping[str, Any]] = top.get("stations", _list_of_tables, [])
     stations = tuple(_station(f"stations[{n}]", st, base_dir) for n, st in enumerate(raw))
@@ -304,10 +340,13 @@ def _list_of_tables(key: str, v: Any) -> list[Mapping[str, Any]]:
 
 def _station(prefix: str, data: Mapping[str, Any], base_dir: Path) -> StationSettings:
     t = Table(data, prefix)
+    transfer = t.get("transfer", as_choice("push", "pull"), "push")
     st = StationSettings(
         id=t.require("id", as_slug),
         name=t.require("name", as_nonempty),
-        host=t.require("host", as_nonempty),
+        # a pull station dials the hub: the hub needs no address for it
+        host=t.get("host", as_nonempty, "") if transfer == "pull" else
+        t.require("host", as_nonempty),
         port=t.get("port", as_int_range(1, 65535), 22),
         user=t.get("user", as_nonempty, "radiocast"),
         key_file=t.get("key_file", as_path(base_dir), base_dir / "keys/id_ed25519"),
@@ -318,7 +357,11 @@ def _station(prefix: str, data: Mapping[str, Any], base_dir: Path) -> StationSet
         slots=t.get("slots", as_slots, None),
         valid_from=t.get("valid_from", as_date, None),
         valid_to=t.get("valid_to", as_date, None),
+        transfer=transfer,
     )
+    if st.pull and st.playout != "agent":
+        raise ConfigError(f"{prefix}.playout", 'a pull station plays by itself: set '
+                          'playout = "agent" (with transfer = "pull")')
     if st.valid_from and st.valid_to and st.valid_to < st.valid_from:
         raise ConfigError(f"{prefix}.valid_to", "must not be before valid_from")
     t.finish()
@@ -327,5 +370,8 @@ def _station(prefix: str, data: Mapping[str, Any], base_dir: Path) -> StationSet
 
 def known_keys() -> set[str]:
     """Every configuration key, as "section.key" (parses a full example to learn them)."""
-    parse_settings({"stations": [{"id": "x", "name": "x", "host": "x.invalid"}]}, Path("/"))
+    parse_settings({"stations": [{"id": "x", "name": "x", "host": "x.invalid"}],
+                    "pull": {}}, Path("/"))
+    parse_settings({"stations": [{"id": "x", "name": "x", "transfer": "pull",
+                                  "playout": "agent"}]}, Path("/"))
     return {k for k in Table.every_key if "." in k}

@@ -25,6 +25,7 @@ from radiocast.errors import ExitCode
 from radiocast.i18n import t
 from radiocast.setup import ensure_folders
 from radiocast.stations import deliver
+from radiocast.stations.outbox import InboxWatch
 from radiocast.status import ProblemLog
 from radiocast.sysd import SdNotify, acquire_lock
 
@@ -236,6 +237,18 @@ class Contacts:
         self.segments: dict[str, dict[str, int]] = {}  # agent segments stored whole
         self.last_look = -1e9
         self.inventory_every = app.settings.delivery.inventory_minutes * 60.0
+        self.pulled: set[str] = set()  # pull stations whose inbox changed
+        self.inbox = self._watch_inboxes()
+
+    def _watch_inboxes(self) -> InboxWatch | None:
+        pull = {st.id for st in self.app.settings.stations if st.pull}
+        if not pull:
+            return None
+        try:
+            return InboxWatch(self.app.settings.pull.root, pull)
+        except OSError as exc:  # not provisioned yet: the timer still reads the inboxes
+            log.warning("cannot watch %s: %s", self.app.settings.pull.root, exc)
+            return None
 
     def step(self) -> None:
         for sid, fut in list(self.busy.items()):
@@ -245,6 +258,8 @@ class Contacts:
         if mono - self.last_look < NEEDS_EVERY_SECONDS or self.stop.is_set():
             return
         self.last_look = mono
+        if self.inbox is not None:
+            self.pulled |= self.inbox.take()
         for sid, needs in self.needs(mono):
             if sid not in self.busy:
                 self.busy[sid] = self.pool.submit(self.visit, sid, needs)
@@ -269,6 +284,8 @@ class Contacts:
         """Is it time to read how airings went at this station?"""
         st = self.app.settings.station(sid)
         since = mono - self.last_outcome.get(sid, -1e9)
+        if st.pull and sid in self.pulled:  # it wrote to its inbox: read it now (local)
+            return True
         if st.playout == "agent":  # heartbeat and proof of play, whatever is pending
             return since >= self.app.settings.delivery.agent_poll_seconds
         if not awaiting or since < CHECK_EVERY_SECONDS:
@@ -287,6 +304,7 @@ class Contacts:
                 self.unpublish(sid, playbook.publish_playbook(self.app, sid))
             if needs.outcome and not self.stop.is_set():
                 self.last_outcome[sid] = time.monotonic()
+                self.pulled.discard(sid)
                 if st.playout == "agent":
                     agents.collect(self.app, st, self.segments.setdefault(sid, {}))
                 elif st.playout == "playbook":
@@ -308,6 +326,8 @@ class Contacts:
             self.publish_after.pop(sid, None)
 
     def shutdown(self) -> None:
+        if self.inbox is not None:
+            self.inbox.stop()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -48,12 +48,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write by temporary name, fsync, rename; `mode` sets the permissions whatever the
+    umask (a file another account must read)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(temp_name(path.name))
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
+        if mode is not None:
+            os.fchmod(fh.fileno(), mode)
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)

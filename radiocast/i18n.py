@@ -62,6 +62,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
                              "Airing records not yet received by the hub: {n}"),
     "station_line_last": ("Lượt phát gần nhất: #{id} {status}", "Last airing: #{id} {status}"),
     "station_line_error": ("Lỗi gần nhất: {err}", "Last error: {err}"),
+    "hub_enroll_show": ("Máy chủ trung tâm {host}:{port} có khóa {type}, dấu vân tay {fp}. "
+                        "Hãy gọi điện cho trung tâm để đối chiếu trước khi đồng ý.",
+                        "The hub {host}:{port} presents a {type} key, fingerprint {fp}. "
+                        "Compare it with the culture centre by phone before you accept."),
+    "keygen_done": ("Đã tạo khóa {path}. Gửi dòng khóa công khai dưới đây cho trung tâm "
+                    "(không gửi tệp khóa bí mật):",
+                    "Made the key {path}. Send the public key line below to the hub "
+                    "(never the private key file):"),
+    "no_hub": ("Cấu hình đài chưa có mục [hub] (chỉ cần khi đài tự lấy chương trình về)",
+               "The station's configuration has no [hub] (needed only for a pull station)"),
+    "provision_done": ("Đã chuẩn bị thư mục cho đài {id} tại {root} (tài khoản {account})",
+                       "Prepared the folders of {id} in {root} (account {account})"),
     "run_once_done": ("Đã xử lý xong việc đang chờ", "All pending work done"),
 }
 

@@ -25,6 +25,7 @@ class Priority(StrEnum):
 class DeliveryState(StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
+    PUBLISHED = "published"  # in a pull station's outbox; delivered once the station says so
     DELIVERED = "delivered"
     FAILED = "failed"
     CANCELLED = "cancelled"

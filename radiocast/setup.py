@@ -12,6 +12,7 @@ from radiocast.app import App
 from radiocast.audio.ffmpeg import find_ffmpeg
 from radiocast.errors import DeliveryError, UsageError
 from radiocast.i18n import t
+from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import probe_station
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,11 @@ def run_checks(app: App, stations: bool = True) -> list[tuple[bool, str]]:
     if stations and st.stations:
         for station in st.stations:
             try:
-                probe_station(station, st.delivery)
+                if station.pull:  # its folders at the hub; it dials in itself
+                    with OutboxLink.of(st, station):
+                        pass
+                else:
+                    probe_station(station, st.delivery)
                 out.append((True, t("station_ok", lang, id=station.id, dir=station.remote_dir)))
             except DeliveryError as exc:
                 out.append((False, t("station_bad", lang, id=station.id, err=exc.detail)))

@@ -32,6 +32,7 @@ LOW_DISK_BYTES = 200 * 1024 * 1024
 ORIGINAL_GRACE = timedelta(minutes=2)
 CLOCK_SKEW_SECONDS = 120
 ASRUN_PROBLEM_DAYS = timedelta(days=7)
+PULL_SILENT_AFTER = timedelta(hours=2)  # a pull agent writes its status at least hourly
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,16 @@ def _delivery_failing(look: _Look) -> Iterator[Problem]:
 
 
 def _station_health(look: _Look) -> Iterator[Problem]:
+    pull = {st.id for st in look.app.settings.stations if st.pull}
     for st in look.s.scalars(select(Station)):
+        if st.id in pull and (st.last_contact_at is None
+                              or look.now - st.last_contact_at > PULL_SILENT_AFTER):
+            yield Problem("warning", "station_silent",
+                          f"{st.id} has not called the hub"
+                          + (" yet" if st.last_contact_at is None else " since then"),
+                          iso(st.last_contact_at, look.tz),
+                          "check the station's power, its 3G link and `radiocast station "
+                          "status` there; it keeps airing from what it has", st.id)
         if st.unreachable_since is not None:
             yield Problem("warning", "station_unreachable",
                           f"{st.id} unreachable: {st.last_error}",

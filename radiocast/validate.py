@@ -193,6 +193,14 @@ def as_slug(key: str, v: Any) -> str:
     return s
 
 
+def as_account_prefix(key: str, v: Any) -> str:
+    """The start of a system account or group name (lowercase, short, no shell metacharacters)."""
+    s = as_str(key, v)
+    if not re.match(r"^[a-z_][a-z0-9_-]{0,15}$", s):
+        raise ConfigError(key, f"must be a short lowercase account name, got {s!r}")
+    return s
+
+
 def as_remote_dir(key: str, v: Any) -> str:
     s = as_str(key, v)
     if not s.startswith("/") or not re.match(r"^[A-Za-z0-9_./-]+$", s) or "/../" in s + "/":

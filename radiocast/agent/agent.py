@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class Agent:
         self.last_airing: dict[str, Any] | None = None
         self.last_error = ""
         self.player_exit: int | None = None
+        self.news = threading.Event()  # set from another thread: write status.json now
         self._recover()
 
     def close(self) -> None:
@@ -80,7 +82,9 @@ class Agent:
         if self.current is None:
             self._start_due(now)
         self._skip_passed(now)
-        if self.monotonic() - self.last_heartbeat >= self.cfg.heartbeat_seconds:
+        if self.news.is_set() or \
+                self.monotonic() - self.last_heartbeat >= self.cfg.heartbeat_seconds:
+            self.news.clear()
             self.heartbeat(now)
 
     def stop(self, why: str = "the agent was stopped") -> None:
@@ -189,20 +193,35 @@ class Agent:
     def verify(self, item: Item) -> str:
         """"ok", "missing" or "corrupt": the file under its final name, with the sha256 the
         playbook names (never a `.part`; hashed again only when it changes)."""
-        path = self.cfg.media_dir / item.file
+        sha = self.sha256(item.file)
+        return "missing" if sha is None else "ok" if sha == item.sha256 else "corrupt"
+
+    def sha256(self, name: str) -> str | None:
+        """sha256 of a media file (hashed again only when it changes), None if absent."""
+        path = self.cfg.media_dir / name
         try:
             st = path.stat()
         except OSError:
-            return "missing"
-        key = (item.file, st.st_size, st.st_mtime_ns)
+            return None
+        key = (name, st.st_size, st.st_mtime_ns)
         if key not in self.hashes:
             h = hashlib.sha256()
             with open(path, "rb") as fh:
                 while block := fh.read(1 << 20):
                     h.update(block)
-            self.hashes = {k: v for k, v in self.hashes.items() if k[0] != item.file}
+            self.hashes = {k: v for k, v in self.hashes.items() if k[0] != name}
             self.hashes[key] = h.hexdigest()
-        return "ok" if self.hashes[key] == item.sha256 else "corrupt"
+        return self.hashes[key]
+
+    def held(self) -> dict[str, str]:
+        """Every programme file in the media folder with its sha256 (a pull hub counts a
+        delivery by it)."""
+        out = {}
+        for path in sorted(self.cfg.media_dir.glob("*.mp3"))[:2000]:
+            sha = self.sha256(path.name)
+            if sha is not None:
+                out[path.name] = sha
+        return out
 
     def heartbeat(self, now: datetime) -> dict[str, Any]:
         self.last_heartbeat = self.monotonic()
@@ -217,6 +236,7 @@ class Agent:
             "free_bytes": shutil.disk_usage(self.cfg.media_dir).free,
             "heartbeat_seconds": self.cfg.heartbeat_seconds,
             "playbook_version": self.keeper.current.version, "files": files,
+            "held": self.held(),
             "playing": self.current.item.airing_id if self.current else None,
             "last_airing": self.last_airing, "backlog": self.journal.backlog(),
             "player": {"last_exit": self.player_exit},

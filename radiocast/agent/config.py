@@ -11,6 +11,8 @@ from radiocast.errors import ConfigError, UsageError
 from radiocast.validate import (
     Table,
     as_int_range,
+    as_nonempty,
+    as_num_range,
     as_path,
     as_play_command,
     as_slug,
@@ -29,7 +31,35 @@ player = "mpg123 -q {file}"         # {file} is replaced by the programme's path
 timezone = "Asia/Ho_Chi_Minh"
 late_grace_minutes = 15             # an airing not started this long after its time is skipped
 heartbeat_seconds = 60              # how often status.json is rewritten
+
+# Only for a station behind NAT (transfer = "pull" at the hub): the agent dials the hub.
+# [hub]
+# host = "hub.quanson.invalid"
+# user = "rcs-na-meo"               # printed by `radiocast stations provision na-meo`
+# key_file = "keys/id_ed25519"      # made by `radiocast station keygen`
+# known_hosts = "keys/known_hosts"  # pinned by `radiocast station enroll`
+# poll_seconds = 30                 # how often the outbox is looked at (one stat)
+# max_kbps = 0                      # 0: no limit on downloads
 """
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """Where a pull station fetches from (the hub's sshd, its own chrooted account)."""
+
+    host: str
+    user: str
+    key_file: Path
+    known_hosts: Path
+    port: int = 22
+    poll_seconds: int = 30
+    status_seconds: int = 3600
+    max_kbps: int = 0
+    retry_min_seconds: float = 10.0
+    retry_max_seconds: float = 900.0
+    connect_timeout_seconds: float = 30.0
+    stall_timeout_seconds: float = 60.0
+    id: str = "hub"
 
 
 @dataclass(frozen=True)
@@ -41,6 +71,7 @@ class StationConfig:
     timezone: str = "Asia/Ho_Chi_Minh"
     late_grace_minutes: int = 15
     heartbeat_seconds: int = 60
+    hub: HubConfig | None = None
     path: Path | None = None
 
 
@@ -70,11 +101,32 @@ def load_station_config(path: Path) -> StationConfig:
         timezone=t.get("timezone", as_timezone, StationConfig.timezone),
         late_grace_minutes=t.get("late_grace_minutes", as_int_range(1, 240), 15),
         heartbeat_seconds=t.get("heartbeat_seconds", as_int_range(5, 3600), 60),
+        hub=_hub(Table(top.require("hub", as_table), "hub"), base) if "hub" in data else None,
         path=path,
     )
     t.finish()
     top.finish()
     return cfg
+
+
+def _hub(h: Table, base: Path) -> HubConfig:
+    hub = HubConfig(
+        host=h.require("host", as_nonempty),
+        port=h.get("port", as_int_range(1, 65535), 22),
+        user=h.require("user", as_nonempty),
+        key_file=h.get("key_file", as_path(base), base / "keys/id_ed25519"),
+        known_hosts=h.get("known_hosts", as_path(base), base / "keys/known_hosts"),
+        poll_seconds=h.get("poll_seconds", as_int_range(5, 86400), 30),
+        status_seconds=h.get("status_seconds", as_int_range(60, 86400), 3600),
+        max_kbps=h.get("max_kbps", as_int_range(0, 1_000_000), 0),
+        retry_min_seconds=h.get("retry_min_seconds", as_num_range(0.1, 3600.0), 10.0),
+        retry_max_seconds=h.get("retry_max_seconds", as_num_range(1.0, 86400.0), 900.0),
+        connect_timeout_seconds=h.get("connect_timeout_seconds", as_num_range(1.0, 300.0),
+                                      30.0),
+        stall_timeout_seconds=h.get("stall_timeout_seconds", as_num_range(1.0, 600.0), 60.0),
+    )
+    h.finish()
+    return hub
 
 
 def init_station_dir(directory: Path) -> Path:

@@ -19,6 +19,7 @@ from radiocast.agent.agent import STATUS_FILE, Agent
 from radiocast.agent.config import StationConfig
 from radiocast.agent.journal import ASRUN_DIR
 from radiocast.agent.player import Player
+from radiocast.agent.sync import HubSync
 from radiocast.sysd import SdNotify, acquire_lock
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,17 @@ def run_agent(cfg: StationConfig, notify: SdNotify | None = None) -> int:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     agent = Agent(cfg)
+    link = None
+    if cfg.hub is not None:  # a pull station: the agent fetches from the hub itself
+        link = threading.Thread(target=HubSync(cfg, agent.news.set).run, args=(stop,),
+                                name="radiocast-hub", daemon=True)
+        link.start()
     try:
         serve(agent, stop, notify or SdNotify())
     finally:
+        stop.set()
+        if link is not None:
+            link.join(timeout=10)
         agent.close()
         for s, h in old.items():
             signal.signal(s, h)

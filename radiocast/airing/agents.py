@@ -22,6 +22,7 @@ from radiocast.db import evidence, ops
 from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.errors import DeliveryError
 from radiocast.models import AiringState, DeliveryState
+from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import StationLink
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ STATUS_LIMIT = 256 << 10
 SEGMENT_LIMIT = 16 << 20
 SKEW_SECONDS = 120
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+HELD_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,150}\.mp3$")
+SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 UNCONFIRMED_AFTER = timedelta(minutes=20)  # past the airing's end (the agent's grace is 15)
 
 
@@ -50,7 +53,8 @@ def collect(app: App, st: StationSettings, stored: dict[str, int] | None = None)
     `stored` (segment name → size), kept by the caller between contacts, lets the hub skip
     segments it has already stored whole while the agent has not yet seen the ack."""
     try:
-        with StationLink(st, app.settings.delivery, compress=True) as link:
+        with OutboxLink.of(app.settings, st) if st.pull else \
+                StationLink(st, app.settings.delivery, compress=True) as link:
             return collect_on(app, link, stored)
     except DeliveryError as exc:
         with app.db.write() as s:
@@ -59,14 +63,20 @@ def collect(app: App, st: StationSettings, stored: dict[str, int] | None = None)
         return Collected()
 
 
-def collect_on(app: App, link: StationLink, stored: dict[str, int] | None = None) -> Collected:
-    """The same on a link already open (any contact can carry it)."""
+def collect_on(app: App, link: StationLink | OutboxLink,
+               stored: dict[str, int] | None = None) -> Collected:
+    """The same on a link already open (any contact can carry it). For a pull station the
+    link is its inbox at the hub, and its contact is when it last wrote its status."""
     out = Collected()
     stored = {} if stored is None else stored
     sid = link.station.id
-    with app.db.write() as s:
-        ops.record_contact(s, sid, app.clock(), None)
-    _heartbeat(app, link.station, link.read_small(STATUS_FILE, STATUS_LIMIT))
+    now = app.clock()
+    wrote = link.contact_time() if isinstance(link, OutboxLink) else now
+    seen_at = min(wrote, now) if wrote is not None else now
+    if wrote is not None:
+        with app.db.write() as s:
+            ops.record_contact(s, sid, seen_at, None)
+    _heartbeat(app, link.station, link.read_small(STATUS_FILE, STATUS_LIMIT), seen_at)
     present = sorted(link.list_names(ASRUN_DIR), key=lambda f: f.name)
     for name in set(stored) - {f.name for f in present}:
         del stored[name]  # the agent let it go
@@ -139,10 +149,10 @@ def _event(rec: Any) -> evidence.AgentEvent:
                                detail[:300] if isinstance(detail, str) else status, rec)
 
 
-def _heartbeat(app: App, st: StationSettings, raw: bytes | None) -> None:
+def _heartbeat(app: App, st: StationSettings, raw: bytes | None, now: datetime) -> None:
+    """`now`: when the station wrote it (a pull station's upload) or the hub read it."""
     if raw is None:
         return
-    now = app.clock()
     try:
         doc = json.loads(raw)
         if not isinstance(doc, dict):
@@ -153,6 +163,7 @@ def _heartbeat(app: App, st: StationSettings, raw: bytes | None) -> None:
         bad_files = [f for k in ("missing", "corrupt") for f in files.get(k, [])
                      if isinstance(f, str)]
         free = doc.get("free_bytes")
+        held = _held(doc.get("held")) if st.pull else {}
     except (ValueError, TypeError, KeyError) as exc:
         with app.db.write() as s:
             evidence.record_heartbeat(s, st.id, now, None, None, "", None,
@@ -168,6 +179,20 @@ def _heartbeat(app: App, st: StationSettings, raw: bytes | None) -> None:
             doc.get("playbook_version") if isinstance(doc.get("playbook_version"), int) else None,
             str(doc.get("last_error") or ""))
         _resend(s, st.id, bad_files, now)
+        if held:
+            evidence.confirm_pulled(s, st.id, held, now)
+
+
+def _held(v: Any) -> dict[str, str]:
+    """The station's `held` map (file name → sha256), untrusted: only safe names, real
+    hashes, at most 2000 entries."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ValueError("held must be an object")
+    return {k: h for k, h in list(v.items())[:2000]
+            if isinstance(k, str) and HELD_NAME.match(k) and isinstance(h, str)
+            and SHA_RE.match(h)}
 
 
 def _resend(s: Any, sid: str, names: list[str], now: datetime) -> None:

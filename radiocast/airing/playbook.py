@@ -13,6 +13,7 @@ from radiocast.app import App
 from radiocast.db.schema import Airing, Event, Programme
 from radiocast.errors import DeliveryError
 from radiocast.models import AiringState
+from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import StationLink
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ def publish_playbook(app: App, station_id: str) -> bool:
     st = app.settings.station(station_id)
     data = playbook(app, station_id, app.clock())
     try:
-        with StationLink(st, app.settings.delivery) as link:
+        with OutboxLink.of(app.settings, st) if st.pull else \
+                StationLink(st, app.settings.delivery) as link:
             link.write_small("playbook.json", data)
     except DeliveryError as exc:
         log.warning("%s: playbook not written: %s", station_id, exc.detail)

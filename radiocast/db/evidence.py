@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from radiocast.db import ops
-from radiocast.db.schema import Airing, AsRunEvent, Event, Station
-from radiocast.models import AiringState
+from radiocast.db.schema import Airing, AsRunEvent, Delivery, Event, Programme, Station
+from radiocast.models import AiringState, DeliveryState
 
 # what an agent's status means for the airing at the hub
 OUTCOME = {"aired": AiringState.AIRED, "failed": AiringState.FAILED,
@@ -116,3 +116,31 @@ def mark_unconfirmed(s: Session, airing: Airing, now: datetime) -> None:
 def stored_count(s: Session, station_id: str) -> int:
     return int(s.scalar(select(func.count()).select_from(AsRunEvent).where(
         AsRunEvent.station_id == station_id)) or 0)
+
+
+def mark_published(s: Session, d: Delivery, now: datetime, owner: str | None = None) -> bool:
+    """sending → published: the file is in a pull station's outbox (by the lease holder)."""
+    if owner is not None and (d.state != DeliveryState.SENDING.value
+                              or d.lease_owner != owner):
+        return False
+    d.lease_expires_at = None
+    d.lease_owner = None
+    d.last_error = d.first_failed_at = None
+    ops.set_delivery_state(s, d, DeliveryState.PUBLISHED, now)
+    return True
+
+
+def confirm_pulled(s: Session, station_id: str, held: dict[str, str], seen_at: datetime) -> int:
+    """published → delivered for every file the station reports holding with the right
+    sha256 (its status.json). Returns how many."""
+    n = 0
+    for d, slug, sha in s.execute(select(Delivery, Programme.slug, Programme.sha256).join(
+            Programme, Programme.id == Delivery.programme_id).where(
+            Delivery.station_id == station_id,
+            Delivery.state == DeliveryState.PUBLISHED.value)):
+        if sha and held.get(f"{slug}.mp3") == sha:
+            d.delivered_at = seen_at
+            ops.set_delivery_state(s, d, DeliveryState.DELIVERED, seen_at,
+                                   "the station holds it (its status.json)")
+            n += 1
+    return n

@@ -176,7 +176,7 @@ def supersede(s: Session, old: Programme, new: Programme, now: datetime) -> None
     for d in s.scalars(select(Delivery).where(
         Delivery.programme_id == old.id,
         Delivery.state.in_([DeliveryState.QUEUED.value, DeliveryState.SENDING.value,
-                            DeliveryState.FAILED.value]),
+                            DeliveryState.PUBLISHED.value, DeliveryState.FAILED.value]),
     )):
         set_delivery_state(s, d, DeliveryState.CANCELLED, now, f"superseded by #{new.id}")
     for a in s.scalars(select(Airing).where(

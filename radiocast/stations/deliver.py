@@ -18,15 +18,19 @@ from sqlalchemy.orm import Session
 
 from radiocast.app import App
 from radiocast.config import StationSettings
-from radiocast.db import ops, views
+from radiocast.db import evidence, ops, views
 from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from radiocast.models import AiringState, DeliveryState, ProgrammeState
 from radiocast.months import local_month
+from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import PART_RE, StationLink, part_name
+
+Link = StationLink | OutboxLink
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 1 << 20
+PLACED = (DeliveryState.DELIVERED.value, DeliveryState.PUBLISHED.value)
 
 
 def recover(app: App) -> None:
@@ -97,10 +101,12 @@ def deliver_station(app: App, st: StationSettings, stop: threading.Event | None 
     if not jobs and not inventory:
         return outcome
     try:
-        with StationLink(st, app.settings.delivery) as link:
+        with OutboxLink.of(app.settings, st) if st.pull else \
+                StationLink(st, app.settings.delivery) as link:
             free = link.free_bytes()
-            with app.db.write() as s:
-                ops.record_contact(s, st.id, app.clock(), free)
+            if not st.pull:  # a pull station's contact is its own word (status.json)
+                with app.db.write() as s:
+                    ops.record_contact(s, st.id, app.clock(), free)
             with transfers or contextlib.nullcontext():
                 sent_all = _send_all(app, link, jobs, owner, stop, progress, outcome)
             if sent_all:
@@ -112,7 +118,7 @@ def deliver_station(app: App, st: StationSettings, stop: threading.Event | None 
     return outcome
 
 
-def _send_all(app: App, link: StationLink, jobs: list[Job], owner: str,
+def _send_all(app: App, link: Link, jobs: list[Job], owner: str,
               stop: threading.Event | None, progress: Callable[[str, int, int], None] | None,
               outcome: StationOutcome) -> bool:
     """Send the jobs in turn. False when the link failed (the rest wait for the next round)."""
@@ -143,7 +149,7 @@ def _job(s: Session, d: Delivery) -> Job:
     return Job(d.id, p.id, p.slug, Path(p.output_path), p.sha256, p.size)
 
 
-def _send(app: App, link: StationLink, job: Job, owner: str,
+def _send(app: App, link: Link, job: Job, owner: str,
           progress: Callable[[str, int, int], None] | None) -> None:
     counted = 0
     done = 0
@@ -168,13 +174,15 @@ def _send(app: App, link: StationLink, job: Job, owner: str,
             with app.db.write() as s:
                 d = s.get_one(Delivery, job.delivery_id)
                 ops.record_progress(s, job.delivery_id, d.bytes_sent + counted)
+    pull = link.station.pull  # published in the outbox: delivered when the station says so
     with app.db.write() as s:
         d = s.get_one(Delivery, job.delivery_id)
-        if not ops.mark_delivered(s, d, app.clock(), owner):
+        if not (evidence.mark_published if pull else ops.mark_delivered)(
+                s, d, app.clock(), owner):
             log.warning("%s: %s.mp3 arrived, but delivery #%d is no longer ours (%s); "
                         "left as it is", link.station.id, job.slug, d.id, d.state)
             return
-    log.info("%s: delivered %s.mp3", link.station.id, job.slug)
+    log.info("%s: %s %s.mp3", link.station.id, "published" if pull else "delivered", job.slug)
 
 
 def _still_sending(app: App, ids: list[int], owner: str) -> set[int]:
@@ -220,7 +228,7 @@ def _month_over(app: App, month: str, now: datetime) -> bool:
 # ---------------------------------------------------------------- inventory
 
 
-def sync_inventory(app: App, link: StationLink) -> None:
+def sync_inventory(app: App, link: Link) -> None:
     """Compare what the station should hold with what it holds; repair; prune our old files."""
     sid = link.station.id
     now = app.clock()
@@ -229,7 +237,7 @@ def sync_inventory(app: App, link: StationLink) -> None:
                                           Programme.sha256)
                                    .join(Programme, Programme.id == Delivery.programme_id)
                                    .where(Delivery.station_id == sid,
-                                          Delivery.state == DeliveryState.DELIVERED.value)))
+                                          Delivery.state.in_(PLACED))))
         needed = set(s.scalars(select(Programme.slug).join(
             Airing, Airing.programme_id == Programme.id).where(
             Airing.station_id == sid, Airing.state.in_([AiringState.PLANNED.value,
@@ -270,7 +278,7 @@ def sync_inventory(app: App, link: StationLink) -> None:
     _prune_parts(app, link, files, mine)
 
 
-def _prune_parts(app: App, link: StationLink, files: dict[str, int], mine: set[str]) -> None:
+def _prune_parts(app: App, link: Link, files: dict[str, int], mine: set[str]) -> None:
     """Remove temporary uploads radiocast left at the station that no transfer needs now."""
     sid = link.station.id
     with app.db.read() as s:

@@ -6,15 +6,26 @@ One of the two modules that touch paramiko (with `transport`).
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
+import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import paramiko
 
 from radiocast.errors import PermanentDeliveryError, TransientDeliveryError
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file at the other end: its name and size."""
+
+    name: str
+    size: int
 
 
 class Target(Protocol):
@@ -156,3 +167,18 @@ def record_host_key(st: Target, key: paramiko.PKey) -> None:
     keys.add(_known_hosts_name(st), key.get_name(), key)
     st.known_hosts.parent.mkdir(parents=True, exist_ok=True)
     keys.save(str(st.known_hosts))
+
+
+def make_key(path: Path) -> str:
+    """A new ed25519 key at `path` (never over an existing one); returns the public line."""
+    if path.exists():
+        raise PermanentDeliveryError("-", f"{path} exists; not overwritten")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keygen = shutil.which("ssh-keygen")
+    if keygen is None:
+        raise PermanentDeliveryError("-", "ssh-keygen not found (apt install openssh-client)")
+    proc = subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "radiocast-station",
+                           "-f", str(path)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise PermanentDeliveryError("-", f"ssh-keygen failed: {proc.stderr.strip()}")
+    return Path(f"{path}.pub").read_text(encoding="ascii").strip()

@@ -24,18 +24,12 @@ from paramiko.sftp import CMD_EXTENDED
 from radiocast.config import DeliverySettings, StationSettings
 from radiocast.errors import PermanentDeliveryError, TransientDeliveryError
 from radiocast.faults import crash_point
-from radiocast.stations.ssh import StallWatchdog, load_key, ssh_login
+from radiocast.stations.ssh import RemoteFile, StallWatchdog, load_key, ssh_login
 
 log = logging.getLogger(__name__)
 BLOCK = 32 * 1024
 RESUME_REWIND = 1 << 20  # rewrite the last MiB: pipelined writes before a break may be lost
 WINDOW = 8 << 20
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    name: str
-    size: int
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,252 @@
+"""Pull stations at the hub: the folders a station's chrooted SFTP account sees, and a local
+link over them with the same surface as `StationLink`, so delivery, playbooks, inventory and
+proof of play work for them unchanged, without one outbound connection.
+
+    <pull.root>/<station>/          root-owned (the ChrootDirectory)
+        outbox/                     the hub writes, the station reads: media, .sha256,
+                                    playbook.json, asrun.ack
+        inbox/                      the station writes, the hub reads: status.json, asrun/
+
+Everything in the inbox is untrusted: opened without following links, only regular files,
+size-capped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import stat as stat_mod
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from radiocast.config import Settings, StationSettings
+from radiocast.errors import PermanentDeliveryError, TransientDeliveryError
+from radiocast.fsutil import atomic_write, fsync_dir
+from radiocast.stations.ssh import RemoteFile
+
+OUTBOX = "outbox"
+INBOX = "inbox"
+STATION_WRITES = frozenset({"status.json"})  # read from the inbox; everything else: outbox
+SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+def station_root(settings: Settings, sid: str) -> Path:
+    return settings.pull.root / sid
+
+
+def account_name(prefix: str, sid: str) -> str:
+    """The station's login at the hub: `prefix` + id, shortened with a hash to fit 32."""
+    name = prefix + sid
+    if len(name) <= 32:
+        return name
+    digest = hashlib.sha256(sid.encode()).hexdigest()[:6]
+    return f"{prefix}{sid[:31 - len(prefix) - 6]}-{digest}"
+
+
+def read_untrusted(path: Path, limit: int) -> bytes | None:
+    """A file a station wrote: never through a link, never a device or FIFO, at most `limit`
+    bytes. None when it is not there."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError(f"{path.name} is a link; ignored") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise ValueError(f"{path.name} is not a regular file; ignored")
+        chunks, left = [], limit
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+class OutboxLink:
+    """A pull station's folders at the hub, behind the `StationLink` surface."""
+
+    def __init__(self, station: StationSettings, root: Path) -> None:
+        self.station = station
+        self.root = root
+        self.outbox = root / OUTBOX
+        self.inbox = root / INBOX
+
+    @classmethod
+    def of(cls, settings: Settings, st: StationSettings) -> OutboxLink:
+        return cls(st, station_root(settings, st.id))
+
+    def __enter__(self) -> OutboxLink:
+        if not self.outbox.is_dir() or not self.inbox.is_dir():
+            raise PermanentDeliveryError(self.station.id, f"pull folders under {self.root} "
+                                         "missing; run `radiocast stations provision "
+                                         f"{self.station.id}`")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def _name(self, name: str, sub: str | None = None) -> str:
+        for part in (name, sub or "x"):
+            if not SAFE_NAME.match(part) or part in (".", ".."):
+                raise ValueError(f"unsafe name {part!r}")
+        return name
+
+    def _errors(self, what: str, exc: OSError) -> Exception:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return PermanentDeliveryError(self.station.id, f"{what}: the hub's disk is full")
+        return TransientDeliveryError(self.station.id, f"{what}: {exc.strerror or exc}")
+
+    # ------------------------------------------------------------ what the station wrote
+
+    def contact_time(self) -> datetime | None:
+        """When the station last wrote its status (its last contact), or None."""
+        try:
+            st = os.lstat(self.inbox / "status.json")
+        except OSError:
+            return None
+        return datetime.fromtimestamp(st.st_mtime, UTC)
+
+    def read_small(self, name: str, limit: int = 65536, sub: str | None = None) -> bytes | None:
+        self._name(name, sub)
+        if sub is not None:
+            path = self.inbox / sub / name
+        else:
+            path = (self.inbox if name in STATION_WRITES else self.outbox) / name
+        try:
+            return read_untrusted(path, limit)
+        except ValueError as exc:
+            raise TransientDeliveryError(self.station.id, str(exc)) from None
+        except OSError as exc:
+            raise self._errors(f"reading {name}", exc) from exc
+
+    def list_names(self, sub: str) -> list[RemoteFile]:
+        """Regular files (not links) in the inbox's folder `sub`."""
+        self._name("x", sub)
+        try:
+            entries = list(os.scandir(self.inbox / sub))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._errors(f"listing {sub}", exc) from exc
+        return [RemoteFile(e.name, e.stat(follow_symlinks=False).st_size) for e in entries
+                if e.is_file(follow_symlinks=False)]
+
+    # ------------------------------------------------------------ what the hub publishes
+
+    def list_files(self) -> list[RemoteFile]:
+        try:
+            return [RemoteFile(e.name, e.stat(follow_symlinks=False).st_size)
+                    for e in os.scandir(self.outbox) if e.is_file(follow_symlinks=False)]
+        except OSError as exc:
+            raise self._errors("listing the outbox", exc) from exc
+
+    def write_small(self, name: str, data: bytes) -> None:
+        try:
+            atomic_write(self.outbox / self._name(name), data, mode=0o644)
+        except OSError as exc:
+            raise self._errors(f"writing {name}", exc) from exc
+
+    def remove(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            try:
+                (self.outbox / self._name(name)).unlink()
+            except IsADirectoryError:
+                pass
+            except OSError as exc:
+                raise self._errors(f"removing {name}", exc) from exc
+
+    def free_bytes(self) -> int | None:
+        return None  # the station reports its own free space in status.json
+
+    def upload(self, local: Path, name: str, sha256: str,
+               progress: Callable[[int], None] | None = None, can_exec: bool = False) -> int:
+        """Publish `local` in the outbox as `name`: a hard link to the spool file (no copy)
+        when they share a file system, else a copy; by temporary name and rename, with
+        `name.sha256` beside it. Returns the bytes copied (0 for a link)."""
+        dest = self.outbox / self._name(name)
+        tmp = self.outbox / f".{name}.{sha256[:8]}.part"
+        copied = 0
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            try:
+                os.link(local, tmp)
+                os.chmod(tmp, 0o644)  # the station's account reads it (the spool stays closed)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                    raise
+                copied = _copy(local, tmp, progress)
+            os.replace(tmp, dest)
+            fsync_dir(self.outbox)
+            self.write_small(f"{name}.sha256", f"{sha256}  {name}\n".encode("ascii"))
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise self._errors(f"publishing {name}", exc) from exc
+        if progress and not copied:
+            progress(local.stat().st_size)
+        return copied
+
+
+def _copy(local: Path, tmp: Path, progress: Callable[[int], None] | None) -> int:
+    n = 0
+    with open(local, "rb") as src, open(tmp, "wb") as dst:
+        while block := src.read(1 << 20):
+            dst.write(block)
+            n += len(block)
+            if progress:
+                progress(len(block))
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.chmod(tmp, 0o644)
+    return n
+
+
+class InboxWatch:
+    """inotify on every pull station's inbox: which stations wrote something since last
+    asked. A missed event costs only time: the daemon also reads each inbox on a timer."""
+
+    def __init__(self, root: Path, station_ids: set[str]) -> None:
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        self.root = root
+        self.ids = station_ids
+        self.changed: set[str] = set()
+        self.lock = threading.Lock()
+        watch = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                watch.note(str(event.src_path))
+
+        self.observer = Observer()
+        self.observer.schedule(Handler(), str(root), recursive=True)
+        self.observer.daemon = True
+        self.observer.start()
+
+    def note(self, path: str) -> None:
+        parts = Path(path).relative_to(self.root).parts if path.startswith(str(self.root)) \
+            else ()
+        if len(parts) >= 2 and parts[1] == INBOX and parts[0] in self.ids:
+            with self.lock:
+                self.changed.add(parts[0])
+
+    def take(self) -> set[str]:
+        with self.lock:
+            out, self.changed = self.changed, set()
+        return out
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(timeout=5)
