@@ -218,7 +218,8 @@ def provision(c: Ctx, station_id: str, key_file: str | None, do_apply: bool) -> 
     st = app.settings.station(station_id)
     key = Path(key_file).read_text(encoding="ascii", errors="replace") if key_file else None
     p = plan_provision(app.settings, st, key)
-    notes = apply_provision(app.settings, p) if do_apply else make_folders(app.settings, p)
+    notes = apply_provision(app.settings, [p]) if do_apply else \
+        make_folders(app.settings, p)
     click.echo(t("provision_done", app.lang, id=st.id, root=p.root, account=p.account))
     for note in notes:
         click.echo(f"  - {note}")

@@ -14,6 +14,7 @@ class Proxy:
         self.rate_bps = rate_bps  # per connection, client → server
         self.blackhole = threading.Event()
         self.cut_after: int | None = None  # close both ends after this many upstream bytes
+        self.cut_down_after: int | None = None  # … or after this many downstream bytes
         self.upstream_bytes = 0
         self.downstream_bytes = 0
         self.lock = threading.Lock()
@@ -58,6 +59,12 @@ class Proxy:
                 if not upstream:
                     with self.lock:
                         self.downstream_bytes += len(data)
+                        cut = self.cut_down_after is not None and \
+                            self.downstream_bytes >= self.cut_down_after
+                    if cut:
+                        self.cut_down_after = None
+                        self.drop_all()
+                        return
                 if upstream:
                     with self.lock:
                         self.upstream_bytes += len(data)

@@ -71,7 +71,10 @@ def keygen(path: Path) -> None:
 
 
 class Sshd:
-    def __init__(self, root: Path, client_pub: Path, extra: str = "") -> None:
+    def __init__(self, root: Path, client_pub: Path, extra: str = "",
+                 max_startups: str = "100:30:200", log_level: str = "ERROR") -> None:
+        self.max_startups = max_startups
+        self.log_level = log_level
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.host_key = root / "host_ed25519"
@@ -99,7 +102,8 @@ class Sshd:
             "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nUsePAM no\n"
             "StrictModes no\nPermitRootLogin prohibit-password\n"
             f"PidFile {self.root / 'sshd.pid'}\nSubsystem sftp internal-sftp\n"
-            "MaxStartups 100:30:200\nMaxSessions 50\nLogLevel ERROR\n" + self.extra)
+            f"MaxStartups {self.max_startups}\nMaxSessions 50\nLogLevel {self.log_level}\n"
+            + self.extra)
 
     def start(self) -> None:
         self.write_config()

@@ -1,9 +1,9 @@
 """A pull station's link to the hub: the agent dials the hub's sshd (its own chrooted SFTP
 account, host key pinned at enrolment) and keeps one connection open.
 
-Every `poll_seconds` it `stat`s the outbox folder (every change the hub makes there is a
-rename into it, so the folder's mtime moves). Only when that changed (and once more after, for
-changes within the same second) does it list the outbox, download new media resumably
+Every `poll_seconds` it `stat`s the outbox folder (every change the hub makes there moves
+the folder's whole-second mtime forward, see `OutboxLink`). Only when that changed does it
+list the outbox, download new media resumably
 (`.partial/<name>.<sha>.part`, verified by sha256, fsync, rename), take `playbook.json` and
 `asrun.ack` by temporary name and rename. Then it uploads what changed on its side: its
 as-run segments and, when its substance changed or at least every `status_seconds`, its
@@ -78,7 +78,6 @@ class HubSync:
         self.sftp: paramiko.SFTPClient | None = None
         self.watchdog: StallWatchdog | None = None
         self.mark: tuple[int, int] | None = None
-        self.settle = False
         self.sidecars: dict[tuple[str, int, int], str] = {}
         self.fetched: dict[str, tuple[int, int]] = {}
         self.remote_segments: dict[str, int] | None = None
@@ -117,12 +116,10 @@ class HubSync:
             self._connect()
             self.stats.polls += 1
             mark = self._outbox_mark()
-            changed = mark != self.mark
-            if changed or self.settle:
-                self.mark = mark
-                self.stats.full += 1
+            if mark != self.mark:
                 self._pull()
-            self.settle = changed
+                self.mark = mark  # only once all of it is in
+                self.stats.full += 1
             self._push()
         except DeliveryError as exc:
             raise SyncError(exc.detail) from exc
@@ -187,7 +184,7 @@ class HubSync:
         for small in (PLAYBOOK, ACK_FILE):
             if small in entries:
                 self._fetch_small(small, entries[small])
-        self._prune(set(wanted))
+        self._prune(set(wanted), {f"{n}.{sha[:16]}.part" for n, (sha, _) in wanted.items()})
 
     def _sidecar(self, name: str, attr: paramiko.SFTPAttributes) -> str | None:
         key = (name, int(attr.st_size or 0), int(attr.st_mtime or 0))
@@ -263,8 +260,9 @@ class HubSync:
                 if ahead > 0:
                     time.sleep(ahead)
 
-    def _prune(self, wanted: set[str]) -> None:
-        """Media the hub no longer offers and no airing in the playbook needs: removed."""
+    def _prune(self, wanted: set[str], parts: set[str]) -> None:
+        """Media the hub no longer offers and no airing in the playbook needs: removed; and
+        every `.part` that is not of a content the hub offers now."""
         needed = set(wanted)
         with contextlib.suppress(OSError, PlaybookError):
             book = parse((self.media / PLAYBOOK).read_bytes(), self.cfg.id)
@@ -274,7 +272,7 @@ class HubSync:
                 path.unlink()
                 log.info("hub: removed %s (no longer offered)", path.name)
         for part in (self.media / PARTIAL).glob("*.part"):
-            if part.name.split(".mp3.")[0] + ".mp3" not in wanted:
+            if part.name not in parts:
                 part.unlink()
 
     def local_sha(self, name: str) -> str | None:

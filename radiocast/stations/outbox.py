@@ -20,7 +20,7 @@ import os
 import re
 import stat as stat_mod
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -150,16 +150,34 @@ class OutboxLink:
         except OSError as exc:
             raise self._errors("listing the outbox", exc) from exc
 
+    @contextlib.contextmanager
+    def _changing(self, path: Path | None = None) -> Iterator[None]:
+        """Every change moves the whole-second mtime of the outbox (and of the file rewritten)
+        forward: SFTP shows only seconds, and the agent's poll is one `stat` of the outbox,
+        so two changes within one second must still look different."""
+        marks = []
+        for p in (self.outbox, path):
+            with contextlib.suppress(FileNotFoundError):
+                if p is not None:
+                    marks.append((p, int(os.stat(p).st_mtime)))
+        yield
+        for p, before in marks:
+            if int(os.stat(p).st_mtime) <= before:
+                os.utime(p, (before + 1, before + 1))
+
     def write_small(self, name: str, data: bytes) -> None:
+        path = self.outbox / self._name(name)
         try:
-            atomic_write(self.outbox / self._name(name), data, mode=0o644)
+            with self._changing(path):
+                atomic_write(path, data, mode=0o644)
         except OSError as exc:
             raise self._errors(f"writing {name}", exc) from exc
 
     def remove(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             try:
-                (self.outbox / self._name(name)).unlink()
+                with self._changing():
+                    (self.outbox / self._name(name)).unlink()
             except IsADirectoryError:
                 pass
             except OSError as exc:
@@ -186,7 +204,8 @@ class OutboxLink:
                 if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
                     raise
                 copied = _copy(local, tmp, progress)
-            os.replace(tmp, dest)
+            with self._changing():
+                os.replace(tmp, dest)
             fsync_dir(self.outbox)
             self.write_small(f"{name}.sha256", f"{sha256}  {name}\n".encode("ascii"))
         except OSError as exc:

@@ -113,48 +113,55 @@ def make_folders(settings: Settings, p: Provision) -> list[str]:
     return []
 
 
-def apply(settings: Settings, p: Provision) -> list[str]:
-    """As root: the account, the key file, the sshd block (checked, then sshd reloaded)."""
+def apply(settings: Settings, plans: list[Provision]) -> list[str]:
+    """As root: the accounts, the key files, the sshd blocks (checked together, then sshd is
+    reloaded once)."""
     if os.geteuid() != 0:
         raise UsageError("--apply writes system files: run it as root")
-    if "<" in p.authorized_line:
+    if any("<" in p.authorized_line for p in plans):
         raise UsageError("--apply needs the station's public key (--key FILE)")
     done = []
-    if not _exists(p.account):
-        _run(["useradd", "--system", "--no-create-home", "--home-dir", "/",
-              "--shell", shutil.which("nologin") or "/usr/sbin/nologin", "--user-group",
-              p.account])
-        _run(["usermod", "-p", "*", p.account])  # no password, but not "locked" for sshd
-        done.append(f"account {p.account} created")
     settings.pull.keys_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(p.keys_file, (p.authorized_line + "\n").encode(), mode=0o644)
-    done.append(f"key written to {p.keys_file}")
-    done += make_folders(settings, p)
-    _install_block(settings, p)
-    done.append(f"sshd block written to {p.sshd_file}, checked, sshd reloaded")
+    for p in plans:
+        if not _exists(p.account):
+            _run(["useradd", "--system", "--no-create-home", "--home-dir", "/",
+                  "--shell", shutil.which("nologin") or "/usr/sbin/nologin", "--user-group",
+                  p.account])
+            _run(["usermod", "-p", "*", p.account])  # no password, yet not "locked" for sshd
+            done.append(f"account {p.account} created")
+        atomic_write(p.keys_file, (p.authorized_line + "\n").encode(), mode=0o644)
+        done += make_folders(settings, p)
+    _install_blocks(settings, plans)
+    done.append(f"sshd block(s) written to {settings.pull.sshd_config_dir}, checked with "
+                "sshd -t, sshd reloaded")
     return done
 
 
-def _install_block(settings: Settings, p: Provision) -> None:
+def _install_blocks(settings: Settings, plans: list[Provision]) -> None:
     sshd = shlex.split(settings.pull.sshd)
     settings.pull.sshd_config_dir.mkdir(parents=True, exist_ok=True)
-    backup = None
-    if p.sshd_file.exists():
-        backup = p.sshd_file.with_name(f"{p.sshd_file.name}.bak-{datetime.now():%Y%m%d%H%M%S}")
-        shutil.copy2(p.sshd_file, backup)
-    atomic_write(p.sshd_file, p.sshd_block.encode(), mode=0o644)
+    backups: dict[Path, Path | None] = {}
+    stamp = f"{datetime.now():%Y%m%d%H%M%S}"
+    for p in plans:
+        backups[p.sshd_file] = None
+        if p.sshd_file.exists():
+            backups[p.sshd_file] = p.sshd_file.with_name(f".{p.sshd_file.name}.bak-{stamp}")
+            shutil.copy2(p.sshd_file, backups[p.sshd_file])  # type: ignore[arg-type]
+        atomic_write(p.sshd_file, p.sshd_block.encode(), mode=0o644)
     try:
         _run([*sshd, "-t"])
-        shown = _run([*sshd, "-T", "-C", f"user={p.account},host=station.invalid,"
-                      "addr=127.0.0.1"])
-        if f"chrootdirectory {p.root}".lower() not in shown.lower():
-            raise UsageError(f"sshd does not read {p.sshd_file} (is there an `Include "
-                             f"{settings.pull.sshd_config_dir}/*.conf` in sshd_config?)")
+        for p in plans[:1] + plans[-1:]:
+            shown = _run([*sshd, "-T", "-C", f"user={p.account},host=station.invalid,"
+                          "addr=127.0.0.1"])
+            if f"chrootdirectory {p.root}".lower() not in shown.lower():
+                raise UsageError(f"sshd does not read {p.sshd_file} (is there an `Include "
+                                 f"{settings.pull.sshd_config_dir}/*.conf` in sshd_config?)")
     except UsageError:
-        if backup is not None:
-            os.replace(backup, p.sshd_file)
-        else:
-            p.sshd_file.unlink()
+        for path, backup in backups.items():  # put back what was there
+            if backup is not None:
+                os.replace(backup, path)
+            else:
+                path.unlink()
         raise
     _run(shlex.split(settings.pull.reload_command))
 

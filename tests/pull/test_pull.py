@@ -1,0 +1,191 @@
+"""Pull stations: the hub's own sshd serves each station a chrooted SFTP account; the agent
+dials in, takes media and playbook, gives back status and proof of play. The hub never
+connects to a pull station."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from radiocast.agent.agent import Agent
+from radiocast.agent.sync import PARTIAL, HubSync, SyncError
+from radiocast.airing import agents
+from radiocast.airing.planning import plan_all
+from radiocast.airing.playbook import publish_playbook
+from radiocast.cli import cli
+from radiocast.db.schema import AsRunEvent, Delivery
+from radiocast.models import AiringState, DeliveryState
+from radiocast.months import local_month, next_month
+from radiocast.stations import deliver
+
+from ..agent.helpers import SLOTS, TZ, airings, play_through
+from ..conftest import Clock, ready_programme
+from ..netproxy import Proxy
+from .helpers import ConnectAudit, PullWorld, needs_root, pull_world
+
+pytestmark = needs_root
+MANY = (f"[schedule]\nslots = {SLOTS}\nreplays_per_month = 27\nmin_gap_days = 0\n"
+        "lead_minutes = 0\n")
+
+
+def month_ahead() -> tuple[str, datetime]:
+    month = next_month(local_month(datetime.now(TZ), TZ))
+    return month, datetime.fromisoformat(f"{month}-01T00:05:00").replace(tzinfo=TZ)
+
+
+def delivery_state(w: PullWorld, sid: str) -> str:
+    with w.hub.db.read() as s:
+        return s.scalars(select(Delivery.state).where(Delivery.station_id == sid)).one()
+
+
+def publish(w: PullWorld, size: int, month: str) -> Path:
+    f = w.tmp / f"prog-{size}.mp3"
+    f.write_bytes(os.urandom(size))
+    ready_programme(w.hub, f, month=month)
+    outcome = deliver.deliver_due(w.hub)
+    assert sum(o.delivered for o in outcome) == len(w.ids)
+    return f
+
+
+def test_files_playbook_and_asrun_flow_both_ways_and_the_hub_never_dials(
+        tmp_path: Path) -> None:
+    month, start = month_ahead()
+    # a listener where the station would be if the hub dialled it: it must stay silent
+    trap = socket.socket()
+    trap.bind(("127.0.0.1", 0))
+    trap.listen(8)
+    trap.settimeout(0)
+    audit = ConnectAudit.get()
+    with pull_world(tmp_path, ["na-meo"], start, extra=MANY) as w:
+        sid = "na-meo"
+        audit.watching.set()  # ---- the hub's side: no outbound connection from here on
+        prog = publish(w, 600_000, month)
+        outbox = w.root / sid / "outbox"
+        assert delivery_state(w, sid) == DeliveryState.PUBLISHED.value
+        assert (outbox / f"{month}-chuyen-doi-so.mp3").read_bytes() == prog.read_bytes()
+        assert (outbox / f"{month}-chuyen-doi-so.mp3.sha256").read_text().startswith(
+            __import__("hashlib").sha256(prog.read_bytes()).hexdigest())
+        audit.watching.clear()
+
+        # ---- the station: enrol the hub's key by the CLI, then sync
+        cfg = w.agent_config(sid)
+        assert cfg.hub is not None
+        cfg.hub.known_hosts.unlink()
+        toml = tmp_path / "station.toml"
+        toml.write_text(f"""[station]\nid = "{sid}"\nmedia_dir = "{cfg.media_dir}"
+state_dir = "{cfg.state_dir}"\nplayer = "true {{file}}"
+[hub]\nhost = "127.0.0.1"\nport = {w.sshd.port}\nuser = "{cfg.hub.user}"
+key_file = "{cfg.hub.key_file}"\nknown_hosts = "{cfg.hub.known_hosts}"\n""")
+        res = CliRunner().invoke(cli, ["station", "--config", str(toml), "enroll", "--yes"])
+        assert res.exit_code == 0, res.output
+        aclock = Clock(start)
+        agent = Agent(cfg, clock=aclock)
+        sync = HubSync(cfg, agent.news.set)
+        sync.sync_once()
+        assert (cfg.media_dir / f"{month}-chuyen-doi-so.mp3").read_bytes() == prog.read_bytes()
+        agent.tick()  # status.json now lists the file it holds
+        sync.sync_once()
+        assert (w.root / sid / "inbox" / "status.json").exists()
+
+        audit.watching.set()  # ---- the hub reads the inbox: delivered on the station's word
+        got = agents.collect(w.hub, w.hub.settings.station(sid))
+        assert delivery_state(w, sid) == DeliveryState.DELIVERED.value
+        assert got.stored == 0
+        plan_all(w.hub)
+        assert publish_playbook(w.hub, sid)
+        audit.watching.clear()
+
+        sync.sync_once()
+        agent.tick()
+        assert agent.keeper.current.items, "the playbook reached the agent"
+        until = start + timedelta(days=2)
+        played = play_through(agent, aclock, until)
+        assert played >= 4
+        sync.sync_once()  # the as-run segments go up
+
+        audit.watching.set()
+        w.clock.now = until
+        got = agents.collect(w.hub, w.hub.settings.station(sid))
+        assert (got.stored, got.bad, got.acked) == (played, 0, played)
+        aired = [a for a in airings(w.hub) if a.state == AiringState.AIRED.value]
+        assert len(aired) == played
+        audit.watching.clear()
+
+        sync.sync_once()  # the ack comes down …
+        assert (cfg.media_dir / "asrun.ack").read_text().strip() == str(played), \
+            (sorted(p.name for p in (w.root / sid / "outbox").iterdir()), sync.stats)
+        agent.tick()  # … the agent lets its segments go …
+        assert agent.journal.backlog() == 0
+        sync.sync_once()  # … and so does its inbox
+        assert not list((w.root / sid / "inbox" / "asrun").glob("*.jsonl"))
+        audit.watching.set()
+        again = agents.collect(w.hub, w.hub.settings.station(sid))
+        audit.watching.clear()
+        assert again.stored == 0
+        with w.hub.db.read() as s:
+            assert s.scalar(select(func.count()).select_from(AsRunEvent)) == played
+        sync.close()
+        agent.close()
+    assert audit.seen == [], f"the hub connected out: {audit.seen}"
+    try:
+        trap.accept()
+        raise AssertionError("something dialled the station")
+    except BlockingIOError:
+        pass
+    trap.close()
+
+
+def test_a_cut_at_half_resumes_and_a_foreign_part_is_never_resumed(tmp_path: Path) -> None:
+    month, start = month_ahead()
+    size = 8 << 20
+    with pull_world(tmp_path, ["pu-nhi"], start) as w:
+        prog = publish(w, size, month)
+        name = f"{month}-chuyen-doi-so.mp3"
+        proxy = Proxy(w.sshd.port)
+        cfg = w.agent_config("pu-nhi", port=proxy.port)
+        # a .part of another content under the same programme name: never continued
+        partial = cfg.media_dir / PARTIAL
+        partial.mkdir()
+        foreign = partial / f"{name}.{'0' * 16}.part"
+        foreign.write_bytes(os.urandom(size // 2))
+        sync = HubSync(cfg)
+        proxy.cut_down_after = size // 2
+        try:
+            sync.sync_once()
+            raise AssertionError("the link was cut; the sync must fail")
+        except SyncError:
+            sync.close()
+        got_first = sync.stats.downloaded
+        assert size // 4 < got_first < size, got_first
+        before = proxy.downstream_bytes
+        sync.sync_once()
+        wire = proxy.downstream_bytes - before
+        assert (cfg.media_dir / name).read_bytes() == prog.read_bytes()
+        resent = sync.stats.downloaded - size
+        print(f"\ncut at {got_first} of {size} bytes; resent {resent} bytes; second "
+              f"connection carried {wire} bytes down for {size - got_first} left")
+        assert 0 <= resent <= (1 << 20) + size // 10
+        assert wire <= size - got_first + (1 << 20) + size // 10
+        assert not foreign.exists(), "the foreign .part was removed, not resumed"
+        # a .part with the right name but damaged bytes: caught by sha256, fetched anew
+        (cfg.media_dir / name).unlink()
+        sync.mark = None
+        part = partial / f"{name}.{__import__('hashlib').sha256(prog.read_bytes()).hexdigest()[:16]}.part"
+        part.write_bytes(b"\0" * (size // 2))
+        try:
+            sync.sync_once()
+            raise AssertionError("a damaged .part must not become the programme")
+        except SyncError as exc:
+            assert "sha256" in str(exc)
+        assert not (cfg.media_dir / name).exists() and not part.exists()
+        sync.close()
+        sync.mark = None
+        sync.sync_once()
+        assert (cfg.media_dir / name).read_bytes() == prog.read_bytes()
+        sync.close()
+        proxy.close()
