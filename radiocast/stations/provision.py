@@ -145,8 +145,9 @@ def _install_blocks(settings: Settings, plans: list[Provision]) -> None:
     for p in plans:
         backups[p.sshd_file] = None
         if p.sshd_file.exists():
-            backups[p.sshd_file] = p.sshd_file.with_name(f".{p.sshd_file.name}.bak-{stamp}")
-            shutil.copy2(p.sshd_file, backups[p.sshd_file])  # type: ignore[arg-type]
+            backup = p.sshd_file.with_name(f".{p.sshd_file.name}.bak-{stamp}")
+            shutil.copy2(p.sshd_file, backup)
+            backups[p.sshd_file] = backup
         atomic_write(p.sshd_file, p.sshd_block.encode(), mode=0o644)
     try:
         _run([*sshd, "-t"])
@@ -157,9 +158,9 @@ def _install_blocks(settings: Settings, plans: list[Provision]) -> None:
                 raise UsageError(f"sshd does not read {p.sshd_file} (is there an `Include "
                                  f"{settings.pull.sshd_config_dir}/*.conf` in sshd_config?)")
     except UsageError:
-        for path, backup in backups.items():  # put back what was there
-            if backup is not None:
-                os.replace(backup, path)
+        for path, kept in backups.items():  # put back what was there
+            if kept is not None:
+                os.replace(kept, path)
             else:
                 path.unlink()
         raise

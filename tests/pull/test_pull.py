@@ -4,6 +4,7 @@ connects to a pull station."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from datetime import datetime, timedelta
@@ -69,7 +70,7 @@ def test_files_playbook_and_asrun_flow_both_ways_and_the_hub_never_dials(
         assert delivery_state(w, sid) == DeliveryState.PUBLISHED.value
         assert (outbox / f"{month}-chuyen-doi-so.mp3").read_bytes() == prog.read_bytes()
         assert (outbox / f"{month}-chuyen-doi-so.mp3.sha256").read_text().startswith(
-            __import__("hashlib").sha256(prog.read_bytes()).hexdigest())
+            hashlib.sha256(prog.read_bytes()).hexdigest())
         audit.watching.clear()
 
         # ---- the station: enrol the hub's key by the CLI, then sync
@@ -175,7 +176,7 @@ def test_a_cut_at_half_resumes_and_a_foreign_part_is_never_resumed(tmp_path: Pat
         # a .part with the right name but damaged bytes: caught by sha256, fetched anew
         (cfg.media_dir / name).unlink()
         sync.mark = None
-        part = partial / f"{name}.{__import__('hashlib').sha256(prog.read_bytes()).hexdigest()[:16]}.part"
+        part = partial / f"{name}.{hashlib.sha256(prog.read_bytes()).hexdigest()[:16]}.part"
         part.write_bytes(b"\0" * (size // 2))
         try:
             sync.sync_once()
