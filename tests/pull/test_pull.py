@@ -8,8 +8,10 @@ import hashlib
 import os
 import socket
 from datetime import datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
 
+import paramiko
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
@@ -19,10 +21,11 @@ from radiocast.airing import agents
 from radiocast.airing.planning import plan_all
 from radiocast.airing.playbook import publish_playbook
 from radiocast.cli import cli
-from radiocast.db.schema import AsRunEvent, Delivery
+from radiocast.db.schema import AsRunEvent, Delivery, Station
 from radiocast.models import AiringState, DeliveryState
 from radiocast.months import local_month, next_month
 from radiocast.stations import deliver
+from radiocast.stations.ssh import load_key, ssh_login
 
 from ..agent.helpers import SLOTS, TZ, airings, play_through
 from ..conftest import Clock, ready_programme
@@ -190,3 +193,72 @@ def test_a_cut_at_half_resumes_and_a_foreign_part_is_never_resumed(tmp_path: Pat
         assert (cfg.media_dir / name).read_bytes() == prog.read_bytes()
         sync.close()
         proxy.close()
+
+
+def _sftp_as(w: PullWorld, sid: str) -> tuple[paramiko.SSHClient, paramiko.SFTPClient]:
+    cfg = w.agent_config(sid)
+    assert cfg.hub is not None
+    client = ssh_login(cfg.hub, cfg.hub, load_key(cfg.hub.key_file))
+    return client, client.open_sftp()
+
+
+def _refused(action: Callable[[], object]) -> bool:
+    try:
+        action()
+    except (OSError, paramiko.SSHException):
+        return True
+    return False
+
+
+def test_a_station_account_is_confined(tmp_path: Path) -> None:
+    month, start = month_ahead()
+    with pull_world(tmp_path, ["na-meo", "pu-nhi"], start) as w:
+        publish(w, 50_000, month)
+        name = f"{month}-chuyen-doi-so.mp3"
+        other = w.root / "pu-nhi" / "outbox" / name
+        assert other.exists()
+        secrets = [other, w.hub.settings.spool_dir, w.hub.settings.general.data_dir /
+                   "radiocast.db", w.keys["na-meo"], w.keys["pu-nhi"], w.sshd.host_key,
+                   Path("/etc/shadow"), Path("/etc/passwd")]
+        client, sftp = _sftp_as(w, "na-meo")
+        assert sorted(sftp.listdir("/")) == ["inbox", "outbox"]
+        assert sftp.stat(f"/outbox/{name}").st_size == 50_000  # its own: readable
+        # nothing outside its own folder can be read, or even seen
+        for path in secrets:
+            assert _refused(lambda p=path: sftp.open(str(p)).read(1)), path
+            assert _refused(lambda p=path: sftp.stat(str(p))), path
+        for path in ("../pu-nhi/outbox/" + name, "/../pu-nhi/outbox/" + name,
+                     "/outbox/../../pu-nhi/outbox/" + name):
+            assert _refused(lambda p=path: sftp.open(p).read(1)), path
+        # nothing can be written outside its inbox
+        for path in ("/x", "/outbox/x", f"/outbox/{name}", "/outbox/playbook.json"):
+            assert _refused(lambda p=path: sftp.open(p, "wb").write(b"x")), path
+        assert _refused(lambda: sftp.mkdir("/outbox/evil"))
+        assert _refused(lambda: sftp.remove(f"/outbox/{name}"))
+        assert _refused(lambda: sftp.rename(f"/outbox/{name}", "/inbox/stolen.mp3"))
+        assert _refused(lambda: sftp.chmod("/outbox", 0o777))
+        assert _refused(lambda: sftp.symlink("/outbox", "/evil"))
+        with sftp.open("/inbox/asrun/ok.jsonl", "wb") as fh:  # its inbox: writable
+            fh.write(b"\n")
+        # no shell, no command, no forwarding
+        _in, out, _err = client.exec_command("id; echo SHELL-OK", timeout=10)
+        try:
+            text = out.read(4096)
+        except OSError:
+            text = b""
+        assert b"uid=" not in text and b"SHELL-OK" not in text
+        assert _refused(lambda: client.invoke_shell().recv(100) or
+                        (_ for _ in ()).throw(OSError("no shell")))
+        transport = client.get_transport()
+        assert transport is not None
+        assert _refused(lambda: transport.open_channel(
+            "direct-tcpip", ("127.0.0.1", w.sshd.port), ("127.0.0.1", 1)))
+        # a link it plants in its inbox is never followed by the hub
+        sftp.symlink(str(w.hub.settings.general.data_dir / "radiocast.db"),
+                     "/inbox/status.json")
+        client.close()
+        got = agents.collect(w.hub, w.hub.settings.station("na-meo"))
+        assert got.stored == 0
+        with w.hub.db.read() as s:
+            st = s.get_one(Station, "na-meo")
+            assert st.heartbeat_at is None and "link" in (st.last_error or "")
