@@ -53,7 +53,8 @@ class HubConfig:
     known_hosts: Path
     port: int = 22
     poll_seconds: int = 30
-    status_seconds: int = 3600
+    status_seconds: int = 86400
+    alive_seconds: int = 3600
     max_kbps: int = 0
     retry_min_seconds: float = 10.0
     retry_max_seconds: float = 900.0
@@ -117,7 +118,8 @@ def _hub(h: Table, base: Path) -> HubConfig:
         key_file=h.get("key_file", as_path(base), base / "keys/id_ed25519"),
         known_hosts=h.get("known_hosts", as_path(base), base / "keys/known_hosts"),
         poll_seconds=h.get("poll_seconds", as_int_range(5, 86400), 30),
-        status_seconds=h.get("status_seconds", as_int_range(60, 86400), 3600),
+        status_seconds=h.get("status_seconds", as_int_range(60, 7 * 86400), 86400),
+        alive_seconds=h.get("alive_seconds", as_int_range(60, 86400), 3600),
         max_kbps=h.get("max_kbps", as_int_range(0, 1_000_000), 0),
         retry_min_seconds=h.get("retry_min_seconds", as_num_range(0.1, 3600.0), 10.0),
         retry_max_seconds=h.get("retry_max_seconds", as_num_range(1.0, 86400.0), 900.0),

@@ -7,7 +7,8 @@ list the outbox, download new media resumably
 (`.partial/<name>.<sha>.part`, verified by sha256, fsync, rename), take `playbook.json` and
 `asrun.ack` by temporary name and rename. Then it uploads what changed on its side: its
 as-run segments and, when its substance changed or at least every `status_seconds`, its
-`status.json`. A dead link costs nothing but a backoff: exponential, with a random ("full")
+`status.json`; and at least every `alive_seconds` it says "I am here" by one rename in its
+inbox (the hub sees the inbox's mtime move). A dead link costs nothing but a backoff: exponential, with a random ("full")
 jitter per station, so that hundreds of stations coming back after an outage do not all dial
 the hub at the same moment.
 """
@@ -82,6 +83,7 @@ class HubSync:
         self.fetched: dict[str, tuple[int, int]] = {}
         self.remote_segments: dict[str, int] | None = None
         self.status_sent: tuple[str, float] | None = None
+        self.alive_at = -1e18
         self.hashes: dict[tuple[str, int, int], str] = {}
         self.error = ""
 
@@ -305,14 +307,31 @@ class HubSync:
                 with contextlib.suppress(FileNotFoundError):
                     sftp.remove(f"{INBOX}/{ASRUN_DIR}/{name}")
             del self.remote_segments[name]
-        self._push_status()
+        if not self._push_status() and \
+                time.monotonic() - self.alive_at >= self.hub.alive_seconds:
+            self._alive()
 
-    def _push_status(self) -> None:
+    def _alive(self) -> None:
+        """"I am here", for the price of one rename: the inbox's mtime moves (by the hub's
+        clock), which the hub takes as a contact."""
+        sftp = self._sftp()
+        a, b = f"{INBOX}/.alive-a", f"{INBOX}/.alive-b"
+        try:
+            sftp.posix_rename(a, b)
+        except FileNotFoundError:
+            try:
+                sftp.posix_rename(b, a)
+            except FileNotFoundError:
+                sftp.open(a, "wb").close()
+        self.alive_at = time.monotonic()
+
+    def _push_status(self) -> bool:
+        """Send status.json when what it says changed, or at least every status_seconds."""
         try:
             raw = (self.media / STATUS_FILE).read_bytes()
             doc = json.loads(raw)
         except (OSError, ValueError):
-            return
+            return False
         if self.error:
             doc["last_error"] = doc.get("last_error") or self.error
             raw = json.dumps(doc, ensure_ascii=False).encode()
@@ -320,9 +339,11 @@ class HubSync:
         mono = time.monotonic()
         if self.status_sent is not None and self.status_sent[0] == digest and \
                 mono - self.status_sent[1] < self.hub.status_seconds:
-            return
+            return False
         self._put(INBOX, STATUS_FILE, raw)
         self.status_sent = (digest, mono)
+        self.alive_at = mono
+        return True
 
     def _put(self, folder: str, name: str, data: bytes) -> None:
         sftp = self._sftp()

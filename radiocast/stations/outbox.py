@@ -109,12 +109,18 @@ class OutboxLink:
     # ------------------------------------------------------------ what the station wrote
 
     def contact_time(self) -> datetime | None:
-        """When the station last wrote its status (its last contact), or None."""
+        """When the station last wrote anything in its inbox (its status, or the hourly "I am
+        here" rename), by the hub's clock; None before its first status."""
+        if self.status_time() is None:
+            return None
+        return datetime.fromtimestamp(os.lstat(self.inbox).st_mtime, UTC)
+
+    def status_time(self) -> datetime | None:
+        """When its `status.json` was written (by the hub's clock), or None."""
         try:
-            st = os.lstat(self.inbox / "status.json")
+            return datetime.fromtimestamp(os.lstat(self.inbox / "status.json").st_mtime, UTC)
         except OSError:
             return None
-        return datetime.fromtimestamp(st.st_mtime, UTC)
 
     def read_small(self, name: str, limit: int = 65536, sub: str | None = None) -> bytes | None:
         self._name(name, sub)

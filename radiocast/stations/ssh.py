@@ -11,11 +11,13 @@ import socket
 import subprocess
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import paramiko
+from paramiko.compress import ZlibDecompressor
 
 from radiocast.errors import PermanentDeliveryError, TransientDeliveryError
 
@@ -109,6 +111,33 @@ def _known_hosts_name(st: Target) -> str:
     return st.host if st.port == 22 else f"[{st.host}]:{st.port}"
 
 
+class _StreamCompressor:
+    """zlib that keeps its dictionary from one packet to the next (Z_SYNC_FLUSH, as OpenSSH
+    does; paramiko's own resets it at every packet), so a small request that repeats (a
+    poll) costs a few bytes, not the whole request again."""
+
+    def __init__(self) -> None:
+        self.z = zlib.compressobj(9)
+
+    def __call__(self, data: bytes) -> bytes:
+        return self.z.compress(data) + self.z.flush(zlib.Z_SYNC_FLUSH)
+
+
+class LeanTransport(paramiko.Transport):
+    """For slow, metered links: AES-GCM first (one 16-byte tag, no separate MAC) and
+    compression that remembers. Used for connections that carry small, repeated messages
+    (as-run collection, a pull station's polls)."""
+
+    _preferred_ciphers = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+                          *(c for c in paramiko.Transport._preferred_ciphers  # type: ignore[attr-defined]
+                            if "gcm" not in c))
+    _compression_info = {
+        **paramiko.Transport._compression_info,  # type: ignore[attr-defined]
+        "zlib@openssh.com": (_StreamCompressor, ZlibDecompressor),
+        "zlib": (_StreamCompressor, ZlibDecompressor),
+    }
+
+
 def ssh_login(st: Target, cfg: Timeouts, pkey: paramiko.PKey,
               compress: bool = False) -> paramiko.SSHClient:
     """Connect, check the host key against known_hosts (never accept a new one), log in with
@@ -124,6 +153,7 @@ def ssh_login(st: Target, cfg: Timeouts, pkey: paramiko.PKey,
             auth_timeout=cfg.connect_timeout_seconds,
             channel_timeout=cfg.connect_timeout_seconds,
             look_for_keys=False, allow_agent=False, compress=compress,
+            transport_factory=LeanTransport if compress else None,  # type: ignore[arg-type]
         )
     except paramiko.BadHostKeyException as exc:
         sock.close()
