@@ -7,6 +7,10 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import subprocess
+import sys
+import threading
+import time
 from datetime import datetime, timedelta
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +25,7 @@ from radiocast.airing import agents
 from radiocast.airing.planning import plan_all
 from radiocast.airing.playbook import publish_playbook
 from radiocast.cli import cli
+from radiocast.daemon import Daemon
 from radiocast.db.schema import AsRunEvent, Delivery, Station
 from radiocast.models import AiringState, DeliveryState
 from radiocast.months import local_month, next_month
@@ -262,3 +267,52 @@ def test_a_station_account_is_confined(tmp_path: Path) -> None:
         with w.hub.db.read() as s:
             st = s.get_one(Station, "na-meo")
             assert st.heartbeat_at is None and "link" in (st.last_error or "")
+
+
+def test_the_hub_daemon_reads_an_inbox_as_soon_as_the_agent_writes(tmp_path: Path) -> None:
+    """The whole daemon and a real agent process: the delivery is confirmed and the playbook
+    goes out within seconds of the agent's upload (inotify; the timer is 300 s), and the
+    hub's process opens no connection at all."""
+    month, start = month_ahead()
+    audit = ConnectAudit.get()
+    with pull_world(tmp_path, ["na-meo"], start, extra=MANY) as w:
+        w.clock.now = datetime.now(TZ)  # the daemon runs on the real clock
+        f = tmp_path / "p.mp3"
+        f.write_bytes(os.urandom(300_000))
+        ready_programme(w.hub, f, month=month)
+        cfg = w.agent_config("na-meo")
+        assert cfg.hub is not None
+        toml = tmp_path / "station.toml"
+        toml.write_text(f"""[station]\nid = "na-meo"\nmedia_dir = "{cfg.media_dir}"
+state_dir = "{cfg.state_dir}"\nplayer = "true {{file}}"\nheartbeat_seconds = 5
+[hub]\nhost = "127.0.0.1"\nport = {w.sshd.port}\nuser = "{cfg.hub.user}"
+key_file = "{cfg.hub.key_file}"\nknown_hosts = "{cfg.hub.known_hosts}"\npoll_seconds = 5
+""")
+        daemon = Daemon(w.hub)
+        audit.watching.set()
+        loop = threading.Thread(target=daemon.loop, daemon=True)
+        loop.start()
+        agent = subprocess.Popen([sys.executable, "-m", "radiocast", "station", "--config",
+                                  str(toml), "run"], stderr=subprocess.PIPE)
+        began = time.monotonic()
+        try:
+            while time.monotonic() - began < 60:
+                if (cfg.media_dir / "playbook.json").exists() and \
+                        delivery_state(w, "na-meo") == DeliveryState.DELIVERED.value and \
+                        b'"airing_id"' in (cfg.media_dir / "playbook.json").read_bytes():
+                    break
+                time.sleep(0.2)
+            took = time.monotonic() - began
+        finally:
+            agent.terminate()
+            _out, err = agent.communicate(timeout=30)
+            daemon.stop.set()
+            loop.join(timeout=30)
+            daemon.shutdown()
+            audit.watching.clear()
+        print(f"\nagent started → file held, delivery confirmed, playbook at the station: "
+              f"{took:.1f} s")
+        assert delivery_state(w, "na-meo") == DeliveryState.DELIVERED.value, err[-2000:]
+        assert took < 30, "confirmed by inotify, not by the 300 s timer"
+        assert agent.returncode == 0, err[-2000:]
+    assert audit.seen == [], f"the hub connected out: {audit.seen}"
