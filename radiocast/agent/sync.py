@@ -8,9 +8,9 @@ list the outbox, download new media resumably
 `asrun.ack` by temporary name and rename. Then it uploads what changed on its side: its
 as-run segments and, when its substance changed or at least every `status_seconds`, its
 `status.json`; and at least every `alive_seconds` it says "I am here" by one rename in its
-inbox (the hub sees the inbox's mtime move). A dead link costs nothing but a backoff: exponential, with a random ("full")
-jitter per station, so that hundreds of stations coming back after an outage do not all dial
-the hub at the same moment.
+inbox (the hub sees the inbox's mtime move). A dead link costs nothing but a backoff:
+exponential, with a random ("full") jitter per station, so that hundreds of stations coming
+back after an outage do not all dial the hub at the same moment.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import paramiko
 from paramiko.compress import ZlibDecompressor
@@ -131,7 +131,7 @@ class LeanTransport(paramiko.Transport):
     _preferred_ciphers = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
                           *(c for c in paramiko.Transport._preferred_ciphers  # type: ignore[attr-defined]
                             if "gcm" not in c))
-    _compression_info = {
+    _compression_info: ClassVar[dict[str, tuple[object, object]]] = {
         **paramiko.Transport._compression_info,  # type: ignore[attr-defined]
         "zlib@openssh.com": (_StreamCompressor, ZlibDecompressor),
         "zlib": (_StreamCompressor, ZlibDecompressor),

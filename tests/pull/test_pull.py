@@ -11,8 +11,8 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import paramiko
@@ -316,3 +316,18 @@ key_file = "{cfg.hub.key_file}"\nknown_hosts = "{cfg.hub.known_hosts}"\npoll_sec
         assert took < 30, "confirmed by inotify, not by the 300 s timer"
         assert agent.returncode == 0, err[-2000:]
     assert audit.seen == [], f"the hub connected out: {audit.seen}"
+
+
+def test_max_kbps_limits_the_download(tmp_path: Path) -> None:
+    month, start = month_ahead()
+    with pull_world(tmp_path, ["na-meo"], start) as w:
+        prog = publish(w, 400_000, month)
+        cfg = w.agent_config("na-meo", max_kbps=800)  # 100 kB/s
+        sync = HubSync(cfg)
+        began = time.monotonic()
+        sync.sync_once()
+        took = time.monotonic() - began
+        sync.close()
+        assert (cfg.media_dir / prog.name.replace("prog-400000", f"{month}-chuyen-doi-so")
+                ).read_bytes() == prog.read_bytes()
+        assert took >= 3.5, f"400 kB at 100 kB/s took {took:.1f} s"
