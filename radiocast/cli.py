@@ -14,7 +14,7 @@ import click
 
 from radiocast import __version__
 from radiocast.cli_station import station
-from radiocast.clikit import Ctx, emit_json, json_option, pass_ctx, render_table
+from radiocast.clikit import Ctx, emit_json, json_option, pass_ctx, pin_host_key, render_table
 from radiocast.daemon import Daemon
 from radiocast.db import views
 from radiocast.db.ops import retry_failed
@@ -27,7 +27,6 @@ from radiocast.setup import init_directory, run_checks
 from radiocast.stations.provision import apply as apply_provision
 from radiocast.stations.provision import make_folders
 from radiocast.stations.provision import plan as plan_provision
-from radiocast.stations.ssh import fetch_host_key, record_host_key
 from radiocast.status import build_status, render_status
 
 
@@ -193,15 +192,9 @@ def enroll(c: Ctx, station_id: str, yes: bool) -> None:
     if st.pull:
         raise UsageError(f"{st.id} is a pull station: the hub never connects to it "
                          "(the station pins the hub's key: `radiocast station enroll`)")
-    key = fetch_host_key(st, app.settings.delivery.connect_timeout_seconds)
-    click.echo(t("enroll_show", app.lang, id=st.id, host=st.host, port=st.port,
-                 type=key.get_name(), fp=key.fingerprint))
-    if yes or click.confirm(t("enroll_confirm", app.lang, path=st.known_hosts)):
-        record_host_key(st, key)
-        click.echo(t("enroll_done", app.lang, id=st.id, path=st.known_hosts))
-    else:
-        click.echo(t("enroll_declined", app.lang))
-        sys.exit(ExitCode.PARTIAL)
+    pin_host_key(st, app.settings.delivery.connect_timeout_seconds, app.lang, yes, st.id,
+                 lambda kind, fp: t("enroll_show", app.lang, id=st.id, host=st.host,
+                                    port=st.port, type=kind, fp=fp))
 
 
 @stations.command()

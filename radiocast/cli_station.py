@@ -16,10 +16,10 @@ from radiocast.agent.config import (
     load_station_config,
 )
 from radiocast.agent.run import play_test, run_agent, station_status
-from radiocast.clikit import Ctx, emit_json, json_option, pass_ctx
+from radiocast.clikit import Ctx, emit_json, json_option, pass_ctx, pin_host_key
 from radiocast.errors import ExitCode, UsageError
 from radiocast.i18n import t
-from radiocast.stations.ssh import fetch_host_key, make_key, record_host_key
+from radiocast.stations.ssh import make_key
 
 
 @click.group()
@@ -91,15 +91,9 @@ def station_keygen(c: Ctx) -> None:
 def station_enroll(c: Ctx, yes: bool) -> None:
     """Pin the hub's host key (a pull station): show its fingerprint, record on confirmation."""
     hub = _hub(c)
-    key = fetch_host_key(hub, hub.connect_timeout_seconds)
-    click.echo(t("hub_enroll_show", c.language, host=hub.host, port=hub.port,
-                 type=key.get_name(), fp=key.fingerprint))
-    if yes or click.confirm(t("enroll_confirm", c.language, path=hub.known_hosts)):
-        record_host_key(hub, key)
-        click.echo(t("enroll_done", c.language, id=hub.host, path=hub.known_hosts))
-    else:
-        click.echo(t("enroll_declined", c.language))
-        sys.exit(ExitCode.PARTIAL)
+    pin_host_key(hub, hub.connect_timeout_seconds, c.language, yes, hub.host,
+                 lambda kind, fp: t("hub_enroll_show", c.language, host=hub.host,
+                                    port=hub.port, type=kind, fp=fp))
 
 
 def _hub(c: Ctx) -> HubConfig:

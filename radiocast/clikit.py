@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
 
 from radiocast.app import App, open_app
+from radiocast.errors import ExitCode
+from radiocast.i18n import t
+from radiocast.stations.ssh import Target, fetch_host_key, record_host_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,3 +58,17 @@ def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def pin_host_key(target: Target, timeout: float, lang: str, yes: bool, name: str,
+                 show: Callable[[str, str], str]) -> None:
+    """Fetch the other end's host key, show it (`show(type, fingerprint)`), record it in
+    its known_hosts only on confirmation; exit 1 otherwise. Never trusts a key by itself."""
+    key = fetch_host_key(target, timeout)
+    click.echo(show(key.get_name(), key.fingerprint))
+    if yes or click.confirm(t("enroll_confirm", lang, path=target.known_hosts)):
+        record_host_key(target, key)
+        click.echo(t("enroll_done", lang, id=name, path=target.known_hosts))
+    else:
+        click.echo(t("enroll_declined", lang))
+        sys.exit(ExitCode.PARTIAL)

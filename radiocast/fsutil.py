@@ -104,6 +104,27 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+class HashCache:
+    """sha256 of the files in one folder, hashed again only when a file's size or mtime
+    changes."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.known: dict[str, tuple[int, int, str]] = {}
+
+    def get(self, name: str) -> str | None:
+        """The file's sha256, or None when it is not there."""
+        try:
+            st = (self.folder / name).stat()
+        except OSError:
+            return None
+        hit = self.known.get(name)
+        if hit is None or hit[:2] != (st.st_size, st.st_mtime_ns):
+            hit = (st.st_size, st.st_mtime_ns, sha256_file(self.folder / name))
+            self.known[name] = hit
+        return hit[2]
+
+
 def unique_path(path: Path) -> Path:
     """`path`, or `name (2).ext`, `name (3).ext`… — never overwrite a file."""
     if not os.path.lexists(path):

@@ -4,7 +4,6 @@ rewrite `status.json` every minute. Time is injected: tests play a week in secon
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -23,7 +22,7 @@ from radiocast.agent.journal import Journal, event_id
 from radiocast.agent.ledger import Ledger, Started
 from radiocast.agent.playbook import Item, Keeper
 from radiocast.agent.player import Player
-from radiocast.fsutil import atomic_write
+from radiocast.fsutil import HashCache, atomic_write
 from radiocast.models import Clock, utc_now
 
 log = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ class Agent:
         self.boot_id = boot_id()
         self.started = monotonic()
         self.current: Playing | None = None
-        self.hashes: dict[tuple[str, int, int], str] = {}
+        self.hashes = HashCache(cfg.media_dir)
         self.last_heartbeat = -1e18
         self.last_airing: dict[str, Any] | None = None
         self.last_error = ""
@@ -198,20 +197,7 @@ class Agent:
 
     def sha256(self, name: str) -> str | None:
         """sha256 of a media file (hashed again only when it changes), None if absent."""
-        path = self.cfg.media_dir / name
-        try:
-            st = path.stat()
-        except OSError:
-            return None
-        key = (name, st.st_size, st.st_mtime_ns)
-        if key not in self.hashes:
-            h = hashlib.sha256()
-            with open(path, "rb") as fh:
-                while block := fh.read(1 << 20):
-                    h.update(block)
-            self.hashes = {k: v for k, v in self.hashes.items() if k[0] != name}
-            self.hashes[key] = h.hexdigest()
-        return self.hashes[key]
+        return self.hashes.get(name)
 
     def held(self) -> dict[str, str]:
         """Every programme file in the media folder with its sha256 (a pull hub counts a

@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import paramiko
@@ -35,7 +34,7 @@ from radiocast.agent.config import HubConfig, StationConfig
 from radiocast.agent.journal import ACK_FILE, ASRUN_DIR
 from radiocast.agent.playbook import PLAYBOOK, SAFE_FILE, SHA_RE, PlaybookError, parse
 from radiocast.errors import DeliveryError
-from radiocast.fsutil import atomic_write, fsync_dir
+from radiocast.fsutil import HashCache, atomic_write, fsync_dir, sha256_file
 from radiocast.stations.ssh import StallWatchdog, load_key, ssh_login
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ class HubSync:
         self.remote_segments: dict[str, int] | None = None
         self.status_sent: tuple[str, float] | None = None
         self.alive_at = -1e18
-        self.hashes: dict[tuple[str, int, int], str] = {}
+        self.hashes = HashCache(cfg.media_dir)
         self.error = ""
 
     # ------------------------------------------------------------ the loop
@@ -233,7 +232,7 @@ class HubSync:
             self._copy(fh, out, size - offset)
             out.flush()
             os.fsync(out.fileno())
-        if _sha256(part) != sha:
+        if sha256_file(part) != sha:
             part.unlink()
             raise SyncError(f"{name}: sha256 differs after download; fetched again next time")
         os.replace(part, self.media / name)
@@ -278,16 +277,7 @@ class HubSync:
                 part.unlink()
 
     def local_sha(self, name: str) -> str | None:
-        path = self.media / name
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return None
-        key = (name, st.st_size, st.st_mtime_ns)
-        if key not in self.hashes:
-            self.hashes = {k: v for k, v in self.hashes.items() if k[0] != name}
-            self.hashes[key] = _sha256(path)
-        return self.hashes[key]
+        return self.hashes.get(name)
 
     # ------------------------------------------------------------ station → hub
 
@@ -364,11 +354,3 @@ def _substance(doc: dict[str, Any]) -> str:
     free = doc.get("free_bytes")
     keep["free_100mb"] = free // (100 << 20) if isinstance(free, int) else None
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
