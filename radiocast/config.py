@@ -374,4 +374,5 @@ def known_keys() -> set[str]:
                     "pull": {}}, Path("/"))
     parse_settings({"stations": [{"id": "x", "name": "x", "transfer": "pull",
                                   "playout": "agent"}]}, Path("/"))
-    return {k for k in Table.every_key if "." in k}
+    sections = {"radiocast", "ingest", "audio", "schedule", "delivery", "pull", "stations"}
+    return {k for k in Table.every_key if "." in k and k.split(".")[0] in sections}
