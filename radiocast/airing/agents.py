@@ -71,14 +71,14 @@ def collect_on(app: App, link: StationLink | OutboxLink,
     stored = {} if stored is None else stored
     sid = link.station.id
     now = app.clock()
-    pull = isinstance(link, OutboxLink)
-    contact = link.contact_time() if isinstance(link, OutboxLink) else now
-    wrote = link.status_time() if isinstance(link, OutboxLink) else now
+    # a pull station's times are its own writes in its inbox (by the hub's clock)
+    contact, wrote = (link.contact_time(), link.status_time()) \
+        if isinstance(link, OutboxLink) else (now, now)
     if contact is not None:
         with app.db.write() as s:
             ops.record_contact(s, sid, min(contact, now), None)
     _heartbeat(app, link.station, link.read_small(STATUS_FILE, STATUS_LIMIT),
-               min(wrote or now, now) if pull else now)
+               min(wrote or now, now))
     present = sorted(link.list_names(ASRUN_DIR), key=lambda f: f.name)
     for name in set(stored) - {f.name for f in present}:
         del stored[name]  # the agent let it go
