@@ -2,8 +2,11 @@
 
     python benchmarks/normalize.py [--minutes 15 60] [--runs 1] [--no-loudnorm]
 
-Builds stereo 44.1 kHz MP3 test programmes (speech-like: a modulated tone over pink noise, with
-silences), then runs, side by side on the same file:
+Builds stereo 44.1 kHz MP3 test programmes of each length in two kinds:
+  plain  speech-like: a modulated tone over pink noise, with silences
+  heavy  the same 11 dB quieter (about -32 LUFS) with a full-scale click every 8 s and peaks
+         over 0 dBTP: reaching -16 LUFS needs about +16 dB and a limiter that costs several LU
+then runs, side by side on the same file:
   bare      ffmpeg -i in -ac 1 -ar 44100 -b:a 64k out.mp3
   loudnorm  ffmpeg -i in -af loudnorm=I=-16:TP=-1.5 -ac 1 -ar 44100 -b:a 64k out.mp3
   radiocast radiocast.audio.normalize (measure + encode + verify), timed in-process, as the
@@ -33,6 +36,8 @@ import json, resource, sys, time
 from pathlib import Path
 from radiocast.audio.normalize import Tags, normalize
 from radiocast.config import AudioSettings
+from radiocast.audio.meter import _signal
+_signal()  # scipy, imported once when the daemon starts: not part of a normalization
 t = time.perf_counter()
 tags = Tags("b", "2026-11", "s", "vi")
 r = normalize(Path(sys.argv[1]), Path(sys.argv[2]), AudioSettings(), tags)
@@ -40,17 +45,24 @@ wall = time.perf_counter() - t
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(json.dumps({"wall": wall, "self_mib": own, "child_mib": kids,
-                  "out_lufs": r.output.integrated_lufs}))
+                  "out_lufs": r.output.integrated_lufs, "gain": r.gain_db,
+                  "limited": r.limited}))
 """
 
 
-def make_programme(path: Path, minutes: int) -> None:
+def make_programme(path: Path, minutes: int, heavy: bool = False) -> None:
     secs = minutes * 60
     src = (f"sine=frequency=330:sample_rate=44100:duration={secs},"
            "volume='0.6*(0.5+0.5*sin(2*PI*t/2.3))*gt(sin(2*PI*t/17),-0.8)':eval=frame")
-    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", src, "-f", "lavfi",
-                    "-i", f"anoisesrc=color=pink:sample_rate=44100:amplitude=0.05:duration={secs}",
-                    "-filter_complex", "[0][1]amix=inputs=2,aformat=channel_layouts=stereo",
+    noise = f"anoisesrc=color=pink:sample_rate=44100:amplitude=0.05:duration={secs}"
+    graph = "[0][1]amix=inputs=2,aformat=channel_layouts=stereo"
+    inputs = ["-f", "lavfi", "-i", src, "-f", "lavfi", "-i", noise]
+    if heavy:
+        click = "0.95*sin(2*PI*900*t)*lt(mod(t\\,8)\\,0.002)"
+        inputs += ["-f", "lavfi", "-i", f"aevalsrc='{click}|{click}':s=44100:d={secs}"]
+        graph = ("[0][1]amix=inputs=2,volume=1.2,aformat=channel_layouts=stereo[q];"
+                 "[q][2]amix=inputs=2:normalize=0")
+    subprocess.run([find_ffmpeg(), "-v", "error", "-y", *inputs, "-filter_complex", graph,
                     "-b:a", "128k", str(path)], check=True)
 
 
@@ -65,65 +77,75 @@ def measure(cmd: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def main() -> None:
+def run_case(src: Path, tmp: Path, runs: int,
+             loudnorm: bool) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
+    """Median wall and peak RSS per tool for one programme; and radiocast's own figures."""
     import json
 
+    ff = find_ffmpeg()
+    walls: dict[str, list[float]] = {"bare": [], "loudnorm": [], "radiocast": [], "rc+start": []}
+    rss: dict[str, float] = dict.fromkeys(walls, 0.0)
+    doc: dict[str, float] = {}
+    for _ in range(runs):
+        w, r = measure([ff, "-v", "error", "-y", "-i", str(src), "-ac", "1", "-ar", "44100",
+                        "-b:a", "64k", str(tmp / "bare.mp3")])
+        walls["bare"].append(w)
+        rss["bare"] = max(rss["bare"], r)
+        if loudnorm:
+            w, r = measure([ff, "-v", "error", "-y", "-i", str(src), "-af",
+                            "loudnorm=I=-16:TP=-1.5", "-ac", "1", "-ar", "44100", "-b:a", "64k",
+                            str(tmp / "ln.mp3")])
+            walls["loudnorm"].append(w)
+            rss["loudnorm"] = max(rss["loudnorm"], r)
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", CHILD, str(src), str(tmp / "rc.mp3")],
+                             capture_output=True, text=True, check=True).stdout
+        walls["rc+start"].append(time.perf_counter() - t)
+        doc = json.loads(out)
+        # the daemon imports once and normalizes in-process: that is `radiocast`;
+        # `rc+start` adds a fresh interpreter and imports (~1.5 s, scipy mostly)
+        walls["radiocast"].append(doc["wall"])
+        # the Python process + the three ffmpeg processes that run beside it while encoding
+        # (filter, encoder, verifying decoder; shared libraries counted three times)
+        rss["radiocast"] = max(rss["radiocast"], doc["self_mib"] + 3 * doc["child_mib"])
+        rss["rc+start"] = rss["radiocast"]
+    return {k: (statistics.median(v), rss[k]) for k, v in walls.items() if v}, doc
+
+
+def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=int, nargs="+", default=[15, 60])
+    ap.add_argument("--kinds", nargs="+", default=["plain", "heavy"])
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--no-loudnorm", action="store_true")
     args = ap.parse_args()
-    ff = find_ffmpeg()
-    results: dict[int, dict[str, tuple[float, float]]] = {}
-    parts: dict[int, tuple[float, float]] = {}
+    results: dict[str, dict[str, tuple[float, float]]] = {}
+    docs: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in args.minutes:
-            src = Path(tmp) / f"in-{minutes}.mp3"
-            make_programme(src, minutes)
-            walls: dict[str, list[float]] = {"bare": [], "loudnorm": [], "radiocast": [],
-                                             "rc+start": []}
-            rss: dict[str, float] = {"bare": 0, "loudnorm": 0, "radiocast": 0, "rc+start": 0}
-            lufs = 0.0
-            for _ in range(args.runs):
-                w, r = measure([ff, "-v", "error", "-y", "-i", str(src), "-ac", "1", "-ar",
-                                "44100", "-b:a", "64k", str(Path(tmp) / "bare.mp3")])
-                walls["bare"].append(w)
-                rss["bare"] = max(rss["bare"], r)
-                if not args.no_loudnorm:
-                    w, r = measure([ff, "-v", "error", "-y", "-i", str(src), "-af",
-                                    "loudnorm=I=-16:TP=-1.5", "-ac", "1", "-ar", "44100",
-                                    "-b:a", "64k", str(Path(tmp) / "ln.mp3")])
-                    walls["loudnorm"].append(w)
-                    rss["loudnorm"] = max(rss["loudnorm"], r)
-                t = time.perf_counter()
-                out = subprocess.run([sys.executable, "-c", CHILD, str(src),
-                                      str(Path(tmp) / "rc.mp3")], capture_output=True,
-                                     text=True, check=True).stdout
-                walls["rc+start"].append(time.perf_counter() - t)
-                doc = json.loads(out)
-                # the daemon imports once and normalizes in-process: that is `radiocast`;
-                # `rc+start` adds a fresh interpreter and imports (~1.5 s, scipy mostly)
-                walls["radiocast"].append(doc["wall"])
-                # python process + the two ffmpeg processes that run beside it while encoding
-                # (a conservative sum: their shared libraries are counted twice)
-                rss["radiocast"] = max(rss["radiocast"], doc["self_mib"] + 2 * doc["child_mib"])
-                rss["rc+start"] = rss["radiocast"]
-                parts[minutes] = (doc["self_mib"], doc["child_mib"])
-                lufs = doc["out_lufs"]
-            results[minutes] = {k: (statistics.median(v), rss[k]) for k, v in walls.items() if v}
-            print(f"{minutes} min: radiocast output {lufs:.2f} LUFS", file=sys.stderr)
-    print(f"{'programme':<10} {'tool':<10} {'wall s':>8} {'× bare':>7} {'peak RSS MiB':>13}")
-    for minutes, row in results.items():
+            for kind in args.kinds:
+                src = Path(tmp) / f"in-{minutes}-{kind}.mp3"
+                make_programme(src, minutes, heavy=kind == "heavy")
+                label = f"{minutes} min {kind}"
+                results[label], docs[label] = run_case(src, Path(tmp), args.runs,
+                                                       not args.no_loudnorm)
+                src.unlink()
+    print(f"{'programme':<15} {'tool':<10} {'wall s':>8} {'× bare':>7} {'peak RSS MiB':>13}")
+    for label, row in results.items():
         bare = row["bare"][0]
         for tool, (wall, mib) in row.items():
-            print(f"{minutes:>3} min    {tool:<10} {wall:>8.1f} {wall / bare:>7.2f} {mib:>13.0f}")
-    for minutes, (own, child) in parts.items():
-        print(f"radiocast {minutes} min: Python process {own:.0f} MiB, largest ffmpeg child "
-              f"{child:.0f} MiB")
-    if len(results) == 2:
-        a, b = sorted(results)
-        ratio = results[b]["radiocast"][1] / results[a]["radiocast"][1]
-        print(f"radiocast peak RSS, {b} min / {a} min: {ratio:.2f}")
+            print(f"{label:<15} {tool:<10} {wall:>8.1f} {wall / bare:>7.2f} {mib:>13.0f}")
+    print()
+    print(f"{'programme':<15} {'gain dB':>8} {'limited':>8} {'out LUFS':>9} {'py MiB':>7} "
+          f"{'ffmpeg MiB':>11}")
+    for label, d in docs.items():
+        print(f"{label:<15} {d['gain']:>8.2f} {d['limited']!s:>8} {d['out_lufs']:>9.2f} "
+              f"{d['self_mib']:>7.0f} {d['child_mib']:>11.0f}")
+    for kind in args.kinds:
+        rows = sorted((m, results[f"{m} min {kind}"]["radiocast"][1]) for m in args.minutes)
+        if len(rows) >= 2:
+            print(f"radiocast peak RSS {kind}, {rows[-1][0]} min / {rows[0][0]} min: "
+                  f"{rows[-1][1] / rows[0][1]:.2f}")
 
 
 if __name__ == "__main__":

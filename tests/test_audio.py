@@ -170,3 +170,40 @@ def test_works_with_only_the_bundled_ffmpeg(tmp_path: Path,
         assert res.output.integrated_lufs == pytest.approx(-16.0, abs=0.5)
     finally:
         ffmpeg.find_ffmpeg.cache_clear()
+
+
+def _heavy(path: Path, seconds: int) -> Path:
+    """Quiet speech-like audio (about -32 LUFS with the clicks) with a full-scale click every 3 s: +16 dB of
+    gain puts the speech peaks and every click far over the ceiling."""
+    ff = find_ffmpeg()
+    speech = make_tone(path.with_name("speech.wav"), seconds, -33.0)
+    clicks = (f"aevalsrc='0.95*sin(2*PI*900*t)*lt(mod(t\\,3)\\,0.001)':s=44100:d={seconds}")
+    subprocess.run([ff, "-v", "error", "-y", "-i", str(speech), "-f", "lavfi", "-i", clicks,
+                    "-filter_complex", "[0][1]amix=inputs=2:normalize=0", "-c:a",
+                    "pcm_f32le", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("seconds", [40, 400])  # the sample is the whole; a sample + one check
+def test_heavy_limiting_reaches_the_target_with_exactly_one_encode(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:
+    from radiocast.audio import normalize as module
+
+    src = _heavy(tmp_path / "heavy.wav", seconds)
+    before = ebur128(src)
+    assert before.integrated < -30 and before.true_peak > -1.0  # the case this is about
+    commands: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    def popen(cmd: list[str], *args: object, **kwargs: object) -> object:
+        commands.append(list(cmd))
+        return real_popen(cmd, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(module.subprocess, "Popen", popen)
+    res = normalize(src, tmp_path / "o.mp3", SETTINGS, TAGS)
+    assert res.limited and res.gain_db > 16.5  # more than target - input: the limiter's loss
+    encodes = [c for c in commands if "libmp3lame" in c]
+    assert len(encodes) == 1
+    measured = ebur128(tmp_path / "o.mp3")  # ffmpeg's meter on the file
+    assert measured.integrated == pytest.approx(SETTINGS.target_lufs, abs=0.7)
+    assert measured.true_peak <= SETTINGS.true_peak_dbtp + 0.5

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -92,8 +92,10 @@ class Loudness:
 class LoudnessMeter:
     """Streaming BS.1770-4 integrated loudness, EBU 3342 loudness range, 4x true peak."""
 
-    def __init__(self, fs: int, channels: int) -> None:
+    def __init__(self, fs: int, channels: int, peaks: bool = True) -> None:
+        """`peaks=False` skips the true-peak search (loudness only, about twice as fast)."""
         self.fs = fs
+        self.peaks = peaks
         self.channels = channels
         self.sos = k_weighting_sos(fs)
         self.zi = [_signal().sosfilt_zi(self.sos) * 0.0 for _ in range(channels)]
@@ -109,7 +111,8 @@ class LoudnessMeter:
         if x.size == 0:
             return
         self.frames += x.shape[0]
-        self._peaks(x)
+        if self.peaks:
+            self._peaks(x)
         filtered = np.empty(x.shape, dtype=np.float64)
         for c in range(self.channels):
             filtered[:, c], self.zi[c] = _signal().sosfilt(self.sos, x[:, c], zi=self.zi[c])
@@ -190,3 +193,14 @@ def _lra(short: npt.NDArray[np.float64]) -> float:
         return 0.0
     lo, hi = np.percentile(kept, [10, 95])
     return float(hi - lo)
+
+
+def feed_stream(meter: LoudnessMeter, stream: IO[bytes]) -> None:
+    """Feed little-endian float32 PCM from `stream` until it ends, a second or two at a time."""
+    frame = 4 * meter.channels
+    pending = b""
+    while block := stream.read(meter.fs * frame * 2):
+        pending += block
+        usable = len(pending) - len(pending) % frame
+        meter.feed(np.frombuffer(pending[:usable], dtype="<f4").reshape(-1, meter.channels))
+        pending = pending[usable:]

@@ -1,7 +1,9 @@
 """Normalize a programme: one decode (measured on its own thread, spooled as station-format
-PCM), then encode with gain and, where peaks need it, a look-ahead limiter, while a second
-ffmpeg decodes the MP3 as it is written so the same meter verifies it. Memory stays flat with
-programme length: ffmpeg decodes to a pipe and the meter works on fixed-size chunks.
+PCM); where peaks need a limiter, the gain that makes up for it is found on PCM (`gain`); then
+exactly one MP3 encode, fed by a separate filter process (trim, gain, limiter) so the two run
+on two cores, while a third ffmpeg decodes the MP3 as it is written and the meter verifies it.
+Memory stays flat with programme length: ffmpeg decodes to pipes and the meter works on
+fixed-size chunks.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ import contextlib
 import os
 import queue
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
@@ -25,14 +27,14 @@ from radiocast.audio.ffmpeg import (
     probe,
     wav_shortfall,
 )
-from radiocast.audio.meter import FloatArray, Loudness, LoudnessMeter
+from radiocast.audio.gain import find_gain, limiter_filters
+from radiocast.audio.meter import FloatArray, Loudness, LoudnessMeter, feed_stream
 from radiocast.config import AudioSettings
 from radiocast.errors import AudioError
 
 DIGITAL_SILENCE = 10 ** (-80 / 20)  # below -80 dBFS counts as digital silence
 KEEP_SILENCE_S = 0.25  # pad left at each end after trimming long silence
 TRIM_MIN_S = 1.0
-MAX_EXTRA_PASSES = 3  # re-encodes allowed when limiting cost loudness
 
 
 @dataclass(frozen=True)
@@ -114,24 +116,15 @@ def _usable_span(measured: Loudness, info: Probe, first: float | None, last: flo
 
 def _encode_to_target(raw: Path, part: Path, settings: AudioSettings, measured: Loudness,
                       span: tuple[float, float], tags: Tags) -> tuple[float, bool, Loudness]:
-    """Encode with the gain that reaches the target; when the limiter shaved loudness off the
-    peaks, raise the gain by what was lost, scaled by how much the output moved per dB last
-    time (secant step). Returns (gain, limited, measured output)."""
+    """Choose the gain (on PCM, when the limiter will cost loudness) and encode once.
+    Returns (gain, limited, measured output)."""
     gain = settings.target_lufs - measured.integrated_lufs
     limited = measured.true_peak_dbtp + gain > settings.true_peak_dbtp - 0.5
-    output = _encode_and_measure(raw, part, settings, gain, limited, span, tags)
-    prev: tuple[float, float] | None = None
-    for _ in range(MAX_EXTRA_PASSES):
-        shortfall = settings.target_lufs - output.integrated_lufs
-        if not limited or abs(shortfall) <= 0.3:
-            break
-        slope = 1.0
-        if prev is not None and abs(output.integrated_lufs - prev[1]) > 0.05:
-            slope = (output.integrated_lufs - prev[1]) / (gain - prev[0])
-        prev = (gain, output.integrated_lufs)
-        gain += shortfall / min(max(slope, 0.2), 1.0)
-        output = _encode_and_measure(raw, part, settings, gain, limited, span, tags)
-    return gain, limited, output
+    if limited:
+        sr = settings.sample_rate
+        gain = find_gain(raw, (round(span[0] * sr), round(span[1] * sr)), settings,
+                         measured.integrated_lufs).gain_db
+    return gain, limited, _encode_and_measure(raw, part, settings, gain, limited, span, tags)
 
 
 def _verify(output: Loudness, settings: AudioSettings, duration: float) -> None:
@@ -201,21 +194,22 @@ def _trim_bounds(first: float | None, last: float | None, total: float) -> tuple
 
 
 
-def _encoder_command(raw: Path, settings: AudioSettings, gain_db: float, limit: bool,
-                     span: tuple[float, float], tags: Tags) -> list[str]:
+def _filter_command(raw: Path, settings: AudioSettings, gain_db: float, limit: bool,
+                    span: tuple[float, float]) -> list[str]:
+    """Trim, gain and limiter on PCM: its own process, so it runs beside the encoder."""
     sr, ch = settings.sample_rate, settings.channels
-    start, end = span
-    filters = [f"atrim=start_sample={round(start * sr)}:end_sample={round(end * sr)}",
-               f"volume={gain_db:.3f}dB"]
-    if limit:
-        # sample-peak ceiling 1 dB under the true-peak ceiling leaves room for inter-sample
-        # overs and the MP3 encoder; look-ahead, delay-compensated, no auto make-up gain
-        ceiling = 10 ** ((settings.true_peak_dbtp - 1.0) / 20)
-        filters.append(f"alimiter=limit={ceiling:.5f}:attack=5:release=80:level=false"
-                       ":latency=true")
+    trim = f"atrim=start_sample={round(span[0] * sr)}:end_sample={round(span[1] * sr)}"
     return [find_ffmpeg(), "-hide_banner", "-nostdin", "-v", "error",
             "-f", "f32le", "-ar", str(sr), "-ac", str(ch), "-i", str(raw),
-            "-af", ",".join(filters), "-c:a", "libmp3lame", "-b:a", settings.bitrate,
+            "-af", ",".join([trim, *limiter_filters(settings, gain_db, limit)]),
+            "-f", "f32le", "pipe:1"]
+
+
+def _encoder_command(settings: AudioSettings, tags: Tags) -> list[str]:
+    sr, ch = settings.sample_rate, settings.channels
+    return [find_ffmpeg(), "-hide_banner", "-nostdin", "-v", "error",
+            "-f", "f32le", "-ar", str(sr), "-ac", str(ch), "-i", "pipe:0",
+            "-c:a", "libmp3lame", "-b:a", settings.bitrate,
             "-ar", str(sr), "-ac", str(ch), "-id3v2_version", "3",
             "-metadata", f"title={tags.title}", "-metadata", f"album={tags.month}",
             "-metadata", f"artist={tags.sender}", "-metadata", f"language={tags.language}",
@@ -239,44 +233,51 @@ def _tee(enc: subprocess.Popen[bytes], dec: subprocess.Popen[bytes], out: Path,
             dec.stdin.close()
 
 
-def _meter_stream(stream: IO[bytes], sr: int, ch: int) -> Loudness:
-    meter = LoudnessMeter(sr, ch)
-    frame = 4 * ch
-    pending = b""
-    while block := stream.read(sr * frame):
-        pending += block
-        usable = len(pending) - len(pending) % frame
-        meter.feed(np.frombuffer(pending[:usable], dtype="<f4").reshape(-1, ch))
-        pending = pending[usable:]
-    return meter.result()
-
-
 def _encode_and_measure(raw: Path, out: Path, settings: AudioSettings, gain_db: float,
                         limit: bool, span: tuple[float, float], tags: Tags) -> Loudness:
-    """Encode `raw` to `out` while a second ffmpeg decodes the MP3 stream as it is written
-    and the meter measures it: verification costs no extra pass over the file."""
+    """The one encode: filters | encoder, while a second ffmpeg decodes the MP3 stream as it
+    is written and the meter measures it: verification costs no extra pass over the file."""
     sr, ch = settings.sample_rate, settings.channels
     dec_cmd = [find_ffmpeg(), "-hide_banner", "-v", "error", "-f", "mp3", "-i", "pipe:0",
                "-ac", str(ch), "-ar", str(sr), "-f", "f32le", "pipe:1"]
-    enc = subprocess.Popen(_encoder_command(raw, settings, gain_db, limit, span, tags),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with tempfile.TemporaryFile() as filter_err:
+        filt = subprocess.Popen(_filter_command(raw, settings, gain_db, limit, span),
+                                stdout=subprocess.PIPE, stderr=filter_err)
+        assert filt.stdout is not None
+        with filt.stdout:
+            enc = subprocess.Popen(_encoder_command(settings, tags), stdin=filt.stdout,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        result, enc_err, dec_err, tee_error = _tee_and_verify(enc, dec_cmd, out, sr, ch)
+        if enc.wait() != 0:
+            raise AudioError("encode_failed", last_line(enc_err))
+        if filt.wait() != 0:
+            filter_err.seek(0)
+            raise AudioError("encode_failed",
+                             last_line(filter_err.read().decode("utf-8", "replace")))
+    if dec_err is not None or tee_error:
+        raise AudioError("verify_failed", "the encoded file could not be decoded again: "
+                         + (last_line(dec_err) if dec_err else repr(tee_error)))
+    return result
+
+
+def _tee_and_verify(enc: subprocess.Popen[bytes], dec_cmd: list[str], out: Path, sr: int,
+                    ch: int) -> tuple[Loudness, str, str | None, list[BaseException]]:
+    """Copy the encoder's MP3 into `out` and the verifying decoder; meter what it decodes.
+    Returns (loudness, encoder's stderr, decoder's stderr if it failed, tee errors)."""
     dec = subprocess.Popen(dec_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
-    assert enc.stdout and enc.stderr and dec.stdout
+    assert enc.stdout and enc.stderr and dec.stdout and dec.stderr
     tee_error: list[BaseException] = []
     thread = threading.Thread(target=_tee, args=(enc, dec, out, tee_error),
                               name="radiocast-encode-tee", daemon=True)
     thread.start()
-    result = _meter_stream(dec.stdout, sr, ch)
+    meter = LoudnessMeter(sr, ch)
+    feed_stream(meter, dec.stdout)
     thread.join()
     enc_err = enc.stderr.read().decode("utf-8", "replace")
     enc.stderr.close()
     enc.stdout.close()
     dec.stdout.close()
-    if enc.wait() != 0:
-        raise AudioError("encode_failed", last_line(enc_err))
-    dec_err = dec.stderr.read().decode("utf-8", "replace") if dec.stderr else ""
-    if dec.wait() != 0 or tee_error:
-        raise AudioError("verify_failed", "the encoded file could not be decoded again: "
-                         + (last_line(dec_err) if dec_err else repr(tee_error)))
-    return result
+    dec_err = dec.stderr.read().decode("utf-8", "replace")
+    dec.stderr.close()
+    return meter.result(), enc_err, (dec_err or "?") if dec.wait() != 0 else None, tee_error
