@@ -1,11 +1,18 @@
 """SFTP fan-out: radiocast vs OpenSSH's sftp, side by side, against a loopback sshd.
 
     python benchmarks/fanout.py [--quick]
+    python benchmarks/fanout.py --stations 300 [--size-mb 0.96]
 
 (1) one 20 MB file to one station; (2) a 7 MB file to 50 stations, 8 in parallel (vs
 `xargs -P 8 sftp`); (3) a 2 MB file to 10 stations, 8 in parallel, each through a proxy
 throttled to 1 Mbit/s (vs the ideal: 2 rounds of size/bandwidth); (4) a connection cut at 50 %:
 bytes sent in total over the file size.
+
+With --stations N: one programme to N stations on one loopback sshd (MaxStartups and
+MaxSessions raised for the load), side by side: radiocast's `run --once` (delivery, planning,
+playbooks; the programme is already normalized), `xargs -P 8 sftp` (put to a temporary name,
+then rename) and `xargs -P 8 rsync --partial`, each to its own N fresh folders; then where
+radiocast's time went, summed over its threads.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -68,12 +76,111 @@ def timed(fn: object) -> float:
     return time.perf_counter() - t
 
 
+class Phases:
+    """Thread time spent in named functions, summed over all threads (wraps them in place)."""
+
+    def __init__(self) -> None:
+        self.total: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.undo: list[tuple[object, str, object]] = []
+
+    def wrap(self, owner: object, attr: str, label: str) -> None:
+        real = getattr(owner, attr)
+
+        def timed_call(*a: object, **k: object) -> object:
+            t = time.perf_counter()
+            try:
+                return real(*a, **k)
+            finally:
+                with self.lock:
+                    self.total[label] = self.total.get(label, 0.0) + time.perf_counter() - t
+                    self.calls[label] = self.calls.get(label, 0) + 1
+
+        setattr(owner, attr, timed_call)
+        self.undo.append((owner, attr, real))
+
+    def restore(self) -> None:
+        for owner, attr, real in reversed(self.undo):
+            setattr(owner, attr, real)
+
+
+def scale(root: Path, n: int, size_mb: float) -> None:
+    """radiocast vs xargs -P 8 sftp / rsync, one programme to n stations."""
+    from radiocast.daemon import Daemon
+    from radiocast.db.engine import Database
+    from radiocast.stations import transport
+
+    key = root / "id_ed25519"
+    keygen(key)
+    srv = Sshd(root / "sshd", Path(str(key) + ".pub"), max_startups=f"{n + 50}:30:{n + 100}")
+    srv.start()
+    try:
+        kh = root / "kh"
+        kh.write_text(srv.known_hosts_line())
+        prog = root / "p.mp3"
+        prog.write_bytes(os.urandom(int(size_mb * 1_000_000)))
+        app, remotes = make_site(root, srv, key, n)
+        ready_programme(app, prog)
+        phases = Phases()
+        phases.wrap(transport.StationLink, "connect", "connect (TCP, key exchange, auth, SFTP)")
+        phases.wrap(transport.StationLink, "upload", "upload (write, verify, rename)")
+        phases.wrap(deliver, "sync_inventory", "inventory (list, stat)")
+        phases.wrap(transport.StationLink, "write_small", "small files (playbook)")
+        phases.wrap(Database, "write", "database writes (BEGIN IMMEDIATE … COMMIT)")
+        daemon = Daemon(app)
+        ours = timed(daemon.run_once)
+        phases.restore()
+        ok = sum(1 for d in remotes if any(p.suffix == ".mp3" for p in d.iterdir()))
+        app.close()
+        cmd = (f"-i {key} -P {srv.port} -o UserKnownHostsFile={kh} "
+               f"-o StrictHostKeyChecking=yes {srv.user}@127.0.0.1")
+        dsts = [station_dir(root / f"x{i}") for i in range(n)]
+        sftp_s = timed(lambda: subprocess.run(
+            ["xargs", "-P", "8", "-I", "{}", "sh", "-c",
+             f"printf 'put {prog} {{}}/.p.part\\nrename {{}}/.p.part {{}}/p.mp3\\n' | "
+             f"sftp -q -b - {cmd}"], input="\n".join(map(str, dsts)), text=True, check=True,
+            capture_output=True))
+        sftp_ok = sum(1 for d in dsts if (d / "p.mp3").exists())
+        rsync_s = rsync_ok = 0.0
+        if shutil.which("rsync"):
+            rdsts = [station_dir(root / f"r{i}") for i in range(n)]
+            ssh = (f"ssh -i {key} -p {srv.port} -o UserKnownHostsFile={kh} "
+                   "-o StrictHostKeyChecking=yes")
+            rsync_s = timed(lambda: subprocess.run(
+                ["xargs", "-P", "8", "-I", "{}", "rsync", "--partial", "-e", ssh, str(prog),
+                 f"{srv.user}@127.0.0.1:{{}}/p.mp3"], input="\n".join(map(str, rdsts)),
+                text=True, check=True, capture_output=True))
+            rsync_ok = sum(1 for d in rdsts if (d / "p.mp3").exists())
+    finally:
+        srv.stop()
+    print(f"one {size_mb:.2f} MB programme to {n} stations (one loopback sshd)")
+    print(f"{'tool':<28} {'wall s':>8} {'stations ok':>12} {'radiocast ×':>12}")
+    print(f"{'radiocast run --once':<28} {ours:>8.2f} {ok:>12} {1.0:>12.2f}")
+    print(f"{'xargs -P 8 sftp put+rename':<28} {sftp_s:>8.2f} {sftp_ok:>12} "
+          f"{ours / sftp_s:>12.2f}")
+    if rsync_s:
+        print(f"{'xargs -P 8 rsync --partial':<28} {rsync_s:>8.2f} {rsync_ok:>12.0f} "
+              f"{ours / rsync_s:>12.2f}")
+    print()
+    print(f"radiocast, thread time by phase (summed over threads; wall {ours:.2f} s)")
+    for label, total in sorted(phases.total.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:<46} {total:>8.2f} s  {phases.calls[label]:>6} calls")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller case (2): 10 stations")
+    ap.add_argument("--stations", type=int, default=0,
+                    help="only the scale case: one programme to this many stations")
+    ap.add_argument("--size-mb", type=float, default=0.96)
     args = ap.parse_args()
     if shutil.which("sftp") is None:
         sys.exit("needs the OpenSSH sftp client")
+    if args.stations:
+        with tempfile.TemporaryDirectory() as tmp:
+            scale(Path(tmp), args.stations, args.size_mb)
+        return
     rows: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

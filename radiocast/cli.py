@@ -15,6 +15,7 @@ import click
 from radiocast import __version__
 from radiocast.cli_station import station
 from radiocast.clikit import Ctx, emit_json, json_option, pass_ctx, pin_host_key, render_table
+from radiocast.config import find_config
 from radiocast.daemon import Daemon
 from radiocast.db import views
 from radiocast.db.ops import retry_failed
@@ -27,6 +28,7 @@ from radiocast.setup import init_directory, run_checks
 from radiocast.stations.provision import apply as apply_provision
 from radiocast.stations.provision import make_folders
 from radiocast.stations.provision import plan as plan_provision
+from radiocast.stations.roster import import_stations
 from radiocast.status import build_status, render_status
 
 
@@ -218,6 +220,22 @@ def provision(c: Ctx, station_id: str, key_file: str | None, do_apply: bool) -> 
         click.echo(f"  - {note}")
     if not do_apply:
         click.echo(f"\n# {p.sshd_file}\n{p.sshd_block}\n# {p.keys_file}\n{p.authorized_line}")
+
+
+@stations.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--dry-run", is_flag=True, help="Check the file and say what would change.")
+@pass_ctx
+def import_(c: Ctx, csv_file: str, dry_run: bool) -> None:
+    """Create or update [[stations]] from a CSV list (id, name, host, windows, valid_from,
+    valid_to, …). All rows or none; the old file is kept as radiocast.toml.bak."""
+    res = import_stations(find_config(c.config), Path(csv_file), dry_run)
+    click.echo(t("import_done" if not dry_run else "import_dry_run", c.language,
+                 created=len(res.created), updated=len(res.updated),
+                 unchanged=len(res.unchanged)))
+    for label, ids in (("+", res.created), ("~", res.updated)):
+        for sid in ids:
+            click.echo(f"  {label} {sid}")
 
 
 @cli.command()

@@ -321,9 +321,21 @@ def _pull(p: Table, base_dir: Path) -> PullSettings:
     return pull
 
 
+PER_STATION_KEYS = ("id", "name")  # never shared: [station_defaults] refuses them
+
+
 def _stations(top: Table, base_dir: Path) -> tuple[StationSettings, ...]:
+    """`[[stations]]`, each over the keys of `[station_defaults]` (its own keys win)."""
+    defaults: Mapping[str, Any] = top.get("station_defaults", as_table, {})
+    for key in PER_STATION_KEYS:
+        if key in defaults:
+            raise ConfigError(f"station_defaults.{key}", "is set per station, not as a default")
+    if defaults:  # checked once, with errors that name [station_defaults]
+        _station("station_defaults", {"id": "defaults", "name": "defaults",
+                                      "host": "defaults.invalid", **defaults}, base_dir)
     raw: list[Mapping[str, Any]] = top.get("stations", _list_of_tables, [])
-    stations = tuple(_station(f"stations[{n}]", st, base_dir) for n, st in enumerate(raw))
+    stations = tuple(_station(f"stations[{n}]", {**defaults, **st}, base_dir)
+                     for n, st in enumerate(raw))
     seen: set[str] = set()
     for n, st in enumerate(stations):
         if st.id in seen:

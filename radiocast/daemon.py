@@ -20,11 +20,14 @@ from radiocast import ingest, programmes
 from radiocast.airing import agents, asrun, planning, playbook, playout
 from radiocast.airing.schedule import AiringJobs
 from radiocast.app import App
+from radiocast.config import StationSettings
 from radiocast.db import views
 from radiocast.errors import ExitCode
 from radiocast.i18n import t
+from radiocast.rounds import run_round
 from radiocast.setup import ensure_folders
 from radiocast.stations import deliver
+from radiocast.stations.links import Visit
 from radiocast.stations.outbox import InboxWatch
 from radiocast.status import ProblemLog
 from radiocast.sysd import SdNotify, acquire_lock
@@ -154,13 +157,7 @@ class Daemon:
                 return
             self._normalize(pid)
         if not self.stop.is_set():
-            for outcome in deliver.deliver_due(self.app, self.stop):
-                self.failures += outcome.failed + outcome.retrying
-        if not self.stop.is_set():
-            for sid in sorted(planning.plan_all(self.app)):
-                if self.stop.is_set():
-                    break
-                playbook.publish_playbook(self.app, sid)
+            self.failures += run_round(self.app, self.stop)
         log.info(t("run_once_done", "en"))
 
     def step_ingest(self, mono: float | None = None) -> None:
@@ -293,26 +290,32 @@ class Contacts:
         return st.playout == "playbook" or bool(playout.due_checks(self.app, sid))
 
     def visit(self, sid: str, needs: Needs) -> None:
+        """Everything the station needs this round, over one connection (opened on first
+        use: a round that finds nothing to send and nothing to read does not dial)."""
         st = self.app.settings.station(sid)
         try:
-            if needs.deliver or needs.inventory:
-                if needs.inventory:
-                    self.last_inventory[sid] = time.monotonic()
-                deliver.deliver_station(self.app, st, self.stop, inventory=needs.inventory,
-                                        transfers=self.transfers)
-            if needs.publish and not self.stop.is_set():
-                self.unpublish(sid, playbook.publish_playbook(self.app, sid))
-            if needs.outcome and not self.stop.is_set():
-                self.last_outcome[sid] = time.monotonic()
-                self.pulled.discard(sid)
-                if st.playout == "agent":
-                    agents.collect(self.app, st, self.segments.setdefault(sid, {}))
-                elif st.playout == "playbook":
-                    asrun.confirm_station(self.app, st)
-                else:
-                    playout.check_station(self.app, st)
+            with Visit(self.app.settings, st, compress=not needs.deliver) as v:
+                if needs.deliver or needs.inventory:
+                    if needs.inventory:
+                        self.last_inventory[sid] = time.monotonic()
+                    deliver.deliver_station(self.app, st, self.stop, inventory=needs.inventory,
+                                            transfers=self.transfers, visit=v)
+                if needs.publish and not self.stop.is_set():
+                    self.unpublish(sid, playbook.publish_playbook(self.app, sid, v))
+                if needs.outcome and not self.stop.is_set():
+                    self.outcome(st, v)
         except Exception:
             log.exception("%s: station visit failed; the other stations go on", sid)
+
+    def outcome(self, st: StationSettings, v: Visit) -> None:
+        self.last_outcome[st.id] = time.monotonic()
+        self.pulled.discard(st.id)
+        if st.playout == "agent":
+            agents.collect(self.app, st, self.segments.setdefault(st.id, {}), v)
+        elif st.playout == "playbook":
+            asrun.confirm_station(self.app, st, v)
+        else:
+            playout.check_station(self.app, st, v)
 
     def unpublish(self, sid: str, ok: bool) -> None:
         if ok:

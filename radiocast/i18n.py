@@ -75,6 +75,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "provision_done": ("Đã chuẩn bị thư mục cho đài {id} tại {root} (tài khoản {account})",
                        "Prepared the folders of {id} in {root} (account {account})"),
     "run_once_done": ("Đã xử lý xong việc đang chờ", "All pending work done"),
+    "import_done": ("Đã cập nhật danh sách đài: thêm {created}, sửa {updated}, "
+                    "giữ nguyên {unchanged}",
+                    "Stations imported: {created} added, {updated} changed, "
+                    "{unchanged} unchanged"),
+    "import_dry_run": ("Kiểm tra xong, chưa ghi gì: sẽ thêm {created}, sửa {updated}, "
+                       "giữ nguyên {unchanged}",
+                       "Checked, nothing written: {created} to add, {updated} to change, "
+                       "{unchanged} unchanged"),
 }
 
 

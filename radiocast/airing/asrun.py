@@ -22,7 +22,7 @@ from radiocast.db import evidence, ops
 from radiocast.db.schema import Airing
 from radiocast.errors import DeliveryError
 from radiocast.models import OUTCOME_WITHIN, AiringState
-from radiocast.stations.transport import StationLink
+from radiocast.stations.links import Visit, link_for
 
 log = logging.getLogger(__name__)
 ASRUN_FILE = "asrun.jsonl"
@@ -106,14 +106,14 @@ def confirm_playbook_airings(app: App) -> int:
     return done
 
 
-def confirm_station(app: App, st: StationSettings) -> int:
+def confirm_station(app: App, st: StationSettings, visit: Visit | None = None) -> int:
     """Read one playbook station's as-run file and record what it says about the airings
     awaiting confirmation there. Returns how many airings reached a final state."""
     ids = waiting(app, st.id)
     if not ids:
         return 0
     try:
-        with StationLink(st, app.settings.delivery) as link:
+        with link_for(app.settings, st, visit) as link:
             raw = link.read_small(ASRUN_FILE, limit=ASRUN_LIMIT) or b""
     except DeliveryError as exc:
         log.warning("%s: as-run record not read: %s", st.id, exc.detail)

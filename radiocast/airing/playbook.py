@@ -13,8 +13,7 @@ from radiocast.app import App
 from radiocast.db.schema import Airing, Event, Programme
 from radiocast.errors import DeliveryError
 from radiocast.models import AiringState
-from radiocast.stations.outbox import OutboxLink
-from radiocast.stations.transport import StationLink
+from radiocast.stations.links import Visit, link_for
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +39,11 @@ def playbook(app: App, station_id: str, now: datetime) -> bytes:
     return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-def publish_playbook(app: App, station_id: str) -> bool:
+def publish_playbook(app: App, station_id: str, visit: Visit | None = None) -> bool:
     st = app.settings.station(station_id)
     data = playbook(app, station_id, app.clock())
     try:
-        with OutboxLink.of(app.settings, st) if st.pull else \
-                StationLink(st, app.settings.delivery) as link:
+        with link_for(app.settings, st, visit) as link:
             link.write_small("playbook.json", data)
     except DeliveryError as exc:
         log.warning("%s: playbook not written: %s", station_id, exc.detail)

@@ -27,6 +27,7 @@ from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.errors import DeliveryError
 from radiocast.faults import crash_point
 from radiocast.models import OUTCOME_WITHIN, AiringState, DeliveryState
+from radiocast.stations.links import Visit, link_for
 from radiocast.stations.transport import StationLink
 
 log = logging.getLogger(__name__)
@@ -157,14 +158,15 @@ def due_checks(app: App, station_id: str) -> list[tuple[int, datetime, float]]:
     return out
 
 
-def check_station(app: App, st: StationSettings) -> int:
+def check_station(app: App, st: StationSettings, visit: Visit | None = None) -> int:
     """Read the exit status of every airing at `st` that should have ended; record it.
     Returns how many airings reached a final state."""
     due = due_checks(app, st.id)
     if not due:
         return 0
     try:
-        with StationLink(st, app.settings.delivery) as link:
+        with link_for(app.settings, st, visit) as link:
+            assert isinstance(link, StationLink)  # ssh-command stations are pushed to
             return sum(_check_one(app, link, aid, begin) for aid, begin, _ in due)
     except DeliveryError as exc:
         log.warning("%s: exit status not read: %s", st.id, exc.detail)

@@ -23,10 +23,8 @@ from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from radiocast.models import AiringState, DeliveryState, ProgrammeState
 from radiocast.months import local_month
-from radiocast.stations.outbox import OutboxLink
-from radiocast.stations.transport import PART_RE, StationLink, part_name
-
-Link = StationLink | OutboxLink
+from radiocast.stations.links import Link, Visit, link_for
+from radiocast.stations.transport import PART_RE, part_name
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 1 << 20
@@ -89,10 +87,12 @@ def _configured(app: App, sid: str) -> bool:
 def deliver_station(app: App, st: StationSettings, stop: threading.Event | None = None,
                     progress: Callable[[str, int, int], None] | None = None,
                     inventory: bool = False,
-                    transfers: threading.Semaphore | None = None) -> StationOutcome:
+                    transfers: threading.Semaphore | None = None,
+                    visit: Visit | None = None) -> StationOutcome:
     """One connection to one station: send what is due (emergencies first), then take its
     inventory (re-queue what is missing or wrong, prune radiocast's old files). With nothing
-    due it connects only when `inventory` is asked for."""
+    due it connects only when `inventory` is asked for. With a `visit`, the round's shared
+    connection is used (and left open for the round's other steps)."""
     outcome = StationOutcome(st.id)
     owner = f"{uuid.uuid4().hex[:12]}"
     lease = timedelta(seconds=app.settings.delivery.lease_seconds)
@@ -101,8 +101,7 @@ def deliver_station(app: App, st: StationSettings, stop: threading.Event | None 
     if not jobs and not inventory:
         return outcome
     try:
-        with OutboxLink.of(app.settings, st) if st.pull else \
-                StationLink(st, app.settings.delivery) as link:
+        with link_for(app.settings, st, visit) as link:
             free = link.free_bytes()
             if not st.pull:  # a pull station's contact is its own word (status.json)
                 with app.db.write() as s:
