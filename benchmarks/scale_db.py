@@ -1,7 +1,7 @@
 """A province-sized database: 300 stations, one programme a month for a year (2026), planned
 by the real planner and aired month by month under an injected clock. Built once per folder.
 
-    python benchmarks/scale_db.py DIR [--stations 300]
+    python benchmarks/scale_db.py DIR [--stations 300] [--months 12]
 
 Prints the config path. Used by benchmarks/status_profile.py.
 """
@@ -51,7 +51,7 @@ def air_month(app: App, clock: Clock, month_end: datetime) -> None:
                               "exit 0")
 
 
-def build(root: Path, n: int) -> Path:
+def build(root: Path, n: int, months: int = 12) -> Path:
     cfg = root / "radiocast.toml"
     if cfg.exists():
         return cfg
@@ -61,7 +61,7 @@ def build(root: Path, n: int) -> Path:
     app = open_app(cfg, clock=clock)
     media = root / "media"
     media.mkdir(exist_ok=True)
-    for m in range(1, 13):
+    for m in range(1, months + 1):
         clock.now = datetime(2026, m, 1, 1, tzinfo=UTC)  # 08:00 local on the 1st
         f = media / f"2026-{m:02d}.mp3"
         f.write_bytes(b"\xff\xfb" * 1000 + bytes([m]))
@@ -71,7 +71,7 @@ def build(root: Path, n: int) -> Path:
                     Delivery.state == DeliveryState.QUEUED.value)):
                 ops.mark_delivered(s, d, clock.now)
         plan_all(app)
-        if m < 12:
+        if m < months:
             air_month(app, clock, datetime(2026, m + 1, 1, tzinfo=UTC) - timedelta(hours=8))
     app.close()
     return cfg
@@ -81,9 +81,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("dir", type=Path)
     ap.add_argument("--stations", type=int, default=300)
+    ap.add_argument("--months", type=int, default=12)
     args = ap.parse_args()
     t0 = time.monotonic()
-    print(build(args.dir, args.stations))
+    print(build(args.dir, args.stations, args.months))
     print(f"built in {time.monotonic() - t0:.1f} s", file=sys.stderr)
 
 

@@ -3,6 +3,8 @@ measuring a whole file with the meter. The only module that starts ffmpeg to rea
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -105,22 +107,27 @@ def last_line(text: str) -> str:
 def decode_chunks(path: Path, sample_rate: int | None = None, channels: int | None = None,
                   extra: tuple[str, ...] = ()) -> Iterator[FloatArray]:
     """Yield float32 arrays of shape (frames, channels), CHUNK_SECONDS at a time."""
-    info = probe(path)
-    sr = sample_rate or info.sample_rate
-    ch = channels or info.channels
+    if sample_rate is None or channels is None:
+        info = probe(path)
+        sample_rate = sample_rate or info.sample_rate
+        channels = channels or info.channels
+    sr, ch = sample_rate, channels
     cmd = [find_ffmpeg(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
            "-vn", "-map", "0:a:0", *extra, "-ac", str(ch), "-ar", str(sr), "-f", "f32le", "-"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            bufsize=0)
     assert proc.stdout is not None and proc.stderr is not None
+    widen_pipe(proc.stdout)
     frame_bytes = 4 * ch
     want = sr * CHUNK_SECONDS * frame_bytes
     try:
         while True:
-            buf = _read_exact(proc.stdout, want)
-            usable = len(buf) - len(buf) % frame_bytes
+            buf = bytearray(want)  # a new buffer each time: the chunk outlives this loop
+            got = _read_into(proc.stdout, buf)
+            usable = got - got % frame_bytes
             if usable:
-                yield np.frombuffer(buf[:usable], dtype="<f4").reshape(-1, ch)
-            if len(buf) < want:
+                yield np.frombuffer(buf, dtype="<f4", count=usable // 4).reshape(-1, ch)
+            if got < want:
                 break
     finally:
         proc.stdout.close()
@@ -131,16 +138,22 @@ def decode_chunks(path: Path, sample_rate: int | None = None, channels: int | No
         raise AudioError("undecodable", last_line(err))
 
 
-def _read_exact(fh: IO[bytes], n: int) -> bytes:
-    parts: list[bytes] = []
+def widen_pipe(pipe: IO[bytes]) -> None:
+    """A 1 MiB pipe instead of 64 KiB: a tenth of the wake-ups for a PCM stream (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+
+
+def _read_into(fh: IO[bytes], buf: bytearray) -> int:
+    """Fill `buf` from `fh` (fewer bytes only at the end of the stream); no extra copies."""
+    view = memoryview(buf)
     got = 0
-    while got < n:
-        b = fh.read(n - got)
-        if not b:
+    while got < len(buf):
+        n = fh.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
             break
-        parts.append(b)
-        got += len(b)
-    return b"".join(parts)
+        got += n
+    return got
 
 
 # ---------------------------------------------------------------- the meter (ITU-R BS.1770-4)

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from radiocast.audio.ffmpeg import find_ffmpeg, last_line
+from radiocast.audio.ffmpeg import find_ffmpeg, last_line, widen_pipe
 from radiocast.audio.meter import LoudnessMeter, feed_stream
 from radiocast.config import AudioSettings
 from radiocast.errors import AudioError
@@ -145,6 +145,7 @@ def _loudness(src: _Source, settings: AudioSettings, gain_db: float, limit: bool
     with tempfile.TemporaryFile() as err:  # never a pipe nobody reads
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
         assert proc.stdout is not None
+        widen_pipe(proc.stdout)
         with proc.stdout:
             feed_stream(meter, proc.stdout)
         if proc.wait() != 0:

@@ -26,6 +26,7 @@ from radiocast.audio.ffmpeg import (
     last_line,
     probe,
     wav_shortfall,
+    widen_pipe,
 )
 from radiocast.audio.gain import find_gain, limiter_filters
 from radiocast.audio.meter import FloatArray, Loudness, LoudnessMeter, feed_stream
@@ -244,6 +245,7 @@ def _encode_and_measure(raw: Path, out: Path, settings: AudioSettings, gain_db: 
         filt = subprocess.Popen(_filter_command(raw, settings, gain_db, limit, span),
                                 stdout=subprocess.PIPE, stderr=filter_err)
         assert filt.stdout is not None
+        widen_pipe(filt.stdout)
         with filt.stdout:
             enc = subprocess.Popen(_encoder_command(settings, tags), stdin=filt.stdout,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -267,6 +269,7 @@ def _tee_and_verify(enc: subprocess.Popen[bytes], dec_cmd: list[str], out: Path,
     dec = subprocess.Popen(dec_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
     assert enc.stdout and enc.stderr and dec.stdout and dec.stderr
+    widen_pipe(dec.stdout)
     tee_error: list[BaseException] = []
     thread = threading.Thread(target=_tee, args=(enc, dec, out, tee_error),
                               name="radiocast-encode-tee", daemon=True)

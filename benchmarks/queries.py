@@ -1,0 +1,123 @@
+"""The listing commands on a province's and a nation's database: every answer from indexed
+queries, none per row.
+
+    python benchmarks/queries.py [--dir DIR] [--runs 5]
+
+Builds (once per DIR, with benchmarks/scale_db.py) 300 stations × 12 months of 2026 and
+3,321 stations × 1 month, then times, at 10 December 2026:
+  in process   the service function the command calls (median of --runs, warm)
+  command      `python -m radiocast … --json` (interpreter start and imports included;
+               at the real date, so `status` looks at today)
+and counts the SQL statements each one runs (a query per row would show as hundreds).
+Goals: each under 0.5 s; `report --period 2026` under 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sqlalchemy import event  # noqa: E402
+
+from benchmarks.scale_db import build  # noqa: E402
+from radiocast.app import App, open_app  # noqa: E402
+from radiocast.db import views  # noqa: E402
+from radiocast.report import build_report  # noqa: E402
+from radiocast.status import build_status  # noqa: E402
+
+AT = datetime(2026, 12, 10, 3, tzinfo=UTC)
+
+
+def commands(app: App, year_db: bool) -> dict[str, tuple[list[str], Callable[[], Any]]]:
+    tz = app.settings.general.tz
+    month = "2026-12" if year_db else "2026-01"
+    period = "2026" if year_db else "2026-01"
+
+    def schedule() -> Any:
+        with app.db.read() as s:
+            return views.list_airings(s, tz, month=month)
+
+    def deliveries() -> Any:
+        with app.db.read() as s:
+            return views.list_deliveries(s, tz)
+
+    def programmes() -> Any:
+        with app.db.read() as s:
+            return views.list_programmes(s, tz)
+
+    return {
+        "status": (["status", "--json"], lambda: build_status(app)),
+        f"schedule --month {month}": (["schedule", "--month", month, "--json"], schedule),
+        "deliveries": (["deliveries", "--json"], deliveries),
+        "programmes": (["programmes", "--json"], programmes),
+        f"report --period {period}": (["report", "--period", period, "--format", "json"],
+                                      lambda: build_report(app, period=period)),
+    }
+
+
+def count_statements(app: App, fn: Callable[[], Any]) -> int:
+    n = 0
+
+    def on(*_a: Any) -> None:
+        nonlocal n
+        n += 1
+
+    event.listen(app.db.engine, "before_cursor_execute", on)
+    try:
+        fn()
+    finally:
+        event.remove(app.db.engine, "before_cursor_execute", on)
+    return n
+
+
+def measure(cfg: Path, label: str, year_db: bool, runs: int) -> list[tuple[str, ...]]:
+    app = open_app(cfg, clock=lambda: AT, migrate=False)
+    rows = []
+    for name, (argv, fn) in commands(app, year_db).items():
+        fn()  # warm
+        walls = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            fn()
+            walls.append(time.perf_counter() - t)
+        stmts = count_statements(app, fn)
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "radiocast", "--config", str(cfg), *argv],
+                       check=True, capture_output=True, cwd=REPO)
+        cli = time.perf_counter() - t
+        rows.append((label, name, f"{statistics.median(walls):.3f}", f"{cli:.3f}", str(stmts)))
+    app.close()
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", type=Path)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    root = args.dir or Path(tempfile.mkdtemp(prefix="radiocast-queries-"))
+    t0 = time.perf_counter()
+    province = build(root / "province", 300, 12)
+    nation = build(root / "nation", 3321, 1)
+    print(f"databases built in {time.perf_counter() - t0:.0f} s ({root})", file=sys.stderr)
+    rows = measure(province, "300 × 12 months", True, args.runs)
+    rows += measure(nation, "3,321 × 1 month", False, args.runs)
+    head = ("database", "command", "in process s", "command s", "SQL statements")
+    w = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
+    for r in [head, *rows]:
+        print("  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i]) for i, c in enumerate(r)))
+
+
+if __name__ == "__main__":
+    main()
