@@ -18,13 +18,16 @@ radiocast's time went, summed over its threads.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,9 +103,40 @@ class Phases:
         setattr(owner, attr, timed_call)
         self.undo.append((owner, attr, real))
 
+    def wrap_context(self, owner: object, attr: str, label: str) -> None:
+        """The same for a method returning a context manager: the time inside the block."""
+        real = getattr(owner, attr)
+        phases = self
+
+        @contextlib.contextmanager
+        def timed_cm(*a: object, **k: object) -> Iterator[object]:
+            t = time.perf_counter()
+            try:
+                with real(*a, **k) as value:
+                    yield value
+            finally:
+                with phases.lock:
+                    phases.total[label] = phases.total.get(label, 0.0) + \
+                        time.perf_counter() - t
+                    phases.calls[label] = phases.calls.get(label, 0) + 1
+
+        setattr(owner, attr, timed_cm)
+        self.undo.append((owner, attr, real))
+
     def restore(self) -> None:
         for owner, attr, real in reversed(self.undo):
             setattr(owner, attr, real)
+
+
+def machine_cpu() -> float:
+    """CPU seconds the whole machine has spent (user + nice + system), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    return (int(fields[0]) + int(fields[1]) + int(fields[2])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def scale(root: Path, n: int, size_mb: float) -> None:
@@ -127,20 +161,24 @@ def scale(root: Path, n: int, size_mb: float) -> None:
         phases.wrap(transport.StationLink, "upload", "upload (write, verify, rename)")
         phases.wrap(deliver, "sync_inventory", "inventory (list, stat)")
         phases.wrap(transport.StationLink, "write_small", "small files (playbook)")
-        phases.wrap(Database, "write", "database writes (BEGIN IMMEDIATE … COMMIT)")
+        phases.wrap_context(Database, "write", "database writes (wait, BEGIN … COMMIT)")
         daemon = Daemon(app)
+        cpu0, own0 = machine_cpu(), own_cpu()
         ours = timed(daemon.run_once)
+        cpu_all, cpu_own = machine_cpu() - cpu0, own_cpu() - own0
         phases.restore()
         ok = sum(1 for d in remotes if any(p.suffix == ".mp3" for p in d.iterdir()))
         app.close()
         cmd = (f"-i {key} -P {srv.port} -o UserKnownHostsFile={kh} "
                f"-o StrictHostKeyChecking=yes {srv.user}@127.0.0.1")
         dsts = [station_dir(root / f"x{i}") for i in range(n)]
+        cpu0 = machine_cpu()
         sftp_s = timed(lambda: subprocess.run(
             ["xargs", "-P", "8", "-I", "{}", "sh", "-c",
              f"printf 'put {prog} {{}}/.p.part\\nrename {{}}/.p.part {{}}/p.mp3\\n' | "
              f"sftp -q -b - {cmd}"], input="\n".join(map(str, dsts)), text=True, check=True,
             capture_output=True))
+        sftp_cpu = machine_cpu() - cpu0
         sftp_ok = sum(1 for d in dsts if (d / "p.mp3").exists())
         rsync_s = rsync_ok = 0.0
         if shutil.which("rsync"):
@@ -163,6 +201,8 @@ def scale(root: Path, n: int, size_mb: float) -> None:
         print(f"{'xargs -P 8 rsync --partial':<28} {rsync_s:>8.2f} {rsync_ok:>12.0f} "
               f"{ours / rsync_s:>12.2f}")
     print()
+    print(f"CPU, whole machine: radiocast {cpu_all:.1f} s (its own process {cpu_own:.1f} s, "
+          f"sshd and its children {cpu_all - cpu_own:.1f} s); sftp {sftp_cpu:.1f} s")
     print(f"radiocast, thread time by phase (summed over threads; wall {ours:.2f} s)")
     for label, total in sorted(phases.total.items(), key=lambda kv: -kv[1]):
         print(f"  {label:<46} {total:>8.2f} s  {phases.calls[label]:>6} calls")

@@ -18,7 +18,7 @@ from radiocast.stations.links import Visit
 
 # connections open at once: a station waiting on a slow link costs a sleeping thread, so this
 # follows the number of stations; `delivery.max_parallel` bounds the uploads themselves
-MAX_CONNECTIONS = 128
+MAX_CONNECTIONS = 64
 
 
 def run_round(app: App, stop: threading.Event) -> int:

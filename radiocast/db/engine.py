@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +52,8 @@ class Database:
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
+        self._local_writers: contextlib.AbstractContextManager[Any] = \
+            threading.RLock() if self.is_sqlite else contextlib.nullcontext()
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(
             self.engine.execution_options(radiocast_write=True), expire_on_commit=False
@@ -62,8 +66,11 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A write transaction; commits on success. On SQLite it takes the write lock first."""
-        with _translate(), self._writer() as session, session.begin():
+        """A write transaction; commits on success. On SQLite it takes the write lock first:
+        this process's own writers queue on a lock of their own (woken the moment it is
+        free) rather than in SQLite's busy handler, which sleeps in steps of up to 100 ms and
+        turned a hundred station threads into a convoy (issue #15's fan-out profile)."""
+        with self._local_writers, _translate(), self._writer() as session, session.begin():
             yield session
 
     # ------------------------------------------------------------ migrations

@@ -11,6 +11,8 @@ with the same error instead of each dialling a dead station again.
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from collections.abc import Iterator
 
 from radiocast.config import Settings, StationSettings
@@ -19,6 +21,12 @@ from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import StationLink
 
 Link = StationLink | OutboxLink
+
+# Opening a connection is CPU work (key exchange, signatures, the first packets), waiting on a
+# slow link is not: the process opens at most this many at once, however many stations are
+# being served, so a hundred threads waiting on 3G never become a hundred handshakes competing
+# for two cores (and for Python's interpreter lock) on the hub.
+HANDSHAKES = threading.BoundedSemaphore(max(2, 2 * (os.cpu_count() or 1)))
 
 
 class Visit:
@@ -40,7 +48,8 @@ class Visit:
         if self.link is None:
             link = _new_link(self.settings, self.station, self.compress)
             try:
-                link.__enter__()
+                with HANDSHAKES:
+                    link.__enter__()
             except DeliveryError as exc:
                 self.failure = exc
                 raise
