@@ -7,6 +7,7 @@ its own station and nothing else, and the systemd watchdog ping never waits for 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -24,11 +25,11 @@ from radiocast.config import StationSettings
 from radiocast.db import views
 from radiocast.errors import ExitCode
 from radiocast.i18n import t
-from radiocast.rounds import run_round
 from radiocast.setup import ensure_folders
 from radiocast.stations import deliver
-from radiocast.stations.links import Visit
+from radiocast.stations.deliver import Link, open_link
 from radiocast.stations.outbox import InboxWatch
+from radiocast.stations.visit import Visit
 from radiocast.status import ProblemLog
 from radiocast.sysd import SdNotify, acquire_lock
 
@@ -40,6 +41,7 @@ CHECK_EVERY_SECONDS = 30  # outcome of started airings, at most this often per s
 NEEDS_EVERY_SECONDS = 1.0  # how often the loop looks for station work
 ORIGINALS_EVERY_SECONDS = 60
 MAX_STATION_THREADS = 256
+ROUND_CONNECTIONS = 64  # stations served at once by `run --once`
 
 
 class StopNow(BaseException):
@@ -294,7 +296,7 @@ class Contacts:
         use: a round that finds nothing to send and nothing to read does not dial)."""
         st = self.app.settings.station(sid)
         try:
-            with Visit(self.app.settings, st, compress=not needs.deliver) as v:
+            with Visit(lambda: open_link(self.app, st, compress=not needs.deliver)) as v:
                 if needs.deliver or needs.inventory:
                     if needs.inventory:
                         self.last_inventory[sid] = time.monotonic()
@@ -307,7 +309,7 @@ class Contacts:
         except Exception:
             log.exception("%s: station visit failed; the other stations go on", sid)
 
-    def outcome(self, st: StationSettings, v: Visit) -> None:
+    def outcome(self, st: StationSettings, v: Visit[Link]) -> None:
         self.last_outcome[st.id] = time.monotonic()
         self.pulled.discard(st.id)
         if st.playout == "agent":
@@ -359,3 +361,31 @@ class AiringCycle:
 
     def shutdown(self) -> None:
         self.jobs.shutdown()
+
+
+def run_round(app: App, stop: threading.Event) -> int:
+    """`run --once`: every station served in parallel, each over one connection that carries
+    its deliveries, its inventory and, after planning, its playbook. Returns failures."""
+    stations = {st.id: st for st in app.settings.stations}
+    visits = {sid: Visit(functools.partial(open_link, app, st))
+              for sid, st in stations.items()}
+    transfers = threading.Semaphore(app.settings.delivery.max_parallel)
+    failures = 0
+    # a station waiting on a slow link costs a sleeping thread: connections follow the number
+    # of stations; visit.HANDSHAKES bounds the CPU work, `max_parallel` the uploads
+    with ThreadPoolExecutor(max(1, min(ROUND_CONNECTIONS, len(stations))),
+                            thread_name_prefix="radiocast-round") as pool:
+        try:
+            with app.db.read() as s:
+                due = [sid for sid in views.due_station_ids(s, app.clock()) if sid in stations]
+            for out in pool.map(lambda sid: deliver.deliver_station(
+                    app, stations[sid], stop, transfers=transfers, visit=visits[sid]), due):
+                failures += out.failed + out.retrying
+            changed = [] if stop.is_set() else \
+                sorted(sid for sid in planning.plan_all(app) if sid in stations)
+            if not stop.is_set():
+                failures += sum(not ok for ok in pool.map(
+                    lambda sid: playbook.publish_playbook(app, sid, visits[sid]), changed))
+        finally:
+            list(pool.map(Visit.close, visits.values()))
+    return failures

@@ -173,8 +173,8 @@ def test_works_with_only_the_bundled_ffmpeg(tmp_path: Path,
 
 
 def _heavy(path: Path, seconds: int) -> Path:
-    """Quiet speech-like audio (about -32 LUFS with the clicks) with a full-scale click every 3 s: +16 dB of
-    gain puts the speech peaks and every click far over the ceiling."""
+    """Quiet speech-like audio (about -32 LUFS with the clicks) with a full-scale click every
+    3 s: +16 dB of gain puts the speech peaks and every click far over the ceiling."""
     ff = find_ffmpeg()
     speech = make_tone(path.with_name("speech.wav"), seconds, -33.0)
     clicks = (f"aevalsrc='0.95*sin(2*PI*900*t)*lt(mod(t\\,3)\\,0.001)':s=44100:d={seconds}")

@@ -22,8 +22,11 @@ from radiocast.db import evidence, ops
 from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.errors import DeliveryError
 from radiocast.models import AiringState, DeliveryState
-from radiocast.stations.links import Link, Visit, link_for
 from radiocast.stations.outbox import OutboxLink
+from radiocast.stations.transport import StationLink
+from radiocast.stations.visit import Visit, link_for
+
+Link = StationLink | OutboxLink
 
 log = logging.getLogger(__name__)
 STATUS_FILE = "status.json"
@@ -48,13 +51,14 @@ class Collected:
 
 
 def collect(app: App, st: StationSettings, stored: dict[str, int] | None = None,
-            visit: Visit | None = None) -> Collected:
+            visit: Visit[Link] | None = None) -> Collected:
     """One contact with an agent station: heartbeat, new events, acknowledgement.
 
     `stored` (segment name → size), kept by the caller between contacts, lets the hub skip
     segments it has already stored whole while the agent has not yet seen the ack."""
     try:
-        with link_for(app.settings, st, visit, compress=True) as link:
+        with link_for(visit, lambda: OutboxLink.of(app.settings, st) if st.pull else
+                      StationLink(st, app.settings.delivery, compress=True)) as link:
             return collect_on(app, link, stored)
     except DeliveryError as exc:
         with app.db.write() as s:

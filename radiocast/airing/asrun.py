@@ -22,7 +22,9 @@ from radiocast.db import evidence, ops
 from radiocast.db.schema import Airing
 from radiocast.errors import DeliveryError
 from radiocast.models import OUTCOME_WITHIN, AiringState
-from radiocast.stations.links import Visit, link_for
+from radiocast.stations.outbox import OutboxLink
+from radiocast.stations.transport import StationLink
+from radiocast.stations.visit import Visit, link_for
 
 log = logging.getLogger(__name__)
 ASRUN_FILE = "asrun.jsonl"
@@ -106,14 +108,15 @@ def confirm_playbook_airings(app: App) -> int:
     return done
 
 
-def confirm_station(app: App, st: StationSettings, visit: Visit | None = None) -> int:
+def confirm_station(app: App, st: StationSettings,
+                    visit: Visit[StationLink | OutboxLink] | None = None) -> int:
     """Read one playbook station's as-run file and record what it says about the airings
     awaiting confirmation there. Returns how many airings reached a final state."""
     ids = waiting(app, st.id)
     if not ids:
         return 0
     try:
-        with link_for(app.settings, st, visit) as link:
+        with link_for(visit, lambda: StationLink(st, app.settings.delivery)) as link:
             raw = link.read_small(ASRUN_FILE, limit=ASRUN_LIMIT) or b""
     except DeliveryError as exc:
         log.warning("%s: as-run record not read: %s", st.id, exc.detail)

@@ -13,7 +13,9 @@ from radiocast.app import App
 from radiocast.db.schema import Airing, Event, Programme
 from radiocast.errors import DeliveryError
 from radiocast.models import AiringState
-from radiocast.stations.links import Visit, link_for
+from radiocast.stations.outbox import OutboxLink
+from radiocast.stations.transport import StationLink
+from radiocast.stations.visit import Visit, link_for
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,13 @@ def playbook(app: App, station_id: str, now: datetime) -> bytes:
     return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-def publish_playbook(app: App, station_id: str, visit: Visit | None = None) -> bool:
+def publish_playbook(app: App, station_id: str,
+                     visit: Visit[StationLink | OutboxLink] | None = None) -> bool:
     st = app.settings.station(station_id)
     data = playbook(app, station_id, app.clock())
     try:
-        with link_for(app.settings, st, visit) as link:
+        with link_for(visit, lambda: OutboxLink.of(app.settings, st) if st.pull else
+                      StationLink(st, app.settings.delivery)) as link:
             link.write_small("playbook.json", data)
     except DeliveryError as exc:
         log.warning("%s: playbook not written: %s", station_id, exc.detail)

@@ -27,8 +27,9 @@ from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.errors import DeliveryError
 from radiocast.faults import crash_point
 from radiocast.models import OUTCOME_WITHIN, AiringState, DeliveryState
-from radiocast.stations.links import Visit, link_for
+from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import StationLink
+from radiocast.stations.visit import Visit, link_for
 
 log = logging.getLogger(__name__)
 CHECK_MARGIN = timedelta(seconds=10)  # after the expected end, before reading the exit status
@@ -158,14 +159,15 @@ def due_checks(app: App, station_id: str) -> list[tuple[int, datetime, float]]:
     return out
 
 
-def check_station(app: App, st: StationSettings, visit: Visit | None = None) -> int:
+def check_station(app: App, st: StationSettings,
+                  visit: Visit[StationLink | OutboxLink] | None = None) -> int:
     """Read the exit status of every airing at `st` that should have ended; record it.
     Returns how many airings reached a final state."""
     due = due_checks(app, st.id)
     if not due:
         return 0
     try:
-        with link_for(app.settings, st, visit) as link:
+        with link_for(visit, lambda: StationLink(st, app.settings.delivery)) as link:
             assert isinstance(link, StationLink)  # ssh-command stations are pushed to
             return sum(_check_one(app, link, aid, begin) for aid, begin, _ in due)
     except DeliveryError as exc:

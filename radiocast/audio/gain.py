@@ -18,11 +18,25 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from radiocast.audio.ffmpeg import find_ffmpeg, last_line, widen_pipe
 from radiocast.audio.meter import LoudnessMeter, feed_stream
-from radiocast.config import AudioSettings
 from radiocast.errors import AudioError
+
+
+class Target(Protocol):
+    """What the search needs of `config.AudioSettings` (read-only)."""
+
+    @property
+    def target_lufs(self) -> float: ...
+    @property
+    def true_peak_dbtp(self) -> float: ...
+    @property
+    def sample_rate(self) -> int: ...
+    @property
+    def channels(self) -> int: ...
+
 
 SEGMENT_S = 10.0  # a multiple of the meter's 100 ms sub-blocks
 SAMPLE_EVERY = 8  # one segment in eight for long programmes
@@ -31,7 +45,7 @@ TOLERANCE_LU = 0.05  # the search stops this close to the target (the meter's ow
 MAX_STEPS = 6
 
 
-def limiter_filters(settings: AudioSettings, gain_db: float, limit: bool) -> list[str]:
+def limiter_filters(settings: Target, gain_db: float, limit: bool) -> list[str]:
     """Gain and, where peaks need it, a look-ahead limiter: the same filters for the search
     and for the encode, so what the search measured is what is encoded."""
     filters = [f"volume={gain_db:.3f}dB"]
@@ -73,7 +87,7 @@ class Search:
     loss_lu: float  # loudness the limiter takes at that gain (last measured)
 
 
-def find_gain(raw: Path, span: tuple[int, int], settings: AudioSettings,
+def find_gain(raw: Path, span: tuple[int, int], settings: Target,
               programme_lufs: float) -> Search:
     """The gain at which the limited programme (frames `span` of `raw`) should measure
     `settings.target_lufs`, before the codec's own small loss.
@@ -102,7 +116,7 @@ def find_gain(raw: Path, span: tuple[int, int], settings: AudioSettings,
     return Search(gain, passes, 1, loss)
 
 
-def _secant(src: _Source, settings: AudioSettings, aim: float, gain: float,
+def _secant(src: _Source, settings: Target, aim: float, gain: float,
             plain: float) -> tuple[float, float, int]:
     """Raise `gain` until the limited `src` measures `aim`. Returns (gain, the local slope
     of loudness per dB of gain, passes)."""
@@ -128,7 +142,7 @@ class _Source:
     span: tuple[int, int] | None  # frames to keep, or all of it
 
 
-def _loudness(src: _Source, settings: AudioSettings, gain_db: float, limit: bool) -> float:
+def _loudness(src: _Source, settings: Target, gain_db: float, limit: bool) -> float:
     """Integrated loudness of `src` through the gain and limiter filters."""
     sr, ch = settings.sample_rate, settings.channels
     meter = LoudnessMeter(sr, ch, peaks=False)

@@ -23,8 +23,11 @@ from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from radiocast.models import AiringState, DeliveryState, ProgrammeState
 from radiocast.months import local_month
-from radiocast.stations.links import Link, Visit, link_for
-from radiocast.stations.transport import PART_RE, part_name
+from radiocast.stations.outbox import OutboxLink
+from radiocast.stations.transport import PART_RE, StationLink, part_name
+from radiocast.stations.visit import Visit, link_for
+
+Link = StationLink | OutboxLink
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 1 << 20
@@ -88,7 +91,7 @@ def deliver_station(app: App, st: StationSettings, stop: threading.Event | None 
                     progress: Callable[[str, int, int], None] | None = None,
                     inventory: bool = False,
                     transfers: threading.Semaphore | None = None,
-                    visit: Visit | None = None) -> StationOutcome:
+                    visit: Visit[Link] | None = None) -> StationOutcome:
     """One connection to one station: send what is due (emergencies first), then take its
     inventory (re-queue what is missing or wrong, prune radiocast's old files). With nothing
     due it connects only when `inventory` is asked for. With a `visit`, the round's shared
@@ -102,7 +105,7 @@ def deliver_station(app: App, st: StationSettings, stop: threading.Event | None 
         return outcome
     contact = Contact(st.id)
     try:
-        with link_for(app.settings, st, visit) as link:
+        with link_for(visit, lambda: open_link(app, st)) as link:
             if not st.pull:  # a pull station's contact is its own word (status.json)
                 contact.seen(app.clock(), link.free_bytes())
             with transfers or contextlib.nullcontext():
@@ -164,6 +167,14 @@ def _send_all(app: App, link: Link, jobs: list[Job], owner: str,
         else:
             outcome.delivered += 1
     return True
+
+
+def open_link(app: App, st: StationSettings, compress: bool = False) -> Link:
+    """A station's link, not yet connected: SFTP, or the outbox of a station behind NAT.
+    `compress`: zlib on the wire, for contacts that move only text."""
+    if st.pull:
+        return OutboxLink.of(app.settings, st)
+    return StationLink(st, app.settings.delivery, compress=compress)
 
 
 def _job(s: Session, d: Delivery) -> Job:

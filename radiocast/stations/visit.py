@@ -6,6 +6,9 @@ on a 3G link that is seconds, on a hub with hundreds of stations it is most of t
 Steps take an optional `visit`; without one they open and close a link of their own (the CLI,
 single commands). A failed connect is kept, so the other steps of the round fail at once
 with the same error instead of each dialling a dead station again.
+
+The visit does not know the kinds of link: whoever creates it passes the opener (an SFTP
+`StationLink`, or the `OutboxLink` of a station behind NAT).
 """
 
 from __future__ import annotations
@@ -13,14 +16,13 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any, Generic, TypeVar
 
-from radiocast.config import Settings, StationSettings
 from radiocast.errors import DeliveryError
-from radiocast.stations.outbox import OutboxLink
-from radiocast.stations.transport import StationLink
 
-Link = StationLink | OutboxLink
+L = TypeVar("L", bound=AbstractContextManager[Any])
 
 # Opening a connection is CPU work (key exchange, signatures, the first packets), waiting on a
 # slow link is not: the process opens at most this many at once, however many stations are
@@ -29,24 +31,20 @@ Link = StationLink | OutboxLink
 HANDSHAKES = threading.BoundedSemaphore(max(2, 2 * (os.cpu_count() or 1)))
 
 
-class Visit:
+class Visit(Generic[L]):
     """A station's link for one round, opened on first use, closed by `close()`."""
 
-    def __init__(self, settings: Settings, station: StationSettings,
-                 compress: bool = False) -> None:
-        """`compress`: zlib on the wire, for a round that moves only text (no MP3)."""
-        self.settings = settings
-        self.station = station
-        self.compress = compress
-        self.link: Link | None = None
+    def __init__(self, opener: Callable[[], L]) -> None:
+        self.opener = opener
+        self.link: L | None = None
         self.failure: DeliveryError | None = None
         self.connects = 0
 
-    def get(self) -> Link:
+    def get(self) -> L:
         if self.failure is not None:
             raise self.failure
         if self.link is None:
-            link = _new_link(self.settings, self.station, self.compress)
+            link = self.opener()
             try:
                 with HANDSHAKES:
                     link.__enter__()
@@ -62,7 +60,7 @@ class Visit:
             self.link.__exit__(None, None, None)
             self.link = None
 
-    def __enter__(self) -> Visit:
+    def __enter__(self) -> Visit[L]:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -70,17 +68,10 @@ class Visit:
 
 
 @contextlib.contextmanager
-def link_for(settings: Settings, station: StationSettings, visit: Visit | None = None,
-             compress: bool = False) -> Iterator[Link]:
+def link_for(visit: Visit[L] | None, opener: Callable[[], L]) -> Iterator[L]:
     """The round's shared link when there is a visit (left open), else a link of its own."""
     if visit is not None:
         yield visit.get()
         return
-    with _new_link(settings, station, compress) as link:
+    with opener() as link:
         yield link
-
-
-def _new_link(settings: Settings, station: StationSettings, compress: bool) -> Link:
-    if station.pull:
-        return OutboxLink.of(settings, station)
-    return StationLink(station, settings.delivery, compress=compress)
