@@ -137,10 +137,18 @@ def plan_month(
                    key=lambda p: (_RANK[p.priority], p.id))
     by_id = {p.id: p for p in progs}
     alias = {old: p.id for p in progs for old in p.lineage}
-    rows = [a for a in existing if a.state != AiringState.CANCELLED]
+    windows: dict[tuple[object, ...], list[_Instance]] = {}
+    by_station: dict[str, list[ExistingAiring]] = defaultdict(list)
+    for a in existing:
+        if a.state != AiringState.CANCELLED:
+            by_station[a.station_id].append(a)
     for station in sorted(stations, key=lambda s: s.id):
-        here = [a for a in rows if a.station_id == station.id]
-        occupancy = _Occupancy(_instances(station, month, tz), by_id)
+        here = by_station.get(station.id, [])
+        first_new = len(plan.add)
+        key = (station.slots, station.valid_from, station.valid_to)
+        if key not in windows:  # stations that share windows and dates share the month's
+            windows[key] = _instances(station, month, tz)
+        occupancy = _Occupancy(windows[key], by_id)
         for a in here:
             if a.state in COUNTING or a.state == AiringState.PLANNED:
                 occupancy.add(a.planned_at, a.programme_id)
@@ -153,7 +161,7 @@ def plan_month(
                 _plan_emergency(plan, prog, station, mine, avail, now)
             else:
                 _plan_programme(plan, occupancy, prog, station, mine, avail, now, rules, month)
-        _order_windows(plan, occupancy, here, now)
+        _order_windows(plan, occupancy, here, now, first_new)
     return plan
 
 
@@ -305,8 +313,9 @@ _NO = _Instance(datetime.min, datetime.min, date.min, False)
 
 
 def _order_windows(plan: Plan, occ: _Occupancy, here: list[ExistingAiring],
-                   now: datetime) -> None:
-    """Within a window, programmes play back to back: priority first, then by id."""
+                   now: datetime, first_new: int) -> None:
+    """Within a window, programmes play back to back: priority first, then by id.
+    `plan.add[first_new:]` are this station's new airings (the others are not looked at)."""
     touched = {inst for items in occ.new.values() for inst, _ in items}
     if not touched:
         return
@@ -337,4 +346,4 @@ def _order_windows(plan: Plan, occ: _Occupancy, here: list[ExistingAiring],
                                             item.replaces_id)
             prog = occ.progs.get(pid)
             at += timedelta(seconds=(prog.duration_s if prog else 0) + GAP_SECONDS)
-    plan.add = [final.get(id(a), a) for a in plan.add]
+    plan.add[first_new:] = [final.get(id(a), a) for a in plan.add[first_new:]]

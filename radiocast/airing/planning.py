@@ -16,7 +16,7 @@ from radiocast.airing.plan import (
     plan_month,
 )
 from radiocast.app import App
-from radiocast.db import ops
+from radiocast.db import ops, shortfalls
 from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.models import AiringKind, AiringState, DeliveryState, Priority, ProgrammeState
 from radiocast.months import local_month
@@ -86,12 +86,11 @@ def apply_plan(app: App, month: str, plan: Plan) -> set[str]:
             if a.state == AiringState.PLANNED.value and a.planned_at > now:
                 ops.move_airing(s, a, at, now)
                 changed.add(a.station_id)
-        for n in plan.add:
-            ops.add_airing(s, n.programme_id, n.station_id, month, n.kind, n.planned_at, now,
-                           n.replaces_id)
-            changed.add(n.station_id)
+        ops.add_airings(s, [(n.programme_id, n.station_id, n.kind, n.planned_at, n.replaces_id)
+                            for n in plan.add], month, now)
+        changed.update(n.station_id for n in plan.add)
         # recorded when one starts, changes or clears, not at every re-plan
-        ops.record_shortfalls(s, month, {(sf.station_id, sf.programme_id): sf.missing
+        shortfalls.record_shortfalls(s, month, {(sf.station_id, sf.programme_id): sf.missing
                                          for sf in plan.shortfalls}, now)
     return changed
 

@@ -4,10 +4,10 @@ assigns to a row's columns: services read rows, decide, and call these."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from radiocast.db.schema import (
@@ -15,7 +15,6 @@ from radiocast.db.schema import (
     Delivery,
     Event,
     Programme,
-    Shortfall,
     Station,
     priority_rank,
 )
@@ -312,14 +311,27 @@ def retry_failed(s: Session, now: datetime, station_id: str | None) -> int:
 
 def add_airing(s: Session, programme_id: int, station_id: str, month: str, kind: AiringKind,
                planned_at: datetime, now: datetime, replaces_id: int | None = None) -> Airing:
-    a = Airing(programme_id=programme_id, station_id=station_id, month=month, kind=kind.value,
-               planned_at=planned_at, state=AiringState.PLANNED.value, created_at=now,
-               replaces_id=replaces_id)
-    s.add(a)
-    s.flush()
-    record_event(s, now, "airing", a.id, "planned", None, a.state,
-                 f"{kind.value} {station_id} {planned_at.isoformat()}")
-    return a
+    aid = add_airings(s, [(programme_id, station_id, kind, planned_at, replaces_id)], month,
+                      now)[0]
+    return s.get_one(Airing, aid)
+
+
+def add_airings(s: Session, rows: Sequence[tuple[int, str, AiringKind, datetime, int | None]],
+                month: str, now: datetime) -> list[int]:
+    """New planned airings (programme, station, kind, time, replaces) and their events, each
+    inserted as one batch: a nation's month is thousands of rows. Returns the new ids."""
+    if not rows:
+        return []
+    ids = list(s.scalars(insert(Airing).returning(Airing.id, sort_by_parameter_order=True), [
+        {"programme_id": pid, "station_id": sid, "month": month, "kind": kind.value,
+         "planned_at": at, "state": AiringState.PLANNED.value, "created_at": now,
+         "replaces_id": replaces} for pid, sid, kind, at, replaces in rows]))
+    s.execute(insert(Event), [
+        {"at": now, "entity": "airing", "entity_id": str(aid), "action": "planned",
+         "from_state": None, "to_state": AiringState.PLANNED.value,
+         "detail": f"{kind.value} {sid} {at.isoformat()}"}
+        for aid, (_pid, sid, kind, at, _r) in zip(ids, rows, strict=True)])
+    return ids
 
 
 def set_airing_state(s: Session, a: Airing, to: AiringState, now: datetime,
@@ -369,30 +381,3 @@ def start_airing(s: Session, airing_id: int, now: datetime) -> bool:
 def finish_airing(s: Session, a: Airing, to: AiringState, now: datetime, detail: str) -> None:
     a.finished_at = now
     set_airing_state(s, a, to, now, detail)
-
-
-# ---------------------------------------------------------------- shortfalls
-
-
-def record_shortfalls(s: Session, month: str, found: dict[tuple[str, int], int],
-                      now: datetime) -> None:
-    """Keep the month's shortfall rows equal to what the planner found ((station, programme)
-    → airings that do not fit); an event when one starts, changes or clears."""
-    rows = {(r.station_id, r.programme_id): r
-            for r in s.scalars(select(Shortfall).where(Shortfall.month == month))}
-    for (sid, pid), missing in found.items():
-        row = rows.get((sid, pid))
-        if row is not None and row.missing == missing:
-            continue
-        detail = f"{month} programme #{pid}: {missing} airing(s) cannot fit"
-        record_event(s, now, "station", sid, "shortfall", detail=detail)
-        if row is None:
-            s.add(Shortfall(station_id=sid, programme_id=pid, month=month, missing=missing,
-                            since=now))
-        else:
-            row.missing = missing
-    for (sid, pid), row in rows.items():
-        if (sid, pid) not in found:
-            record_event(s, now, "station", sid, "shortfall_cleared",
-                         detail=f"{month} programme #{pid}")
-            s.delete(row)
