@@ -1,4 +1,7 @@
-"""The command line: thin click commands that parse, call one service function, render."""
+"""The command line: thin click commands that parse, call one service function, render.
+
+Each command imports its service when it runs: a listing command must not pay for paramiko,
+numpy, APScheduler and openpyxl (about half a second) before it reads the database."""
 
 from __future__ import annotations
 
@@ -16,20 +19,10 @@ from radiocast import __version__
 from radiocast.cli_station import station
 from radiocast.clikit import Ctx, emit_json, json_option, pass_ctx, pin_host_key, render_table
 from radiocast.config import find_config
-from radiocast.daemon import Daemon
 from radiocast.db import views
 from radiocast.db.ops import retry_failed
-from radiocast.demo.run import run_demo
 from radiocast.errors import ExitCode, NoDataError, RadiocastError, UsageError
 from radiocast.i18n import t
-from radiocast.report import build_report
-from radiocast.report_files import render_report
-from radiocast.setup import init_directory, run_checks
-from radiocast.stations.provision import apply as apply_provision
-from radiocast.stations.provision import make_folders
-from radiocast.stations.provision import plan as plan_provision
-from radiocast.stations.roster import import_stations
-from radiocast.status import build_status, render_status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,6 +51,8 @@ def _under_systemd() -> bool:
 @pass_ctx
 def init(c: Ctx, directory: str) -> None:
     """Write a starter config and folders into DIRECTORY."""
+    from radiocast.setup import init_directory
+
     path = init_directory(Path(directory))
     click.echo(t("init_done", c.language, path=path))
 
@@ -68,6 +63,8 @@ def init(c: Ctx, directory: str) -> None:
 def check(c: Ctx, no_stations: bool) -> None:
     """Validate config, database, ffmpeg, folders; reach each station."""
     app = c.app()
+    from radiocast.setup import run_checks
+
     results = run_checks(app, stations=not no_stations)
     bad = 0
     for ok, message in results:
@@ -84,6 +81,8 @@ def check(c: Ctx, no_stations: bool) -> None:
 @pass_ctx
 def run(c: Ctx, once: bool) -> None:
     """Run the daemon (ingest, normalize, deliver, plan, air)."""
+    from radiocast.daemon import Daemon
+
     code = Daemon(c.app()).run(once=once)
     sys.exit(code)
 
@@ -102,6 +101,8 @@ def migrate(c: Ctx) -> None:
 def status(c: Ctx, as_json: bool) -> None:
     """One screen: programmes, delivery matrix, next airings, problems."""
     app = c.app(readonly=True)
+    from radiocast.status import build_status, render_status
+
     doc = build_status(app)
     if as_json:
         emit_json(doc)
@@ -212,6 +213,10 @@ def provision(c: Ctx, station_id: str, key_file: str | None, do_apply: bool) -> 
     app = c.app()
     st = app.settings.station(station_id)
     key = Path(key_file).read_text(encoding="ascii", errors="replace") if key_file else None
+    from radiocast.stations.provision import apply as apply_provision
+    from radiocast.stations.provision import make_folders
+    from radiocast.stations.provision import plan as plan_provision
+
     p = plan_provision(app.settings, st, key)
     notes = apply_provision(app.settings, [p]) if do_apply else \
         make_folders(app.settings, p)
@@ -229,6 +234,8 @@ def provision(c: Ctx, station_id: str, key_file: str | None, do_apply: bool) -> 
 def import_(c: Ctx, csv_file: str, dry_run: bool) -> None:
     """Create or update [[stations]] from a CSV list (id, name, host, windows, valid_from,
     valid_to, …). All rows or none; the old file is kept as radiocast.toml.bak."""
+    from radiocast.stations.roster import import_stations
+
     res = import_stations(find_config(c.config), Path(csv_file), dry_run)
     click.echo(t("import_done" if not dry_run else "import_dry_run", c.language,
                  created=len(res.created), updated=len(res.updated),
@@ -268,6 +275,9 @@ def report(c: Ctx, period: str | None, start: datetime | None, end: datetime | N
            fmt: str, output: str | None) -> None:
     """Compliance report for a month, half-year, year, or a date range."""
     app = c.app(readonly=True)
+    from radiocast.report import build_report
+    from radiocast.report_files import render_report
+
     data = build_report(app, period, start.date() if start else None,
                         end.date() if end else None)
     payload = render_report(data, fmt, app.lang)
@@ -294,6 +304,9 @@ def report(c: Ctx, period: str | None, start: datetime | None, end: datetime | N
 @pass_ctx
 def demo(c: Ctx, directory: str | None, n_stations: int, quick: bool) -> None:
     """The whole job on this machine, with simulated stations."""
+    from radiocast.daemon import Daemon
+    from radiocast.demo.run import run_demo
+
     code = run_demo(Path(directory) if directory else None, n_stations, c.lang or "vi", quick,
                     Daemon)
     sys.exit(code)

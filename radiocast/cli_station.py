@@ -15,11 +15,9 @@ from radiocast.agent.config import (
     init_station_dir,
     load_station_config,
 )
-from radiocast.agent.run import play_test, run_agent, station_status
 from radiocast.clikit import Ctx, emit_json, json_option, pass_ctx, pin_host_key
 from radiocast.errors import ExitCode, UsageError
 from radiocast.i18n import t
-from radiocast.stations.ssh import make_key
 
 
 @click.group()
@@ -49,6 +47,8 @@ def station_init(c: Ctx, directory: str) -> None:
 @pass_ctx
 def station_run(c: Ctx) -> None:
     """Run the agent (under systemd: radiocast-station.service)."""
+    from radiocast.agent.run import run_agent
+
     sys.exit(run_agent(_station_config(c)))
 
 
@@ -57,6 +57,8 @@ def station_run(c: Ctx) -> None:
 @pass_ctx
 def station_status_cmd(c: Ctx, as_json: bool) -> None:
     """What the agent last reported: playbook, files, backlog, last airing."""
+    from radiocast.agent.run import station_status
+
     doc = station_status(_station_config(c))
     if as_json:
         emit_json(doc)
@@ -68,6 +70,8 @@ def station_status_cmd(c: Ctx, as_json: bool) -> None:
 @pass_ctx
 def station_play_test(c: Ctx) -> None:
     """Play a short tone through the configured player: is the sound reaching the speakers?"""
+    from radiocast.agent.run import play_test
+
     code, err = play_test(_station_config(c))
     if code != 0:
         click.echo(t("play_test_failed", c.language, code=code, err=err), err=True)
@@ -80,6 +84,8 @@ def station_play_test(c: Ctx) -> None:
 def station_keygen(c: Ctx) -> None:
     """Make the station's SSH key for a pull station ([hub] key_file); print its public line."""
     hub = _hub(c)
+    from radiocast.stations.ssh import make_key
+
     line = make_key(hub.key_file)
     click.echo(t("keygen_done", c.language, path=hub.key_file))
     click.echo(line)

@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from radiocast.app import App, open_app
 from radiocast.errors import ExitCode
 from radiocast.i18n import t
-from radiocast.stations.ssh import Target, fetch_host_key, record_host_key
+
+if TYPE_CHECKING:  # paramiko is imported only by the commands that talk SSH
+    from radiocast.stations.ssh import Target
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,6 +66,8 @@ def pin_host_key(target: Target, timeout: float, lang: str, yes: bool, name: str
                  show: Callable[[str, str], str]) -> None:
     """Fetch the other end's host key, show it (`show(type, fingerprint)`), record it in
     its known_hosts only on confirmation; exit 1 otherwise. Never trusts a key by itself."""
+    from radiocast.stations.ssh import fetch_host_key, record_host_key
+
     key = fetch_host_key(target, timeout)
     click.echo(show(key.get_name(), key.fingerprint))
     if yes or click.confirm(t("enroll_confirm", lang, path=target.known_hosts)):

@@ -49,11 +49,18 @@ class _Data:
     by_id: dict[int, Airing] = field(default_factory=dict)
     by_cell: dict[tuple[str, str], list[Airing]] = field(default_factory=dict)
     successor: dict[int, int] = field(default_factory=dict)
+    # per station, so a report over thousands of stations never scans everything per station
+    dels_of: dict[str, list[Delivery]] = field(default_factory=dict)
+    events_of: dict[str, list[Event]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_id = {a.id: a for a in self.airings}
         for a in self.airings:
             self.by_cell.setdefault((a.station_id, a.month), []).append(a)
+        for d in self.dels:
+            self.dels_of.setdefault(d.station_id, []).append(d)
+        for e in self.events:
+            self.events_of.setdefault(e.entity_id, []).append(e)
         self.successor = {p.supersedes_id: p.id for p in self.progs.values() if p.supersedes_id}
 
     def current(self, pid: int) -> int:
@@ -124,8 +131,9 @@ def _station_report(app: App, data: _Data, sid: str, months: list[str], need: in
     cells = [_month_cell(data, sid, st, month, need, detail, tz) for month in months
              if st is None or _valid_in(st, [month])]
     return {"station_id": sid, "name": st.name if st else sid, "months": cells,
-            "delivery": _delivery_figures(sid, data.dels, data.progs),
-            "unreachable_hours": _unreachable_hours(sid, data.events, months, tz, app.clock())}
+            "delivery": _delivery_figures(sid, data.dels_of.get(sid, []), data.progs),
+            "unreachable_hours": _unreachable_hours(sid, data.events_of.get(sid, []), months,
+                                                    tz, app.clock())}
 
 
 def _month_cell(data: _Data, sid: str, st: Station | None, month: str, need: int,
@@ -139,8 +147,9 @@ def _month_cell(data: _Data, sid: str, st: Station | None, month: str, need: int
     cell = max(per_prog.values(), default=_Cell(month, [], reasons=[]),
                key=lambda c: (c.premiere_at is not None, c.replays_aired, c.makeups))
     best_id = next((pid for pid, c in per_prog.items() if c is cell), None)
-    delivered = any(d.station_id == sid and data.progs[d.programme_id].month == month
-                    and d.state == DeliveryState.DELIVERED.value for d in data.dels)
+    delivered = any(data.progs[d.programme_id].month == month
+                    and d.state == DeliveryState.DELIVERED.value
+                    for d in data.dels_of.get(sid, []))
     return {
         "month": month, "programme_id": best_id, "programme_ids": sorted(per_prog),
         "delivered": delivered,
@@ -226,7 +235,8 @@ def _detail_row(a: Airing, sid: str, st: Station | None, month: str,
 
 def _unreachable_hours(sid: str, events: list[Event], months: list[str], tz: ZoneInfo,
                        now: datetime) -> float:
-    """Hours the station was unreachable within the period (from its health events)."""
+    """Hours the station was unreachable within the period (from its health events, in
+    order; `events` may hold other stations' too)."""
     lo, hi = month_span(months[0], months[-1], tz)
     hi = min(hi, now)
     total = 0.0
