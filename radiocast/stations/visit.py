@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
@@ -24,11 +25,41 @@ from radiocast.errors import DeliveryError
 
 L = TypeVar("L", bound=AbstractContextManager[Any])
 
-# Opening a connection is CPU work (key exchange, signatures, the first packets), waiting on a
-# slow link is not: the process opens at most this many at once, however many stations are
-# being served, so a hundred threads waiting on 3G never become a hundred handshakes competing
-# for two cores (and for Python's interpreter lock) on the hub.
-HANDSHAKES = threading.BoundedSemaphore(max(2, 2 * (os.cpu_count() or 1)))
+class Handshakes:
+    """Opening a connection is mostly CPU work on a good link (key exchange, signatures, the
+    first packets): the process opens at most `slots` at once, so a hundred stations served
+    together do not become a hundred handshakes competing for two cores and for Python's
+    interpreter lock. But a dead or slow link can hold a slot for the whole connect timeout:
+    when no slot has come free for `stuck_after` seconds, a newcomer goes ahead without one,
+    so dead stations never delay a healthy one by more than that."""
+
+    def __init__(self, slots: int, stuck_after: float = 1.0) -> None:
+        self.free = slots
+        self.stuck_after = stuck_after
+        self.moved = time.monotonic()  # when a slot was last taken while full, or freed
+        self.cond = threading.Condition()
+
+    def acquire(self) -> bool:
+        """True with a slot (give it back with `release`), False when going ahead without."""
+        with self.cond:
+            while self.free == 0:
+                idle = time.monotonic() - self.moved
+                if idle >= self.stuck_after:
+                    return False
+                self.cond.wait(self.stuck_after - idle)
+            self.free -= 1
+            if self.free == 0:
+                self.moved = time.monotonic()
+            return True
+
+    def release(self) -> None:
+        with self.cond:
+            self.free += 1
+            self.moved = time.monotonic()
+            self.cond.notify()
+
+
+HANDSHAKES = Handshakes(max(2, 2 * (os.cpu_count() or 1)))
 
 
 class Visit(Generic[L]):
@@ -45,12 +76,15 @@ class Visit(Generic[L]):
             raise self.failure
         if self.link is None:
             link = self.opener()
+            slot = HANDSHAKES.acquire()
             try:
-                with HANDSHAKES:
-                    link.__enter__()
+                link.__enter__()
             except DeliveryError as exc:
                 self.failure = exc
                 raise
+            finally:
+                if slot:
+                    HANDSHAKES.release()
             self.connects += 1
             self.link = link
         return self.link
