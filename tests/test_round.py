@@ -1,0 +1,66 @@
+"""One connection per station per round, and handshake slots that dead links cannot hold."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from radiocast.daemon import run_round
+from radiocast.models import DeliveryState
+from radiocast.stations.transport import StationLink
+from radiocast.stations.visit import Handshakes
+
+from .conftest import Site, ready_programme
+from .test_deliver import deliveries
+
+
+def test_run_once_serves_each_station_over_one_connection(
+        site: Callable[..., Site], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = site(3, station_extra='playout = "playbook"\n')
+    f = tmp_path / "p.mp3"
+    f.write_bytes(os.urandom(300_000))
+    ready_programme(s.app, f)
+    connects: Counter[str] = Counter()
+    real = StationLink.connect
+
+    def counted(self: StationLink) -> None:
+        connects[self.station.id] += 1
+        real(self)
+
+    monkeypatch.setattr(StationLink, "connect", counted)
+    assert run_round(s.app, threading.Event()) == 0
+    assert all(d.state == DeliveryState.DELIVERED.value for d in deliveries(s))
+    for remote in s.remotes:  # delivered, checked, and the playbook written: all on one link
+        names = {p.name for p in remote.iterdir()}
+        assert "playbook.json" in names
+        assert any(n.endswith(".mp3") for n in names)
+        assert any(n.endswith(".mp3.sha256") for n in names)
+    assert connects == Counter({"st0": 1, "st1": 1, "st2": 1})
+
+
+def test_a_slot_held_by_a_dead_link_delays_a_newcomer_by_at_most_stuck_after() -> None:
+    slots = Handshakes(2, stuck_after=0.3)
+    assert slots.acquire() and slots.acquire()  # two dead links hold both slots
+    t = time.monotonic()
+    assert slots.acquire() is False  # nothing moved: go ahead without a slot
+    assert 0.25 <= time.monotonic() - t < 1.0
+
+
+def test_slots_that_keep_moving_are_waited_for() -> None:
+    slots = Handshakes(1, stuck_after=0.3)
+    assert slots.acquire()
+    got: list[bool] = []
+    waiter = threading.Thread(target=lambda: got.append(slots.acquire()))
+    waiter.start()
+    time.sleep(0.1)
+    slots.release()  # a healthy handshake finished: the waiter takes its slot
+    waiter.join(2)
+    assert got == [True]
+    slots.release()
+    assert slots.free == 1
