@@ -35,14 +35,14 @@ class Table:
         self.data = data
         self.prefix = prefix
         self.used: set[str] = set()
+        self.section = re.sub(r"\[\d+\]", "", prefix)  # stations[12] -> stations
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
     def _note(self, name: str) -> None:
         self.used.add(name)
-        section = re.sub(r"\[\d+\]", "", self.prefix)
-        Table.every_key.add(f"{section}.{name}" if section else name)
+        Table.every_key.add(f"{self.section}.{name}" if self.section else name)
 
     def get(self, name: str, conv: Callable[[str, Any], T], default: T) -> T:
         self._note(name)
