@@ -6,7 +6,6 @@ numpy, APScheduler and openpyxl (about half a second) before it reads the databa
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from radiocast.db import views
 from radiocast.db.ops import retry_failed
 from radiocast.errors import ExitCode, NoDataError, RadiocastError, UsageError
 from radiocast.i18n import t
+from radiocast.sysd import JournalFormatter, under_systemd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,13 +37,10 @@ def cli(ctx: click.Context, config: str | None, lang: str | None, verbose: int) 
     """radiocast: carry the monthly programme to every commune station, air it, report it."""
     ctx.obj = Ctx(config, lang, verbose)
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="<%(levelno)s>%(name)s: %(message)s" if _under_systemd()
-                        else "%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def _under_systemd() -> bool:
-    return bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("NOTIFY_SOCKET"))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JournalFormatter() if under_systemd() else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 @cli.command()

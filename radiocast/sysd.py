@@ -1,10 +1,11 @@
-"""What a systemd service needs without libsystemd: sd_notify datagrams, and the
-single-instance lock."""
+"""What a systemd service needs without libsystemd: sd_notify datagrams, log lines journald
+files at their priority, and the single-instance lock."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 from pathlib import Path
@@ -45,3 +46,31 @@ def acquire_lock(path: Path) -> IO[str]:
     fh.write(f"{os.getpid()}\n")
     fh.flush()
     return fh
+
+
+def under_systemd() -> bool:
+    return bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("NOTIFY_SOCKET"))
+
+
+def syslog_priority(levelno: int) -> int:
+    """sd-daemon(3) priority of a Python log level: 2 crit, 3 err, 4 warning, 6 info, 7 debug."""
+    if levelno >= logging.CRITICAL:
+        return 2
+    if levelno >= logging.ERROR:
+        return 3
+    if levelno >= logging.WARNING:
+        return 4
+    return 6 if levelno >= logging.INFO else 7
+
+
+class JournalFormatter(logging.Formatter):
+    """Every line starts with `<N>`, N its syslog priority, so journald stores it at that
+    priority (`journalctl -p warning -u radiocast` shows warnings and worse) and strips the
+    prefix. A traceback's lines carry it too: journald reads each line on its own."""
+
+    def __init__(self) -> None:
+        super().__init__("%(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{syslog_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in super().format(record).splitlines())

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from radiocast.app import App
 from radiocast.cli import cli, main
 from radiocast.errors import ExitCode
-from radiocast.sysd import acquire_lock
+from radiocast.sysd import JournalFormatter, acquire_lock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -168,3 +172,26 @@ def test_report_range_needs_both_ends(tmp_path: Path) -> None:
     assert res.returncode == ExitCode.USAGE and "--to" in res.stderr
     res = run_cli("--config", cfg, "report", "--from", "2026-05-01", "--to", "2026-05-31")
     assert res.returncode == ExitCode.PARTIAL and "01/05/2026–31/05/2026" in res.stderr
+
+
+def test_under_systemd_every_log_line_carries_its_syslog_priority(
+        make_app: Callable[..., App]) -> None:
+    app = make_app()
+    assert app.settings.path is not None
+    res = run_cli("--config", str(app.settings.path), "-v", "run", "--once",
+                  env={"JOURNAL_STREAM": "8:12345", "NOTIFY_SOCKET": ""})
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln]
+    assert lines and all(re.match(r"<[0-7]>", ln) for ln in lines), lines
+    assert any(ln.startswith("<6>radiocast.daemon: ") for ln in lines)  # info is 6, not 20
+    fmt = JournalFormatter()
+    try:
+        raise ValueError("hỏng")
+    except ValueError:
+        rec = logging.LogRecord("radiocast.x", logging.ERROR, __file__, 1, "lỗi %s", ("a",),
+                                sys.exc_info())
+    out = fmt.format(rec).splitlines()
+    assert out[0] == "<3>radiocast.x: lỗi a" and len(out) > 2
+    assert all(ln.startswith("<3>") for ln in out)  # the traceback too: journald reads lines
+    warn = logging.LogRecord("radiocast.x", logging.WARNING, __file__, 1, "w", None, None)
+    assert fmt.format(warn) == "<4>radiocast.x: w"
