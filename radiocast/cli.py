@@ -16,7 +16,16 @@ import click
 
 from radiocast import __version__
 from radiocast.cli_station import station
-from radiocast.clikit import Ctx, emit_json, json_option, pass_ctx, pin_host_key, render_table
+from radiocast.clikit import (
+    Ctx,
+    emit_json,
+    json_option,
+    known_station,
+    month_option,
+    pass_ctx,
+    pin_host_key,
+    render_table,
+)
 from radiocast.config import find_config
 from radiocast.db import views
 from radiocast.db.ops import retry_failed
@@ -108,7 +117,7 @@ def status(c: Ctx, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--month", help="Only this month (YYYY-MM).")
+@month_option
 @json_option
 @pass_ctx
 def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
@@ -132,6 +141,8 @@ def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
 def deliveries(c: Ctx, station: str | None, as_json: bool) -> None:
     """Show what has reached each station."""
     app = c.app(readonly=True)
+    if station:
+        known_station(app, station, history=True)
     with app.db.read() as s:
         rows = views.list_deliveries(s, app.settings.general.tz, station)
     if as_json:
@@ -145,12 +156,14 @@ def deliveries(c: Ctx, station: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--station", help="Only this station id.")
-@click.option("--month", help="Only this month (YYYY-MM).")
+@month_option
 @json_option
 @pass_ctx
 def schedule(c: Ctx, station: str | None, month: str | None, as_json: bool) -> None:
     """Show planned and past airings."""
     app = c.app(readonly=True)
+    if station:
+        known_station(app, station, history=True)
     with app.db.read() as s:
         rows = views.list_airings(s, app.settings.general.tz, station, month)
     if as_json:
@@ -188,7 +201,7 @@ def stations(ctx: click.Context, as_json: bool) -> None:
 def enroll(c: Ctx, station_id: str, yes: bool) -> None:
     """Fetch a station's host key, show its fingerprint, record it on confirmation."""
     app = c.app()
-    st = app.settings.station(station_id)
+    st = app.settings.station(known_station(app, station_id))
     if st.pull:
         raise UsageError(f"{st.id} is a pull station: the hub never connects to it "
                          "(the station pins the hub's key: `radiocast station enroll`)")
@@ -208,7 +221,7 @@ def enroll(c: Ctx, station_id: str, yes: bool) -> None:
 def provision(c: Ctx, station_id: str, key_file: str | None, do_apply: bool) -> None:
     """A pull station's place at the hub: folders, sshd block, authorized_keys line."""
     app = c.app()
-    st = app.settings.station(station_id)
+    st = app.settings.station(known_station(app, station_id))
     key = Path(key_file).read_text(encoding="ascii", errors="replace") if key_file else None
     from radiocast.stations.provision import apply as apply_provision
     from radiocast.stations.provision import make_folders
@@ -252,7 +265,7 @@ def retry(c: Ctx, station: str | None, all_failed: bool) -> None:
         raise click.UsageError("give exactly one of --station ID or --all-failed")
     app = c.app()
     if station:
-        app.settings.station(station)
+        known_station(app, station)
     with app.db.write() as s:
         n = retry_failed(s, app.clock(), station)
     click.echo(t("retried", app.lang, n=n))
@@ -313,7 +326,7 @@ cli.add_command(station)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    verbose = any(a in ("-v", "-vv", "--verbose") for a in (argv or sys.argv[1:]))
+    Ctx.latest = None
     try:
         cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except click.exceptions.Abort:
@@ -326,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo(f"radiocast: {exc}", err=True)
         sys.exit(exc.exit_code)
     except RadiocastError as exc:
-        if verbose:
+        if Ctx.latest is not None and Ctx.latest.verbose:  # -v as click parsed it
             traceback.print_exc()
         click.echo(f"radiocast: {exc}", err=True)
         sys.exit(exc.exit_code)

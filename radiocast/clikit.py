@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import click
 
 from radiocast.app import App, open_app
-from radiocast.errors import ExitCode
+from radiocast.errors import ExitCode, UsageError
 from radiocast.i18n import t
 
 if TYPE_CHECKING:  # paramiko is imported only by the commands that talk SSH
@@ -21,7 +22,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Ctx:
+    latest: ClassVar[Ctx | None] = None  # the options of the command being run (for `main`)
+
     def __init__(self, config: str | None, lang: str | None, verbose: int) -> None:
+        Ctx.latest = self
         self.config = config
         self.lang = lang
         self.verbose = verbose
@@ -76,3 +80,33 @@ def pin_host_key(target: Target, timeout: float, lang: str, yes: bool, name: str
     else:
         click.echo(t("enroll_declined", lang))
         sys.exit(ExitCode.PARTIAL)
+
+
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def month_option(f: F) -> F:
+    """--month YYYY-MM, checked by click (a bad value is a usage error, exit 2)."""
+
+    def check(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+        if value is not None and not MONTH_RE.match(value):
+            raise click.BadParameter(f"{value!r} is not a month like 2026-11")
+        return value
+
+    return click.option("--month", callback=check, help="Only this month (YYYY-MM).")(f)
+
+
+def known_station(app: App, station_id: str, history: bool = False) -> str:
+    """A station id the command can act on: configured, or (`history`, for listings) known to
+    the database from before. Otherwise a usage error (exit 2) that lists the ids."""
+    configured = [st.id for st in app.settings.stations]
+    if station_id in configured:
+        return station_id
+    if history:
+        from radiocast.db.schema import Station
+
+        with app.db.read() as s:
+            if s.get(Station, station_id) is not None:
+                return station_id
+    shown = ", ".join(configured[:12]) + (" …" if len(configured) > 12 else "")
+    raise UsageError(t("unknown_station", app.lang, id=station_id, known=shown or "-"))

@@ -75,6 +75,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "provision_done": ("Đã chuẩn bị thư mục cho đài {id} tại {root} (tài khoản {account})",
                        "Prepared the folders of {id} in {root} (account {account})"),
     "run_once_done": ("Đã xử lý xong việc đang chờ", "All pending work done"),
+    "unknown_station": ("Không có đài nào mã {id} trong cấu hình (các mã hiện có: {known})",
+                        "No station {id} in the configuration (ids: {known})"),
     "import_done": ("Đã cập nhật danh sách đài: thêm {created}, sửa {updated}, "
                     "giữ nguyên {unchanged}",
                     "Stations imported: {created} added, {updated} changed, "

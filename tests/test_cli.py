@@ -195,3 +195,26 @@ def test_under_systemd_every_log_line_carries_its_syslog_priority(
     assert all(ln.startswith("<3>") for ln in out)  # the traceback too: journald reads lines
     warn = logging.LogRecord("radiocast.x", logging.WARNING, __file__, 1, "w", None, None)
     assert fmt.format(warn) == "<4>radiocast.x: w"
+
+
+def test_an_unknown_station_or_month_is_a_usage_error_that_says_what_exists(
+        make_app: Callable[..., App]) -> None:
+    app = make_app(stations='[[stations]]\nid = "son-lu"\nname = "Sơn Lư"\n'
+                   'host = "son-lu.invalid"\n')
+    cfg = str(app.settings.path)
+    for args in (["deliveries", "--station", "son-lo"], ["schedule", "--station", "son-lo"],
+                 ["retry", "--station", "son-lo"], ["stations", "enroll", "son-lo"]):
+        res = run_cli("--config", cfg, "--lang", "en", *args)
+        assert res.returncode == ExitCode.USAGE, (args, res.stderr)
+        assert "No station son-lo" in res.stderr and "son-lu" in res.stderr, args
+    vi = run_cli("--config", cfg, "deliveries", "--station", "son-lo")
+    assert "Không có đài nào mã son-lo" in vi.stderr
+    for month in ("2026-13", "11/2026", "2026-1"):
+        res = run_cli("--config", cfg, "schedule", "--month", month)
+        assert res.returncode == ExitCode.USAGE and "2026-11" in res.stderr, month
+    ok = run_cli("--config", cfg, "schedule", "--month", "2026-11", "--station", "son-lu")
+    assert ok.returncode == 0, ok.stderr
+    # -v as click reads it: a traceback only when asked for
+    quiet = run_cli("--config", cfg, "retry", "--station", "son-lo")
+    loud = run_cli("--config", cfg, "-v", "retry", "--station", "son-lo")
+    assert "Traceback" not in quiet.stderr and "Traceback" in loud.stderr
