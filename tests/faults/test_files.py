@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -100,9 +100,10 @@ def test_a_quarantine_that_refuses_writes_stops_nothing_else(
 
 
 def _later(app: App) -> App:
-    later = datetime.now(UTC).replace(microsecond=0)
-    return App(app.settings, app.db, app.lang, clock=lambda: later.replace(
-        hour=(later.hour + 1) % 24) if later.hour < 23 else later)
+    """The app an hour from now (past every grace period), whatever the time of day: the
+    old `replace(hour=…)` stood still from 23:00 to 23:59 UTC and the test failed then."""
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    return App(app.settings, app.db, app.lang, clock=lambda: later)
 
 
 def test_links_fifos_and_devices_are_never_followed(make_app: Callable[..., App],
