@@ -48,6 +48,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def note_bytes(text: str) -> bytes:
+    """A note for the people at the drop folder: UTF-8 with a byte-order mark and CRLF line
+    ends, so Notepad on an older Windows office PC shows Vietnamese and line breaks."""
+    return ("\ufeff" + text.replace("\r\n", "\n").replace("\n", "\r\n")).encode("utf-8")
+
+
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write by temporary name, fsync, rename; `mode` sets the permissions whatever the
     umask (a file another account must read)."""
@@ -188,7 +194,7 @@ def file_away(src: Path, folder: Path, name: str, note: str, sidecar: Path | Non
     beside it as `<name>.txt`, and its sidecar with it. The note is written first: a crash
     leaves the original where recovery finds it again."""
     dst = unique_path(folder / fit_name(name, len(NOTE_SUFFIX) + COPY_ROOM))
-    atomic_write(dst.with_name(dst.name + NOTE_SUFFIX), note.encode("utf-8"))
+    atomic_write(dst.with_name(dst.name + NOTE_SUFFIX), note_bytes(note))
     if sidecar is not None and sidecar.exists():
         side = sidecar_name or Path(name).stem + ".toml"
         move_file(sidecar, unique_path(folder / fit_name(side, COPY_ROOM)))

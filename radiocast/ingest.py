@@ -39,6 +39,7 @@ from radiocast.fsutil import (
     hash_regular,
     is_wanted,
     move_file,
+    note_bytes,
     unique_path,
     walk_files,
 )
@@ -301,8 +302,8 @@ def _quarantine_special(app: App, path: Path, name: str, what: str, now: datetim
     qdir = app.settings.ingest.quarantine_dir
     dst = unique_path(qdir / fit_name(name, len(NOTE_SUFFIX) + COPY_ROOM))
     try:
-        atomic_write(dst.with_name(dst.name + NOTE_SUFFIX), rejection_note(
-            name, "not_a_file", what, _local(app, now)).encode("utf-8"))
+        atomic_write(dst.with_name(dst.name + NOTE_SUFFIX), note_bytes(rejection_note(
+            name, "not_a_file", what, _local(app, now))))
         os.rename(path, dst)
     except OSError as exc:
         log.warning("%s is %s and could not be moved to quarantine: %s", name, what, exc)

@@ -7,37 +7,39 @@ from datetime import datetime
 # code -> (what is wrong, what to do) in Vietnamese, then English
 REASONS: dict[str, tuple[str, str, str, str]] = {
     "empty": ("Tệp rỗng (0 byte), không có nội dung.",
-              "Hãy sao chép lại tệp từ máy gốc rồi bỏ vào thư mục một lần nữa.",
+              "Hãy sao chép lại tệp từ máy gốc rồi chép vào thư mục một lần nữa.",
               "The file is empty (0 bytes).", "Copy the file again from its source."),
     "undecodable": ("Tệp không phải là tệp âm thanh đọc được, hoặc đã bị hỏng.",
                     "Hãy mở thử tệp trên máy tính; nếu nghe được, xuất lại sang MP3 hoặc WAV "
-                    "rồi bỏ vào thư mục.",
+                    "rồi chép vào thư mục.",
                     "The file is not readable audio, or it is damaged.",
                     "Open it on a computer; if it plays, export it again as MP3 or WAV."),
     "no_audio": ("Tệp không có tiếng (không có luồng âm thanh).",
                  "Hãy kiểm tra lại tệp, xuất lại có kèm âm thanh.",
                  "The file has no audio stream.", "Export it again with its sound."),
     "truncated": ("Tệp bị cắt cụt: chỉ đọc được một phần, có thể do sao chép chưa xong.",
-                  "Hãy sao chép lại toàn bộ tệp rồi bỏ vào thư mục.",
+                  "Hãy sao chép lại toàn bộ tệp rồi chép vào thư mục.",
                   "The file is truncated: only part of it can be read.",
                   "Copy the whole file again."),
     "silent": ("Tệp chỉ có im lặng, không nghe thấy nội dung.",
-               "Hãy kiểm tra bản thu, xuất lại tệp có tiếng rồi bỏ vào thư mục.",
+               "Hãy kiểm tra bản thu, xuất lại tệp có tiếng rồi chép vào thư mục.",
                "The file contains only silence.", "Check the recording and export it again."),
-    "too_short": ("Tệp quá ngắn (dưới 10 giây), không phải một chương trình.",
+    "too_short": ("Tệp quá ngắn so với thời lượng tối thiểu của một chương trình (xem chi "
+                  "tiết kỹ thuật bên dưới).",
                   "Hãy kiểm tra đã chọn đúng tệp chương trình chưa.",
-                  "The file is too short (under 10 seconds) to be a programme.",
+                  "The file is shorter than the minimum length of a programme (see the "
+                  "technical detail).",
                   "Check that this is the right file."),
     "too_long": ("Chương trình dài hơn khung giờ phát dài nhất của các đài.",
                  "Hãy cắt ngắn chương trình, hoặc báo cán bộ kỹ thuật mở rộng khung giờ phát.",
                  "The programme is longer than the longest airing window.",
                  "Shorten it, or ask the operator to widen the airing windows."),
     "sidecar": ("Tệp mô tả đi kèm (.toml) có lỗi.",
-                "Hãy sửa tệp .toml theo hướng dẫn rồi bỏ cả hai tệp vào thư mục lần nữa.",
+                "Hãy sửa tệp .toml theo hướng dẫn rồi chép cả hai tệp vào thư mục lần nữa.",
                 "The accompanying .toml description has an error.",
                 "Fix the .toml file and drop both files again."),
     "orphan_sidecar": ("Tệp mô tả (.toml) không có tệp âm thanh cùng tên đi kèm.",
-                       "Hãy bỏ tệp âm thanh cùng tên vào thư mục cùng lúc.",
+                       "Hãy chép tệp âm thanh cùng tên vào thư mục cùng lúc.",
                        "This .toml description has no audio file of the same name.",
                        "Drop the audio file of the same name with it."),
     "not_a_file": ("Đây không phải là một tệp âm thanh thật mà là một lối tắt (liên kết) "
@@ -91,7 +93,8 @@ def acceptance_note(name: str, title: str, month: str, duration_s: float | None,
                     at: datetime, programme_id: int, revision: int) -> str:
     mm, yyyy = month[5:7], month[:4]
     dur = f"{int(duration_s // 60)} phút {int(duration_s % 60)} giây" if duration_s else "-"
-    rev = f" (bản sửa lần {revision}, thay bản trước)" if revision > 1 else ""
+    # revision 2 is the first correction of the programme
+    rev = f" (bản sửa lần {revision - 1}, thay bản trước)" if revision > 1 else ""
     return (
         f"BIÊN NHẬN: {name}\n"
         f"Đã nhận lúc: {at:%d/%m/%Y %H:%M}\n"
@@ -99,7 +102,8 @@ def acceptance_note(name: str, title: str, month: str, duration_s: float | None,
         f"Tháng phát: {mm}/{yyyy}\n"
         f"Thời lượng: {dur}\n"
         f"Mã chương trình: #{programme_id}\n"
-        "Chương trình sẽ được gửi tới các đài xã và phát theo lịch.\n\n"
+        "Chương trình sẽ được gửi tới các đài truyền thanh cấp xã (xã, phường, thị trấn) "
+        "và phát theo lịch.\n\n"
         "----\n"
         f"RECEIPT: accepted as programme #{programme_id} for {month}.\n"
     )

@@ -135,6 +135,8 @@ def test_daemon_started_after_the_drop_takes_the_files_and_dedupes(
     archive = app.settings.ingest.archive_dir
     assert (archive / f"{THIS} An toàn thông tin.mp3").exists()
     receipt = (archive / f"{THIS} An toàn thông tin.mp3.txt").read_text(encoding="utf-8")
+    raw = (archive / f"{THIS} An toàn thông tin.mp3.txt").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw  # as Notepad needs it
     assert "BIÊN NHẬN" in receipt and "An toàn thông tin" in receipt
     assert f"{THIS[5:]}/{THIS[:4]}" in receipt
     dup = (archive / "bản sao.mp3.txt").read_text(encoding="utf-8")
@@ -247,3 +249,26 @@ def test_sigkill_at_each_claim_step_loses_nothing_and_imports_once(
     found = [_sha(p) for d in places if d.exists() for p in d.iterdir()  # archive is in drop
              if p.is_file() and p.suffix == ".mp3" and _sha(p) in dropped]
     assert sorted(found) == sorted(dropped)
+
+
+def test_notes_open_in_old_notepad_and_say_what_staff_expect() -> None:
+    """BOM and CRLF (Notepad before Windows 10 1809 shows one long line otherwise); the first
+    correction is called the first; the receipt names every kind of commune station."""
+    from datetime import datetime
+
+    from radiocast.fsutil import note_bytes
+    from radiocast.receipts import acceptance_note, rejection_note
+
+    at = datetime(2026, 11, 3, 8, 30)
+    first = acceptance_note("a.mp3", "Chuyển đổi số", "2026-11", 600.0, at, 7, revision=2)
+    assert "(bản sửa lần 1, thay bản trước)" in first
+    assert "bản sửa" not in acceptance_note("a.mp3", "X", "2026-11", 600.0, at, 7, 1)
+    assert "xã, phường, thị trấn" in first
+    raw = note_bytes(first)
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # no bare LF left
+    assert raw.decode("utf-8-sig").replace("\r\n", "\n") == first
+    short = rejection_note("b.mp3", "too_short", "4.0 s", at)
+    assert "10 giây" not in short and "4.0 s" in short  # the minimum is configurable
+    assert all("bỏ vào" not in rejection_note("c.mp3", code, "", at)
+               for code in ("empty", "undecodable", "truncated", "silent", "sidecar"))
