@@ -9,6 +9,7 @@ fixed-size chunks.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import subprocess
@@ -33,6 +34,7 @@ from radiocast.audio.meter import FloatArray, Loudness, LoudnessMeter, feed_stre
 from radiocast.config import AudioSettings
 from radiocast.errors import AudioError
 
+log = logging.getLogger(__name__)
 DIGITAL_SILENCE = 10 ** (-80 / 20)  # below -80 dBFS counts as digital silence
 KEEP_SILENCE_S = 0.25  # pad left at each end after trimming long silence
 TRIM_MIN_S = 1.0
@@ -123,8 +125,12 @@ def _encode_to_target(raw: Path, part: Path, settings: AudioSettings, measured: 
     limited = measured.true_peak_dbtp + gain > settings.true_peak_dbtp - 0.5
     if limited:
         sr = settings.sample_rate
-        gain = find_gain(raw, (round(span[0] * sr), round(span[1] * sr)), settings,
-                         measured.integrated_lufs).gain_db
+        search = find_gain(raw, (round(span[0] * sr), round(span[1] * sr)), settings,
+                           measured.integrated_lufs)
+        log.debug("limiter search: gain %+.2f dB, limiter loss %.2f LU, %d sample and %d "
+                  "whole-programme passes", search.gain_db, search.loss_lu,
+                  search.sample_passes, search.whole_passes)
+        gain = search.gain_db
     return gain, limited, _encode_and_measure(raw, part, settings, gain, limited, span, tags)
 
 

@@ -69,7 +69,6 @@ class Visit(Generic[L]):
         self.opener = opener
         self.link: L | None = None
         self.failure: DeliveryError | None = None
-        self.connects = 0
 
     def get(self) -> L:
         if self.failure is not None:
@@ -85,7 +84,6 @@ class Visit(Generic[L]):
             finally:
                 if slot:
                     HANDSHAKES.release()
-            self.connects += 1
             self.link = link
         return self.link
 
