@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import FrameType
@@ -364,28 +365,35 @@ class AiringCycle:
 
 
 def run_round(app: App, stop: threading.Event) -> int:
-    """`run --once`: every station served in parallel, each over one connection that carries
-    its deliveries, its inventory and, after planning, its playbook. Returns failures."""
+    """`run --once`: every station in parallel over one connection each (deliveries,
+    inventory, then the playbook). Returns failures."""
     stations = {st.id: st for st in app.settings.stations}
     visits = {sid: Visit(functools.partial(open_link, app, st))
               for sid, st in stations.items()}
     transfers = threading.Semaphore(app.settings.delivery.max_parallel)
     failures = 0
-    # a station waiting on a slow link costs a sleeping thread: connections follow the number
-    # of stations; visit.HANDSHAKES bounds the CPU work, `max_parallel` the uploads
+    # connections follow the number of stations; HANDSHAKES bounds the CPU, max_parallel uploads
+    def guarded(step: Callable[[str], int]) -> Callable[[str], int]:
+        def one(sid: str) -> int:  # a bug or a database error at one station stops only it
+            try:
+                return step(sid)
+            except Exception:
+                log.exception("%s: station round failed; the other stations go on", sid)
+                return 1
+        return one
+
     with ThreadPoolExecutor(max(1, min(ROUND_CONNECTIONS, len(stations))),
                             thread_name_prefix="radiocast-round") as pool:
         try:
             with app.db.read() as s:
                 due = [sid for sid in views.due_station_ids(s, app.clock()) if sid in stations]
-            for out in pool.map(lambda sid: deliver.deliver_station(
-                    app, stations[sid], stop, transfers=transfers, visit=visits[sid]), due):
-                failures += out.failed + out.retrying
+            failures += sum(pool.map(guarded(lambda sid: deliver.deliver_station(
+                app, stations[sid], stop, transfers=transfers, visit=visits[sid]).troubles), due))
             changed = [] if stop.is_set() else \
                 sorted(sid for sid in planning.plan_all(app) if sid in stations)
             if not stop.is_set():
-                failures += sum(not ok for ok in pool.map(
-                    lambda sid: playbook.publish_playbook(app, sid, visits[sid]), changed))
+                failures += sum(pool.map(guarded(lambda sid: int(not playbook.publish_playbook(
+                    app, sid, visits[sid]))), changed))
         finally:
             list(pool.map(Visit.close, visits.values()))
     return failures

@@ -64,3 +64,25 @@ def test_slots_that_keep_moving_are_waited_for() -> None:
     assert got == [True]
     slots.release()
     assert slots.free == 1
+
+
+def test_a_bug_at_one_station_stops_only_that_station(
+        site: Callable[..., Site], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from radiocast.stations import deliver
+
+    s = site(3)
+    f = tmp_path / "p.mp3"
+    f.write_bytes(os.urandom(100_000))
+    ready_programme(s.app, f)
+    real = deliver.deliver_station
+
+    def broken_at_st1(app: object, st: object, *a: object, **k: object) -> object:
+        if getattr(st, "id", "") == "st1":
+            raise RuntimeError("a bug that only st1 meets")
+        return real(app, st, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deliver, "deliver_station", broken_at_st1)
+    assert run_round(s.app, threading.Event()) == 1  # counted, not raised
+    states = {d.station_id: d.state for d in deliveries(s)}
+    assert states == {"st0": DeliveryState.DELIVERED.value, "st1": DeliveryState.QUEUED.value,
+                      "st2": DeliveryState.DELIVERED.value}

@@ -62,6 +62,10 @@ class StationOutcome:
     retrying: int = 0
     inventoried: bool = False
 
+    @property
+    def troubles(self) -> int:
+        return self.failed + self.retrying
+
 
 def backoff(app: App, attempts: int) -> timedelta:
     seq = app.settings.delivery.retry_backoff_seconds
