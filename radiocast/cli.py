@@ -60,26 +60,31 @@ def init(c: Ctx, directory: str) -> None:
     from radiocast.setup import init_directory
 
     path = init_directory(Path(directory))
-    click.echo(t("init_done", c.language, path=path))
+    click.echo(t("cli.init_done", c.language, path=path))
 
 
 @cli.command()
 @click.option("--no-stations", is_flag=True, help="Skip connecting to the stations.")
+@json_option
 @pass_ctx
-def check(c: Ctx, no_stations: bool) -> None:
+def check(c: Ctx, no_stations: bool, as_json: bool) -> None:
     """Validate config, database, ffmpeg, folders; reach each station."""
     app = c.app()
     from radiocast.setup import run_checks
 
     results = run_checks(app, stations=not no_stations)
-    bad = 0
-    for ok, message in results:
-        click.echo(("OK    " if ok else "LỖI  " if c.language == "vi" else "FAIL  ") + message)
-        bad += not ok
+    bad = sum(1 for ok, _ in results if not ok)
+    if as_json:
+        emit_json({"ok": not bad, "failed": bad,
+                   "checks": [{"ok": ok, "message": m} for ok, m in results]})
+    else:
+        labels = (t("cli.check_fail", app.lang), t("cli.check_ok", app.lang))
+        width = max(map(len, labels))
+        for ok, message in results:
+            click.echo(f"{labels[ok].ljust(width)}  {message}")
+        click.echo(t("cli.check_failed" if bad else "cli.check_passed", app.lang, n=bad))
     if bad:
-        click.echo(t("check_failed", c.language, n=bad))
         sys.exit(ExitCode.PARTIAL)
-    click.echo(t("check_passed", c.language))
 
 
 @cli.command()
@@ -98,7 +103,7 @@ def run(c: Ctx, once: bool) -> None:
 def migrate(c: Ctx) -> None:
     """Bring the database schema up to this version (run, check do it too)."""
     app = c.app()
-    click.echo(t("db_ok", app.lang, rev=app.db.current_revision()))
+    click.echo(t("cli.db_ok", app.lang, rev=app.db.current_revision()))
 
 
 @cli.command()
@@ -107,7 +112,8 @@ def migrate(c: Ctx) -> None:
 def status(c: Ctx, as_json: bool) -> None:
     """One screen: programmes, delivery matrix, next airings, problems."""
     app = c.app(readonly=True)
-    from radiocast.status import build_status, render_status
+    from radiocast.status import build_status
+    from radiocast.status_screen import render_status
 
     doc = build_status(app)
     if as_json:
@@ -128,10 +134,10 @@ def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
     elif not rows:
-        click.echo(t("no_programmes", app.lang))
+        click.echo(t("cli.no_programmes", app.lang))
     else:
         render_table(rows, ["id", "month", "state", "title", "duration_s", "output_lufs",
-                            "slug", "reason"])
+                            "slug", "reason"], app.lang, "programme")
 
 
 @cli.command()
@@ -148,10 +154,10 @@ def deliveries(c: Ctx, station: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
     elif not rows:
-        click.echo(t("no_deliveries", app.lang))
+        click.echo(t("cli.no_deliveries", app.lang))
     else:
         render_table(rows, ["programme_id", "station_id", "state", "attempts", "bytes_sent",
-                            "delivered_at", "last_error"])
+                            "delivered_at", "last_error"], app.lang, "delivery")
 
 
 @cli.command()
@@ -169,10 +175,10 @@ def schedule(c: Ctx, station: str | None, month: str | None, as_json: bool) -> N
     if as_json:
         emit_json(rows)
     elif not rows:
-        click.echo(t("no_airings", app.lang))
+        click.echo(t("cli.no_airings", app.lang))
     else:
         render_table(rows, ["id", "planned_at", "station_id", "programme_id", "kind", "state",
-                            "detail"])
+                            "detail"], app.lang, "airing")
 
 
 @cli.group(invoke_without_command=True)
@@ -191,7 +197,7 @@ def stations(ctx: click.Context, as_json: bool) -> None:
         emit_json(rows)
     else:
         render_table(rows, ["id", "name", "reachable", "last_contact_at", "free_bytes",
-                            "last_error"])
+                            "last_error"], app.lang)
 
 
 @stations.command()
@@ -203,10 +209,9 @@ def enroll(c: Ctx, station_id: str, yes: bool) -> None:
     app = c.app()
     st = app.settings.station(known_station(app, station_id))
     if st.pull:
-        raise UsageError(f"{st.id} is a pull station: the hub never connects to it "
-                         "(the station pins the hub's key: `radiocast station enroll`)")
+        raise UsageError(t("cli.pull_enroll", app.lang, id=st.id))
     pin_host_key(st, app.settings.delivery.connect_timeout_seconds, app.lang, yes, st.id,
-                 lambda kind, fp: t("enroll_show", app.lang, id=st.id, host=st.host,
+                 lambda kind, fp: t("cli.enroll_show", app.lang, id=st.id, host=st.host,
                                     port=st.port, type=kind, fp=fp))
 
 
@@ -230,7 +235,7 @@ def provision(c: Ctx, station_id: str, key_file: str | None, do_apply: bool) -> 
     p = plan_provision(app.settings, st, key)
     notes = apply_provision(app.settings, [p]) if do_apply else \
         make_folders(app.settings, p)
-    click.echo(t("provision_done", app.lang, id=st.id, root=p.root, account=p.account))
+    click.echo(t("cli.provision_done", app.lang, id=st.id, root=p.root, account=p.account))
     for note in notes:
         click.echo(f"  - {note}")
     if not do_apply:
@@ -247,7 +252,7 @@ def import_(c: Ctx, csv_file: str, dry_run: bool) -> None:
     from radiocast.stations.roster import import_stations
 
     res = import_stations(find_config(c.config), Path(csv_file), dry_run)
-    click.echo(t("import_done" if not dry_run else "import_dry_run", c.language,
+    click.echo(t("cli.import_dry_run" if dry_run else "cli.import_done", c.language,
                  created=len(res.created), updated=len(res.updated),
                  unchanged=len(res.unchanged)))
     for label, ids in (("+", res.created), ("~", res.updated)):
@@ -262,13 +267,13 @@ def import_(c: Ctx, csv_file: str, dry_run: bool) -> None:
 def retry(c: Ctx, station: str | None, all_failed: bool) -> None:
     """Put failed deliveries back in the queue."""
     if bool(station) == all_failed:
-        raise click.UsageError("give exactly one of --station ID or --all-failed")
+        raise click.UsageError(t("cli.retry_which", c.language))
     app = c.app()
     if station:
         known_station(app, station)
     with app.db.write() as s:
         n = retry_failed(s, app.clock(), station)
-    click.echo(t("retried", app.lang, n=n))
+    click.echo(t("cli.retried", app.lang, n=n))
 
 
 @cli.command()
@@ -295,11 +300,11 @@ def report(c: Ctx, period: str | None, start: datetime | None, end: datetime | N
         try:
             Path(output).write_bytes(payload)
         except OSError as exc:
-            raise UsageError(f"cannot write the report to {output}: "
-                             f"{exc.strerror or exc}") from exc
-        click.echo(t("report_written", app.lang, path=output), err=True)
+            raise UsageError(t("cli.report_unwritable", app.lang, path=output,
+                               err=exc.strerror or exc)) from exc
+        click.echo(t("cli.report_written", app.lang, path=output), err=True)
     elif fmt == "xlsx":
-        raise click.UsageError("--format xlsx needs -o FILE")
+        raise click.UsageError(t("cli.binary_needs_output", app.lang, fmt=fmt))
     else:
         sys.stdout.buffer.write(payload)
         sys.stdout.flush()
@@ -330,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("Aborted", err=True)
+        click.echo(t("cli.aborted", Ctx.latest.language if Ctx.latest else "vi"), err=True)
         sys.exit(ExitCode.PARTIAL)
     except click.ClickException as exc:
         exc.show()

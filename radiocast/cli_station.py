@@ -40,7 +40,7 @@ def _station_config(c: Ctx) -> StationConfig:
 def station_init(c: Ctx, directory: str) -> None:
     """Write a starter station.toml and the media/ and state/ folders into DIRECTORY."""
     path = init_station_dir(Path(directory))
-    click.echo(t("station_init_done", c.language, path=path))
+    click.echo(t("cli.station_init_done", c.language, path=path))
 
 
 @station.command("run")
@@ -74,9 +74,9 @@ def station_play_test(c: Ctx) -> None:
 
     code, err = play_test(_station_config(c))
     if code != 0:
-        click.echo(t("play_test_failed", c.language, code=code, err=err), err=True)
+        click.echo(t("cli.play_test_failed", c.language, code=code, err=err), err=True)
         sys.exit(ExitCode.PARTIAL)
-    click.echo(t("play_test_done", c.language))
+    click.echo(t("cli.play_test_done", c.language))
 
 
 @station.command("keygen")
@@ -87,7 +87,7 @@ def station_keygen(c: Ctx) -> None:
     from radiocast.stations.ssh import make_key
 
     line = make_key(hub.key_file)
-    click.echo(t("keygen_done", c.language, path=hub.key_file))
+    click.echo(t("cli.keygen_done", c.language, path=hub.key_file))
     click.echo(line)
 
 
@@ -98,32 +98,32 @@ def station_enroll(c: Ctx, yes: bool) -> None:
     """Pin the hub's host key (a pull station): show its fingerprint, record on confirmation."""
     hub = _hub(c)
     pin_host_key(hub, hub.connect_timeout_seconds, c.language, yes, hub.host,
-                 lambda kind, fp: t("hub_enroll_show", c.language, host=hub.host,
+                 lambda kind, fp: t("cli.hub_enroll_show", c.language, host=hub.host,
                                     port=hub.port, type=kind, fp=fp))
 
 
 def _hub(c: Ctx) -> HubConfig:
     cfg = _station_config(c)
     if cfg.hub is None:
-        raise UsageError(t("no_hub", c.language))
+        raise UsageError(t("cli.no_hub", c.language))
     return cfg.hub
 
 
 def render_station_status(doc: dict[str, Any], lang: str) -> str:
     hb = doc.get("heartbeat")
     if not hb:
-        return t("station_no_heartbeat", lang, dir=doc["media_dir"])
+        return t("cli.station_no_heartbeat", lang, dir=doc["media_dir"])
     files = hb.get("files", {})
     last = hb.get("last_airing") or {}
     lines = [
-        t("station_line_time", lang, id=hb.get("station_id"), time=hb.get("time")),
-        t("station_line_playbook", lang, version=hb.get("playbook_version")),
-        t("station_line_files", lang, ok=len(files.get("ok", [])),
+        t("cli.station_line_time", lang, id=hb.get("station_id"), time=hb.get("time")),
+        t("cli.station_line_playbook", lang, version=hb.get("playbook_version")),
+        t("cli.station_line_files", lang, ok=len(files.get("ok", [])),
           missing=len(files.get("missing", [])), corrupt=len(files.get("corrupt", []))),
-        t("station_line_backlog", lang, n=hb.get("backlog", 0)),
-        t("station_line_last", lang, id=last.get("airing_id", "-"),
+        t("cli.station_line_backlog", lang, n=hb.get("backlog", 0)),
+        t("cli.station_line_last", lang, id=last.get("airing_id", "-"),
           status=last.get("status", "-")),
     ]
     if hb.get("last_error"):
-        lines.append(t("station_line_error", lang, err=hb["last_error"]))
+        lines.append(t("cli.station_line_error", lang, err=hb["last_error"]))
     return "\n".join(lines)

@@ -13,7 +13,8 @@ import click
 
 from radiocast.app import App, open_app
 from radiocast.errors import ExitCode, UsageError
-from radiocast.i18n import t
+from radiocast.humane import month_label, num, size, when
+from radiocast.i18n import t, word
 
 if TYPE_CHECKING:  # paramiko is imported only by the commands that talk SSH
     from radiocast.stations.ssh import Target
@@ -56,14 +57,40 @@ def emit_json(doc: Any) -> None:
     click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
 
 
-def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+SIZE_COLUMNS = frozenset({"bytes_sent", "free_bytes", "size"})
+
+
+def _cell(column: str, value: Any, lang: str, states: str) -> str:
+    """One value as people read it: local times without seconds, sizes in MB, states and
+    kinds in words, yes/no in the language. (`--json` prints the raw values.)"""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return t("value." + (column if value else "un" + column), lang) \
+            if column == "reachable" else t("value.yes" if value else "value.no", lang)
+    if column.endswith("_at"):
+        return when(value, year=True)
+    if column in SIZE_COLUMNS:
+        return size(int(value), lang)
+    formats: dict[str, Callable[[Any], str]] = {
+        "state": lambda v: word(states, v, lang), "kind": lambda v: word("kind", v, lang),
+        "month": month_label, "programme_id": lambda v: f"#{v}",
+        "duration_s": lambda v: f"{int(v) // 60}:{int(v) % 60:02d}",
+        "output_lufs": lambda v: num(v, lang)}
+    return formats.get(column, str)(value)
+
+
+def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], lang: str,
+                 states: str = "") -> None:
+    """Rows as aligned columns with headers in `lang`; `states` names the words for the
+    "state" column (programme, delivery or airing)."""
     if not rows:
         return
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+    head = [t(f"col.{c}", lang) for c in columns]
+    cells = [[_cell(c, r.get(c), lang, states) for c in columns] for r in rows]
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(head)]
+    for line in [head, *cells]:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
 
 
 def pin_host_key(target: Target, timeout: float, lang: str, yes: bool, name: str,
@@ -74,11 +101,11 @@ def pin_host_key(target: Target, timeout: float, lang: str, yes: bool, name: str
 
     key = fetch_host_key(target, timeout)
     click.echo(show(key.get_name(), key.fingerprint))
-    if yes or click.confirm(t("enroll_confirm", lang, path=target.known_hosts)):
+    if yes or click.confirm(t("cli.enroll_confirm", lang, path=target.known_hosts)):
         record_host_key(target, key)
-        click.echo(t("enroll_done", lang, id=name, path=target.known_hosts))
+        click.echo(t("cli.enroll_done", lang, id=name, path=target.known_hosts))
     else:
-        click.echo(t("enroll_declined", lang))
+        click.echo(t("cli.enroll_declined", lang))
         sys.exit(ExitCode.PARTIAL)
 
 
@@ -88,9 +115,11 @@ MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 def month_option(f: F) -> F:
     """--month YYYY-MM, checked by click (a bad value is a usage error, exit 2)."""
 
-    def check(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    def check(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
         if value is not None and not MONTH_RE.match(value):
-            raise click.BadParameter(f"{value!r} is not a month like 2026-11")
+            obj = ctx.find_object(Ctx)
+            lang = obj.language if obj else "vi"
+            raise click.BadParameter(t("cli.bad_month", lang, value=repr(value)))
         return value
 
     return click.option("--month", callback=check, help="Only this month (YYYY-MM).")(f)
@@ -109,4 +138,4 @@ def known_station(app: App, station_id: str, history: bool = False) -> str:
             if s.get(Station, station_id) is not None:
                 return station_id
     shown = ", ".join(configured[:12]) + (" …" if len(configured) > 12 else "")
-    raise UsageError(t("unknown_station", app.lang, id=station_id, known=shown or "-"))
+    raise UsageError(t("cli.unknown_station", app.lang, id=station_id, known=shown or "-"))

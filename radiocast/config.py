@@ -12,29 +12,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from radiocast import validate as v
+from radiocast.config_report import ReportSettings
 from radiocast.errors import ConfigError
 from radiocast.models import Slot
 from radiocast.months import valid_in
-from radiocast.validate import (
-    Table,
-    as_account_prefix,
-    as_backoff,
-    as_bitrate,
-    as_bool,
-    as_choice,
-    as_date,
-    as_int_range,
-    as_nonempty,
-    as_num_range,
-    as_path,
-    as_play_command,
-    as_remote_dir,
-    as_slots,
-    as_slug,
-    as_str,
-    as_table,
-    as_timezone,
-)
+from radiocast.validate import Table
 
 __all__ = ["Settings", "Slot", "StationSettings", "find_config", "known_keys", "load_settings"]
 SYSTEM_CONFIG = Path("/etc/radiocast/radiocast.toml")
@@ -146,6 +129,7 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     pull: PullSettings = field(default_factory=PullSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     stations: tuple[StationSettings, ...] = ()
     path: Path | None = None
 
@@ -172,7 +156,6 @@ class Settings:
 
     def slots_for(self, station: StationSettings) -> tuple[Slot, ...]:
         return station.slots if station.slots is not None else self.schedule.slots
-
 
     def stations_for(self, month: str, chosen: list[str] | None = None) -> list[str]:
         """The stations a programme of `month` goes to: a sidecar's list, or every station
@@ -228,12 +211,13 @@ def load_settings(path: Path) -> Settings:
 def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = None) -> Settings:
     top = Table(data, "")
     settings = Settings(
-        general=_general(Table(top.get("radiocast", as_table, {}), "radiocast"), base_dir),
-        ingest=_ingest(Table(top.get("ingest", as_table, {}), "ingest"), base_dir),
-        audio=_audio(Table(top.get("audio", as_table, {}), "audio")),
-        schedule=_schedule(Table(top.get("schedule", as_table, {}), "schedule")),
-        delivery=_delivery(Table(top.get("delivery", as_table, {}), "delivery")),
-        pull=_pull(Table(top.get("pull", as_table, {}), "pull"), base_dir),
+        general=_general(Table(top.get("radiocast", v.as_table, {}), "radiocast"), base_dir),
+        ingest=_ingest(Table(top.get("ingest", v.as_table, {}), "ingest"), base_dir),
+        audio=_audio(Table(top.get("audio", v.as_table, {}), "audio")),
+        schedule=_schedule(Table(top.get("schedule", v.as_table, {}), "schedule")),
+        delivery=_delivery(Table(top.get("delivery", v.as_table, {}), "delivery")),
+        pull=_pull(Table(top.get("pull", v.as_table, {}), "pull"), base_dir),
+        report=_report(Table(top.get("report", v.as_table, {}), "report"), base_dir),
         stations=_stations(top, base_dir),
         path=path,
     )
@@ -243,30 +227,30 @@ def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = 
 
 def _general(g: Table, base_dir: Path) -> GeneralSettings:
     general = GeneralSettings(
-        timezone=g.get("timezone", as_timezone, GeneralSettings.timezone),
-        language=g.get("language", as_choice("vi", "en"), GeneralSettings.language),
-        sender=g.get("sender", as_nonempty, GeneralSettings.sender),
-        data_dir=g.get("data_dir", as_path(base_dir), GeneralSettings.data_dir),
-        database_url=g.get("database_url", as_str, ""),
+        timezone=g.get("timezone", v.as_timezone, GeneralSettings.timezone),
+        language=g.get("language", v.as_choice("vi", "en"), GeneralSettings.language),
+        sender=g.get("sender", v.as_nonempty, GeneralSettings.sender),
+        data_dir=g.get("data_dir", v.as_path(base_dir), GeneralSettings.data_dir),
+        database_url=g.get("database_url", v.as_str, ""),
     )
     g.finish()
     return general
 
 
 def _ingest(i: Table, base_dir: Path) -> IngestSettings:
-    drop = i.get("drop_dir", as_path(base_dir), IngestSettings.drop_dir)
-    archive = i.get("archive_dir", as_str, "")
-    quarantine = i.get("quarantine_dir", as_str, "")
+    drop = i.get("drop_dir", v.as_path(base_dir), IngestSettings.drop_dir)
+    archive = i.get("archive_dir", v.as_str, "")
+    quarantine = i.get("quarantine_dir", v.as_str, "")
     ingest = IngestSettings(
         drop_dir=drop,
-        archive_dir=(as_path(base_dir)("ingest.archive_dir", archive) if archive
+        archive_dir=(v.as_path(base_dir)("ingest.archive_dir", archive) if archive
                      else drop / "Đã nhận"),
-        quarantine_dir=(as_path(base_dir)("ingest.quarantine_dir", quarantine) if quarantine
+        quarantine_dir=(v.as_path(base_dir)("ingest.quarantine_dir", quarantine) if quarantine
                         else drop / "Lỗi"),
-        settle_seconds=i.get("settle_seconds", as_num_range(0.0, 3600.0), 5.0),
-        polling=i.get("polling", as_bool, False),
-        rescan_seconds=i.get("rescan_seconds", as_num_range(1.0, 86400.0), 300.0),
-        waiting_alert_minutes=i.get("waiting_alert_minutes", as_int_range(1, 10080), 30),
+        settle_seconds=i.get("settle_seconds", v.as_num_range(0.0, 3600.0), 5.0),
+        polling=i.get("polling", v.as_bool, False),
+        rescan_seconds=i.get("rescan_seconds", v.as_num_range(1.0, 86400.0), 300.0),
+        waiting_alert_minutes=i.get("waiting_alert_minutes", v.as_int_range(1, 10080), 30),
     )
     i.finish()
     return ingest
@@ -274,12 +258,12 @@ def _ingest(i: Table, base_dir: Path) -> IngestSettings:
 
 def _audio(a: Table) -> AudioSettings:
     audio = AudioSettings(
-        target_lufs=a.get("target_lufs", as_num_range(-40.0, -5.0), -16.0),
-        true_peak_dbtp=a.get("true_peak_dbtp", as_num_range(-12.0, 0.0), -1.5),
-        channels=a.get("channels", as_int_range(1, 2), 1),
-        sample_rate=a.get("sample_rate", as_int_range(8000, 48000), 44100),
-        bitrate=a.get("bitrate", as_bitrate, "64k"),
-        min_seconds=a.get("min_seconds", as_num_range(1.0, 600.0), 10.0),
+        target_lufs=a.get("target_lufs", v.as_num_range(-40.0, -5.0), -16.0),
+        true_peak_dbtp=a.get("true_peak_dbtp", v.as_num_range(-12.0, 0.0), -1.5),
+        channels=a.get("channels", v.as_int_range(1, 2), 1),
+        sample_rate=a.get("sample_rate", v.as_int_range(8000, 48000), 44100),
+        bitrate=a.get("bitrate", v.as_bitrate, "64k"),
+        min_seconds=a.get("min_seconds", v.as_num_range(1.0, 600.0), 10.0),
     )
     a.finish()
     return audio
@@ -287,12 +271,12 @@ def _audio(a: Table) -> AudioSettings:
 
 def _schedule(s: Table) -> ScheduleSettings:
     schedule = ScheduleSettings(
-        slots=s.get("slots", as_slots, ScheduleSettings.slots),
-        replays_per_month=s.get("replays_per_month", as_int_range(3, 31), 3),
-        min_gap_days=s.get("min_gap_days", as_int_range(0, 10), 3),
-        lead_minutes=s.get("lead_minutes", as_int_range(0, 1440), 60),
-        misfire_grace_minutes=s.get("misfire_grace_minutes", as_int_range(1, 120), 15),
-        programme_due_day=s.get("programme_due_day", as_int_range(1, 28), 5),
+        slots=s.get("slots", v.as_slots, ScheduleSettings.slots),
+        replays_per_month=s.get("replays_per_month", v.as_int_range(3, 31), 3),
+        min_gap_days=s.get("min_gap_days", v.as_int_range(0, 10), 3),
+        lead_minutes=s.get("lead_minutes", v.as_int_range(0, 1440), 60),
+        misfire_grace_minutes=s.get("misfire_grace_minutes", v.as_int_range(1, 120), 15),
+        programme_due_day=s.get("programme_due_day", v.as_int_range(1, 28), 5),
     )
     s.finish()
     return schedule
@@ -300,15 +284,15 @@ def _schedule(s: Table) -> ScheduleSettings:
 
 def _delivery(d: Table) -> DeliverySettings:
     delivery = DeliverySettings(
-        max_parallel=d.get("max_parallel", as_int_range(1, 64), 8),
-        connect_timeout_seconds=d.get("connect_timeout_seconds", as_num_range(1.0, 300.0),
+        max_parallel=d.get("max_parallel", v.as_int_range(1, 64), 8),
+        connect_timeout_seconds=d.get("connect_timeout_seconds", v.as_num_range(1.0, 300.0),
                                       20.0),
-        stall_timeout_seconds=d.get("stall_timeout_seconds", as_num_range(1.0, 600.0), 45.0),
-        retry_backoff_seconds=d.get("retry_backoff_seconds", as_backoff,
+        stall_timeout_seconds=d.get("stall_timeout_seconds", v.as_num_range(1.0, 600.0), 45.0),
+        retry_backoff_seconds=d.get("retry_backoff_seconds", v.as_backoff,
                                     (30, 120, 600, 1800, 3600)),
-        lease_seconds=d.get("lease_seconds", as_int_range(30, 86400), 900),
-        inventory_minutes=d.get("inventory_minutes", as_int_range(1, 1440), 30),
-        agent_poll_seconds=d.get("agent_poll_seconds", as_int_range(5, 86400), 300),
+        lease_seconds=d.get("lease_seconds", v.as_int_range(30, 86400), 900),
+        inventory_minutes=d.get("inventory_minutes", v.as_int_range(1, 1440), 30),
+        agent_poll_seconds=d.get("agent_poll_seconds", v.as_int_range(5, 86400), 300),
     )
     d.finish()
     return delivery
@@ -316,13 +300,13 @@ def _delivery(d: Table) -> DeliverySettings:
 
 def _pull(p: Table, base_dir: Path) -> PullSettings:
     pull = PullSettings(
-        root=p.get("root", as_path(base_dir), PullSettings.root),
-        user_prefix=p.get("user_prefix", as_account_prefix, PullSettings.user_prefix),
-        sshd_config_dir=p.get("sshd_config_dir", as_path(base_dir),
+        root=p.get("root", v.as_path(base_dir), PullSettings.root),
+        user_prefix=p.get("user_prefix", v.as_account_prefix, PullSettings.user_prefix),
+        sshd_config_dir=p.get("sshd_config_dir", v.as_path(base_dir),
                               PullSettings.sshd_config_dir),
-        keys_dir=p.get("keys_dir", as_path(base_dir), PullSettings.keys_dir),
-        sshd=p.get("sshd", as_nonempty, PullSettings.sshd),
-        reload_command=p.get("reload_command", as_nonempty, PullSettings.reload_command),
+        keys_dir=p.get("keys_dir", v.as_path(base_dir), PullSettings.keys_dir),
+        sshd=p.get("sshd", v.as_nonempty, PullSettings.sshd),
+        reload_command=p.get("reload_command", v.as_nonempty, PullSettings.reload_command),
     )
     p.finish()
     return pull
@@ -331,9 +315,21 @@ def _pull(p: Table, base_dir: Path) -> PullSettings:
 PER_STATION_KEYS = ("id", "name")  # never shared: [station_defaults] refuses them
 
 
+def _report(r: Table, base_dir: Path) -> ReportSettings:
+    d = ReportSettings()
+    font = r.get("font_file", v.as_path(base_dir), None)
+    if font is not None and not font.is_file():
+        raise ConfigError(r.key("font_file"), f"{font} is not a font file")
+    fields = {k: r.get(k, v.as_lines if k == "copies_to" else v.as_str, getattr(d, k))
+              for k in ("parent", "number", "place", "title", "recipient", "copies_to",
+                        "signer_title", "signer_name")}
+    r.finish()
+    return ReportSettings(**fields, font_file=font)
+
+
 def _stations(top: Table, base_dir: Path) -> tuple[StationSettings, ...]:
     """`[[stations]]`, each over the keys of `[station_defaults]` (its own keys win)."""
-    defaults: Mapping[str, Any] = top.get("station_defaults", as_table, {})
+    defaults: Mapping[str, Any] = top.get("station_defaults", v.as_table, {})
     for key in PER_STATION_KEYS:
         if key in defaults:
             raise ConfigError(f"station_defaults.{key}", "is set per station, not as a default")
@@ -351,31 +347,31 @@ def _stations(top: Table, base_dir: Path) -> tuple[StationSettings, ...]:
     return stations
 
 
-def _list_of_tables(key: str, v: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+def _list_of_tables(key: str, value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
         raise ConfigError(key, "must be an array of tables ([[stations]])")
-    return v
+    return value
 
 
 def _station(prefix: str, data: Mapping[str, Any], base_dir: Path) -> StationSettings:
     t = Table(data, prefix)
-    transfer = t.get("transfer", as_choice("push", "pull"), "push")
+    transfer = t.get("transfer", v.as_choice("push", "pull"), "push")
     st = StationSettings(
-        id=t.require("id", as_slug),
-        name=t.require("name", as_nonempty),
+        id=t.require("id", v.as_slug),
+        name=t.require("name", v.as_nonempty),
         # a pull station dials the hub: the hub needs no address for it
-        host=t.get("host", as_nonempty, "") if transfer == "pull" else
-        t.require("host", as_nonempty),
-        port=t.get("port", as_int_range(1, 65535), 22),
-        user=t.get("user", as_nonempty, "radiocast"),
-        key_file=t.get("key_file", as_path(base_dir), base_dir / "keys/id_ed25519"),
-        known_hosts=t.get("known_hosts", as_path(base_dir), base_dir / "keys/known_hosts"),
-        remote_dir=t.get("remote_dir", as_remote_dir, "/srv/radio/radiocast"),
-        playout=t.get("playout", as_choice("ssh-command", "playbook", "agent"), "ssh-command"),
-        play_command=t.get("play_command", as_play_command, "mpg123 -q {file}"),
-        slots=t.get("slots", as_slots, None),
-        valid_from=t.get("valid_from", as_date, None),
-        valid_to=t.get("valid_to", as_date, None),
+        host=t.get("host", v.as_nonempty, "") if transfer == "pull" else
+        t.require("host", v.as_nonempty),
+        port=t.get("port", v.as_int_range(1, 65535), 22),
+        user=t.get("user", v.as_nonempty, "radiocast"),
+        key_file=t.get("key_file", v.as_path(base_dir), base_dir / "keys/id_ed25519"),
+        known_hosts=t.get("known_hosts", v.as_path(base_dir), base_dir / "keys/known_hosts"),
+        remote_dir=t.get("remote_dir", v.as_remote_dir, "/srv/radio/radiocast"),
+        playout=t.get("playout", v.as_choice("ssh-command", "playbook", "agent"), "ssh-command"),
+        play_command=t.get("play_command", v.as_play_command, "mpg123 -q {file}"),
+        slots=t.get("slots", v.as_slots, None),
+        valid_from=t.get("valid_from", v.as_date, None),
+        valid_to=t.get("valid_to", v.as_date, None),
         transfer=transfer,
     )
     if st.pull and st.playout != "agent":
@@ -393,5 +389,6 @@ def known_keys() -> set[str]:
                     "pull": {}}, Path("/"))
     parse_settings({"stations": [{"id": "x", "name": "x", "transfer": "pull",
                                   "playout": "agent"}]}, Path("/"))
-    sections = {"radiocast", "ingest", "audio", "schedule", "delivery", "pull", "stations"}
+    sections = {"radiocast", "ingest", "audio", "schedule", "delivery", "pull", "report",
+                "stations"}
     return {k for k in Table.every_key if "." in k and k.split(".")[0] in sections}

@@ -78,7 +78,8 @@ class Daemon:
             raise StopNow()
 
     def run(self, once: bool = False) -> int:
-        lock = acquire_lock(self.app.settings.general.data_dir / "radiocast.lock")
+        lock = acquire_lock(self.app.settings.general.data_dir / "radiocast.lock",
+                            self.app.lang)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             ensure_folders(self.app)
@@ -161,7 +162,7 @@ class Daemon:
             self._normalize(pid)
         if not self.stop.is_set():
             self.failures += run_round(self.app, self.stop)
-        log.info(t("run_once_done", "en"))
+        log.info(t("cli.run_once_done", self.app.lang))
 
     def step_ingest(self, mono: float | None = None) -> None:
         for path in self.drop.poll(time.monotonic() if mono is None else mono):

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from radiocast.errors import UsageError
+from radiocast.i18n import t
 
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2]|H1|H2))?$")
@@ -50,10 +51,10 @@ def month_span(first_month: str, last_month: str, tz: ZoneInfo) -> tuple[datetim
     return lo, hi
 
 
-def range_months(start: date, end: date) -> list[str]:
+def range_months(start: date, end: date, lang: str = "vi") -> list[str]:
     """Every month that a date range touches."""
     if end < start:
-        raise UsageError("--to must not be before --from")
+        raise UsageError(t("cli.range_order", lang))
     out, cur = [], start.replace(day=1)
     while cur <= end:
         out.append(month_of(cur))
@@ -61,11 +62,11 @@ def range_months(start: date, end: date) -> list[str]:
     return out
 
 
-def period_months(period: str) -> list[str]:
+def period_months(period: str, lang: str = "vi") -> list[str]:
     """YYYY-MM, YYYY-H1, YYYY-H2 or YYYY → its months."""
     m = PERIOD_RE.match(period)
     if not m:
-        raise UsageError(f"--period must be YYYY-MM, YYYY-H1, YYYY-H2 or YYYY, got {period!r}")
+        raise UsageError(t("cli.bad_period", lang, value=repr(period)))
     year, part = m.group(1), m.group(2)
     if part is None:
         months = range(1, 13)

@@ -77,7 +77,7 @@ def build_report(app: App, period: str | None = None, start: date | None = None,
     period, months = _months(period, start, end)
     data = _read(app, months, start, end)
     if not data.airings and not data.progs:
-        raise NoDataError(t("no_data", app.lang, period=period))
+        raise NoDataError(t("cli.no_data", app.lang, period=period))
     need = app.settings.schedule.replays_per_month
     detail: list[dict[str, Any]] = []
     out_stations = [_station_report(app, data, sid, months, need, detail)

@@ -63,7 +63,7 @@ def init_directory(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     cfg = directory / "radiocast.toml"
     if cfg.exists():
-        raise UsageError(t("init_exists", "vi", path=cfg))
+        raise UsageError(t("cli.init_exists", "vi", path=cfg))
     for sub in ("data", "drop", "keys"):
         (directory / sub).mkdir(exist_ok=True)
     (directory / "keys" / "known_hosts").touch(mode=0o600, exist_ok=True)
@@ -84,18 +84,18 @@ def _writable(path: Path) -> str | None:
 def run_checks(app: App, stations: bool = True) -> list[tuple[bool, str]]:
     lang = app.lang
     st = app.settings
-    out: list[tuple[bool, str]] = [(True, t("config_ok", lang, path=st.path))]
-    out.append((True, t("db_ok", lang, rev=app.db.current_revision())))
+    out: list[tuple[bool, str]] = [(True, t("cli.config_ok", lang, path=st.path))]
+    out.append((True, t("cli.db_ok", lang, rev=app.db.current_revision())))
     try:
-        out.append((True, t("ffmpeg_ok", lang, path=find_ffmpeg())))
+        out.append((True, t("cli.ffmpeg_ok", lang, path=find_ffmpeg())))
     except Exception:
-        out.append((False, t("ffmpeg_missing", lang)))
+        out.append((False, t("cli.ffmpeg_missing", lang)))
     folders = [st.general.data_dir, st.spool_dir, st.ingest.drop_dir, st.ingest.archive_dir,
                st.ingest.quarantine_dir]
     for folder in folders:
         err = _writable(folder)
-        out.append((err is None, t("dir_ok", lang, path=folder) if err is None
-                    else t("dir_bad", lang, path=folder, err=err)))
+        out.append((err is None, t("cli.dir_ok", lang, path=folder) if err is None
+                    else t("cli.dir_bad", lang, path=folder, err=err)))
     if stations and st.stations:
         for station in st.stations:
             try:
@@ -104,9 +104,9 @@ def run_checks(app: App, stations: bool = True) -> list[tuple[bool, str]]:
                         pass
                 else:
                     probe_station(station, st.delivery)
-                out.append((True, t("station_ok", lang, id=station.id, dir=station.remote_dir)))
+                out.append((True, t("cli.station_ok", lang, id=station.id, dir=station.remote_dir)))
             except DeliveryError as exc:
-                out.append((False, t("station_bad", lang, id=station.id, err=exc.detail)))
+                out.append((False, t("cli.station_bad", lang, id=station.id, err=exc.detail)))
     return out
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,8 @@ from radiocast.db import views
 from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
 from radiocast.db.views import iso
 from radiocast.fsutil import walk_files
-from radiocast.i18n import t
+from radiocast.humane import month_label, size, when
+from radiocast.i18n import t, word
 from radiocast.models import AiringState, DeliveryState, ProgrammeState
 from radiocast.months import local_month
 
@@ -37,12 +38,16 @@ PULL_SILENT_AFTER = timedelta(hours=2)  # a pull agent writes its status at leas
 
 @dataclass(frozen=True)
 class Problem:
+    """One thing that needs a person. `message` and `action` are in the language asked for;
+    `params` are the figures they were made from (for scripts and alerts)."""
+
     severity: str  # "error" | "warning"
     code: str
     message: str
     since: str | None
     action: str
     subject: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -58,14 +63,27 @@ class _Look:
     now: datetime
     tz: ZoneInfo
     month: str
+    lang: str
+
+    def problem(self, severity: str, code: str, since: datetime | str | None, subject: str,
+                variant: tuple[str, str] = ("message", "action"), **params: Any) -> Problem:
+        """A problem whose words come from the catalogue (`problem.<code>.<variant>`)."""
+        return Problem(severity, code, t(f"problem.{code}.{variant[0]}", self.lang, **params),
+                       since if isinstance(since, str | None) else iso(since, self.tz),
+                       t(f"problem.{code}.{variant[1]}", self.lang, **params), subject,
+                       dict(params))
+
+    def at(self, dt: datetime) -> str:
+        return when(dt, self.tz)
 
 
-def find_problems(app: App) -> list[Problem]:
+def find_problems(app: App, lang: str | None = None) -> list[Problem]:
+    """Every current problem, worded in `lang` (the app's language by default)."""
     now = app.clock()
     tz = app.settings.general.tz
     out: list[Problem] = []
     with app.db.read() as s:
-        look = _Look(app, s, now, tz, local_month(now, tz))
+        look = _Look(app, s, now, tz, local_month(now, tz), lang or app.lang)
         for finder in FINDERS:
             out.extend(finder(look))
     return out
@@ -78,9 +96,8 @@ def _programme_late(look: _Look) -> Iterator[Problem]:
     due_day = look.app.settings.schedule.programme_due_day
     if local.day >= due_day:
         due = local.replace(day=due_day, hour=0, minute=0, second=0, microsecond=0)
-        yield Problem("error", "programme_late", f"no programme for {look.month} yet",
-                      due.isoformat(),
-                      "remind the culture centre to drop this month's programme", look.month)
+        yield look.problem("error", "programme_late", due, look.month,
+                           month=month_label(look.month))
 
 
 def _month_has_ready(look: _Look) -> bool:
@@ -97,12 +114,10 @@ def _delivery_failing(look: _Look) -> Iterator[Problem]:
             Delivery.first_failed_at.is_not(None))):
         failed = d.state == DeliveryState.FAILED.value
         if failed or look.now - (d.first_failed_at or look.now) >= DELIVERY_FAILING_AFTER:
-            yield Problem(
-                "error", "delivery_failing", f"programme #{p.id} to {d.station_id}: "
-                f"{d.last_error}", iso(d.first_failed_at, look.tz),
-                f"fix the cause, then `radiocast retry --station {d.station_id}`" if failed
-                else "radiocast keeps retrying; check the station's link and power",
-                f"{p.id}:{d.station_id}")
+            yield look.problem("error", "delivery_failing", d.first_failed_at,
+                               f"{p.id}:{d.station_id}",
+                               ("message", "action_failed" if failed else "action"),
+                               id=p.id, station=d.station_id, err=d.last_error or "")
 
 
 def _station_health(look: _Look) -> Iterator[Problem]:
@@ -110,22 +125,16 @@ def _station_health(look: _Look) -> Iterator[Problem]:
     for st in look.s.scalars(select(Station)):
         if st.id in pull and (st.last_contact_at is None
                               or look.now - st.last_contact_at > PULL_SILENT_AFTER):
-            yield Problem("warning", "station_silent",
-                          f"{st.id} has not called the hub"
-                          + (" yet" if st.last_contact_at is None else " since then"),
-                          iso(st.last_contact_at, look.tz),
-                          "check the station's power, its 3G link and `radiocast station "
-                          "status` there; it keeps airing from what it has", st.id)
+            yield look.problem("warning", "station_silent", st.last_contact_at, st.id, (
+                "message_never" if st.last_contact_at is None else "message", "action"),
+                station=st.id)
         if st.unreachable_since is not None:
-            yield Problem("warning", "station_unreachable",
-                          f"{st.id} unreachable: {st.last_error}",
-                          iso(st.unreachable_since, look.tz),
-                          "check the station's power and network link", st.id)
+            yield look.problem("warning", "station_unreachable", st.unreachable_since, st.id,
+                               station=st.id, err=st.last_error or "")
         if st.free_bytes is not None and st.free_bytes < LOW_DISK_BYTES:
-            yield Problem("warning", "low_disk",
-                          f"{st.id} has {st.free_bytes // (1024 * 1024)} MiB free",
-                          iso(st.last_contact_at, look.tz),
-                          "free space on the station's disk", st.id)
+            yield look.problem("warning", "low_disk", st.last_contact_at, st.id,
+                               station=st.id, free=size(st.free_bytes, look.lang),
+                               free_bytes=st.free_bytes)
 
 
 def _file_not_at_station(look: _Look) -> Iterator[Problem]:
@@ -137,11 +146,8 @@ def _file_not_at_station(look: _Look) -> Iterator[Problem]:
         Airing.planned_at <= look.now + lead))
     for a, delivery_state in rows:
         if delivery_state != DeliveryState.DELIVERED.value:
-            yield Problem("error", "file_not_at_station",
-                          f"airing #{a.id} at {a.station_id} starts "
-                          f"{a.planned_at.astimezone(look.tz):%d/%m %H:%M} but the file is "
-                          "not delivered", iso(look.now, look.tz),
-                          "check the station link; the airing will be made up", str(a.id))
+            yield look.problem("error", "file_not_at_station", look.now, str(a.id),
+                               id=a.id, station=a.station_id, at=look.at(a.planned_at))
 
 
 def _airing_missed(look: _Look) -> Iterator[Problem]:
@@ -153,22 +159,21 @@ def _airing_missed(look: _Look) -> Iterator[Problem]:
             Airing.replaces_id == a.id, Airing.state != AiringState.CANCELLED.value)).first()
         if replaced == AiringState.AIRED.value:
             continue  # made up: nothing left to do
-        yield Problem("warning" if replaced else "error", "airing_missed",
-                      f"airing #{a.id} at {a.station_id} {a.state}: {a.detail}",
-                      iso(a.finished_at or a.planned_at, look.tz),
-                      "a make-up is planned" if replaced else
-                      "no free window left for a make-up; air it by hand and note it", str(a.id))
+        yield look.problem("warning" if replaced else "error", "airing_missed",
+                           a.finished_at or a.planned_at, str(a.id),
+                           ("message", "action_makeup" if replaced else "action"),
+                           id=a.id, station=a.station_id,
+                           state=word("airing", a.state, look.lang), detail=a.detail or "-")
 
 
 def _quota_at_risk(look: _Look) -> Iterator[Problem]:
     if not _month_has_ready(look):
         return
     for sf in views.shortfalls(look.s, look.month):
-        yield Problem("error", "quota_at_risk",
-                      f"{sf.station_id} cannot meet {look.month}: {sf.missing} airing(s) of "
-                      f"programme #{sf.programme_id} do not fit", iso(sf.since, look.tz),
-                      "widen the station's windows or air the rest by hand",
-                      f"{sf.station_id}:{sf.programme_id}")
+        yield look.problem("error", "quota_at_risk", sf.since,
+                           f"{sf.station_id}:{sf.programme_id}", station=sf.station_id,
+                           month=month_label(look.month), missing=sf.missing,
+                           id=sf.programme_id)
 
 
 def _file_waiting(look: _Look) -> Iterator[Problem]:
@@ -182,10 +187,8 @@ def _file_waiting(look: _Look) -> Iterator[Problem]:
         except FileNotFoundError:
             continue
         if look.now - mtime >= wait:
-            yield Problem("warning", "file_waiting",
-                          f"{path.name} has waited in the drop folder since "
-                          f"{mtime.astimezone(look.tz):%d/%m %H:%M}", iso(mtime, look.tz),
-                          "is radiocast running? is the file still being copied?", str(path))
+            yield look.problem("warning", "file_waiting", mtime, str(path), name=path.name,
+                               at=look.at(mtime))
 
 
 def _normalize_retrying(look: _Look) -> Iterator[Problem]:
@@ -193,14 +196,13 @@ def _normalize_retrying(look: _Look) -> Iterator[Problem]:
             Programme.state == ProgrammeState.RECEIVED.value,
             Programme.last_error.is_not(None))):
         disk = "disk full" in (p.last_error or "")
-        yield Problem("error", "normalize_retrying",
-                      f"programme #{p.id} ({p.source_name}) could not be normalized: "
-                      f"{p.last_error}; try {p.attempts + 1} at "
-                      f"{p.next_attempt_at.astimezone(look.tz):%d/%m %H:%M}"
-                      if p.next_attempt_at else f"programme #{p.id}: {p.last_error}",
-                      iso(p.updated_at, look.tz),
-                      f"free space in {look.app.settings.general.data_dir}" if disk else
-                      "check the spool folder and the disk; radiocast keeps retrying", str(p.id))
+        yield look.problem(
+            "error", "normalize_retrying", p.updated_at, str(p.id),
+            ("message_next" if p.next_attempt_at else "message",
+             "action_disk" if disk else "action"),
+            id=p.id, name=p.source_name, err=p.last_error or "", attempt=p.attempts + 1,
+            at=look.at(p.next_attempt_at) if p.next_attempt_at else "",
+            dir=str(look.app.settings.general.data_dir))
 
 
 def _original_stuck(look: _Look) -> Iterator[Problem]:
@@ -210,11 +212,9 @@ def _original_stuck(look: _Look) -> Iterator[Problem]:
                                  ProgrammeState.SUPERSEDED.value]),
             Programme.updated_at < look.now - ORIGINAL_GRACE)):
         if Path(p.spool_path).exists():
-            yield Problem("error", "original_stuck",
-                          f"the original of programme #{p.id} ({p.source_name}) could not be "
-                          "moved out of the spool", iso(p.updated_at, look.tz),
-                          f"check that {ing.archive_dir} and {ing.quarantine_dir} are writable "
-                          "and have space; radiocast keeps trying", str(p.id))
+            yield look.problem("error", "original_stuck", p.updated_at, str(p.id), id=p.id,
+                               name=p.source_name, archive=str(ing.archive_dir),
+                               quarantine=str(ing.quarantine_dir))
 
 
 def _asrun_rejected(look: _Look) -> Iterator[Problem]:
@@ -224,32 +224,25 @@ def _asrun_rejected(look: _Look) -> Iterator[Problem]:
         Event.at >= look.now - ASRUN_PROBLEM_DAYS).group_by(Event.entity_id))
     for sid, since, n, last_id in rows:
         last = look.s.get_one(Event, last_id)
-        yield Problem("warning", "asrun_rejected",
-                      f"{sid} wrote {n} unreadable as-run line(s), skipped; last: {last.detail}",
-                      iso(since, look.tz), "check the station's player software and clock",
-                      sid)
+        yield look.problem("warning", "asrun_rejected", since, sid, station=sid, n=n,
+                           detail=last.detail or "")
 
 
 def _clock_skew(look: _Look) -> Iterator[Problem]:
     for st in look.s.scalars(select(Station).where(Station.clock_offset_s.is_not(None))):
         off = st.clock_offset_s or 0.0
         if abs(off) > CLOCK_SKEW_SECONDS:
-            yield Problem("error", "clock_skew",
-                          f"{st.id}'s clock is {abs(off) / 60:.0f} min "
-                          f"{'ahead' if off > 0 else 'behind'}", iso(st.heartbeat_at, look.tz),
-                          "set the station's clock (timedatectl set-ntp true); it airs by it",
-                          st.id)
+            yield look.problem("error", "clock_skew", st.heartbeat_at, st.id, (
+                "message" if off > 0 else "message_behind", "action"),
+                station=st.id, minutes=round(abs(off) / 60))
 
 
 def _airing_unconfirmed(look: _Look) -> Iterator[Problem]:
     for a in look.s.scalars(select(Airing).where(
             Airing.month == look.month, Airing.state == AiringState.UNCONFIRMED.value)):
-        yield Problem("warning", "airing_unconfirmed",
-                      f"airing #{a.id} at {a.station_id} "
-                      f"{a.planned_at.astimezone(look.tz):%d/%m %H:%M}: {a.detail}",
-                      iso(a.planned_at, look.tz),
-                      "no make-up is planned on a guess; it is settled when the station's "
-                      "record arrives — check the station's link", str(a.id))
+        yield look.problem("warning", "airing_unconfirmed", a.planned_at, str(a.id), id=a.id,
+                           station=a.station_id, at=look.at(a.planned_at),
+                           detail=a.detail or "")
 
 
 FINDERS: tuple[Callable[[_Look], Iterator[Problem]], ...] = (
@@ -258,7 +251,8 @@ FINDERS: tuple[Callable[[_Look], Iterator[Problem]], ...] = (
     _clock_skew, _airing_unconfirmed)
 
 
-def build_status(app: App) -> dict[str, Any]:
+def build_status(app: App, lang: str | None = None) -> dict[str, Any]:
+    """JSON keys stay English and stable; `message` and `action` are in `lang`."""
     tz = app.settings.general.tz
     now = app.clock()
     with app.db.read() as s:
@@ -268,39 +262,8 @@ def build_status(app: App) -> dict[str, Any]:
         stations = views.list_stations(s, tz)
     return {"generated_at": now.astimezone(tz).isoformat(), "month": local_month(now, tz),
             "programmes": programmes, "deliveries": deliveries, "airings": upcoming,
-            "stations": stations, "problems": [asdict(p) for p in find_problems(app)]}
-
-
-def render_status(doc: dict[str, Any], lang: str) -> str:
-    lines = [f"radiocast — {doc['generated_at']}", "", f"== {t('h_programmes', lang)}"]
-    for p in doc["programmes"][-10:]:
-        lines.append(f"  #{p['id']:<4} {p['month']}  {p['state']:<11} {p['title']}"
-                     + (f"  ({p['reason']})" if p["reason"] else ""))
-    if not doc["programmes"]:
-        lines.append("  " + t("no_programmes", lang))
-    lines += ["", f"== {t('h_deliveries', lang)}"]
-    progs = sorted({d["programme_id"] for d in doc["deliveries"]})[-4:]
-    if progs:
-        lines.append("  " + "station".ljust(16) + "".join(f"#{p}".ljust(12) for p in progs))
-        cell = {(d["programme_id"], d["station_id"]): d["state"] for d in doc["deliveries"]}
-        for st in doc["stations"]:
-            lines.append("  " + st["id"].ljust(16) + "".join(
-                cell.get((p, st["id"]), "-").ljust(12) for p in progs))
-    else:
-        lines.append("  " + t("no_deliveries", lang))
-    lines += ["", f"== {t('h_airings', lang)}"]
-    for a in doc["airings"][:10]:
-        lines.append(f"  {a['planned_at'][:16]}  {a['station_id']:<16} #{a['programme_id']} "
-                     f"{a['kind']}")
-    if not doc["airings"]:
-        lines.append("  " + t("no_airings", lang))
-    lines += ["", f"== {t('h_problems', lang)}"]
-    for p in doc["problems"]:
-        lines.append(f"  [{p['severity']}] {p['code']}: {p['message']} (since {p['since']})")
-        lines.append(f"      → {p['action']}")
-    if not doc["problems"]:
-        lines.append("  " + t("no_problems", lang))
-    return "\n".join(lines)
+            "stations": stations,
+            "problems": [asdict(p) for p in find_problems(app, lang or app.lang)]}
 
 
 class ProblemLog:
@@ -318,13 +281,11 @@ class ProblemLog:
             return []
         self.last = now
         current = {p.key: p for p in find_problems(self.app)}
-        lines = []
-        for key, p in current.items():
-            if key not in self.active:
-                lines.append(f"problem started: {p.code}: {p.message}")
-        for key, p in self.active.items():
-            if key not in current:
-                lines.append(f"problem cleared: {p.code}: {p.message}")
+        lang = self.app.lang
+        lines = [t("log.problem_started", lang, code=p.code, message=p.message)
+                 for key, p in current.items() if key not in self.active]
+        lines += [t("log.problem_cleared", lang, code=p.code, message=p.message)
+                  for key, p in self.active.items() if key not in current]
         for line in lines:
             log.warning("%s", line)
         self.active = current

@@ -33,14 +33,14 @@ class SdNotify:
             sock.sendall(msg.encode())
 
 
-def acquire_lock(path: Path) -> IO[str]:
+def acquire_lock(path: Path, lang: str = "vi") -> IO[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the daemon's life
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         fh.close()
-        raise LockHeldError(t("locked", "vi", path=path)) from None
+        raise LockHeldError(t("cli.locked", lang, path=path)) from None
     fh.seek(0)
     fh.truncate()
     fh.write(f"{os.getpid()}\n")

@@ -227,3 +227,9 @@ def as_table(key: str, v: Any) -> Mapping[str, Any]:
 def priority_of(key: str, v: Any) -> Priority:
     s = as_choice(*(p.value for p in Priority))(key, v)
     return Priority(s)
+
+
+def as_lines(key: str, v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ConfigError(key, 'must be a list of text lines, like ["Như trên;", "Lưu: VT."]')
+    return tuple(v)

@@ -16,6 +16,7 @@ from radiocast.airing.planning import plan_all
 from radiocast.app import App
 from radiocast.db import ops
 from radiocast.db.schema import Airing, Delivery, Programme
+from radiocast.i18n import t
 from radiocast.models import AiringKind, AiringState
 from radiocast.status import ProblemLog, build_status, find_problems
 
@@ -26,7 +27,7 @@ ONE = '[[stations]]\nid = "na-meo"\nname = "Xã Na Mèo"\nhost = "na-meo.quanson
 
 
 def codes(app: App) -> set[str]:
-    return {p.code for p in find_problems(app)}
+    return {p.code for p in find_problems(app, "en")}
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ def test_delivery_failing_for_hours_and_station_unreachable(world: tuple[App, Cl
         ops.record_station_error(s, "na-meo", clock.now, "Connection refused", True)
     assert "station_unreachable" in codes(app) and "delivery_failing" not in codes(app)
     clock.now += timedelta(hours=2)
-    found = {p.code: p for p in find_problems(app)}
+    found = {p.code: p for p in find_problems(app, "en")}
     assert "delivery_failing" in found and "retry" in found["delivery_failing"].action
     with app.db.write() as s:
         ops.mark_delivered(s, s.scalars(select(Delivery)).one(), clock.now)
@@ -119,10 +120,10 @@ def test_missed_airing_until_its_make_up_airs(world: tuple[App, Clock], tmp_path
     app, clock = world
     pid = add_ready(app, tmp_path)
     missed = _airing(app, pid, clock.now - timedelta(hours=1), AiringState.MISSED)
-    [p] = [p for p in find_problems(app) if p.code == "airing_missed"]
+    [p] = [p for p in find_problems(app, "en") if p.code == "airing_missed"]
     assert p.severity == "error"
     makeup = _airing(app, pid, clock.now + timedelta(days=1), replaces=missed)
-    [p] = [p for p in find_problems(app) if p.code == "airing_missed"]
+    [p] = [p for p in find_problems(app, "en") if p.code == "airing_missed"]
     assert p.severity == "warning" and "make-up is planned" in p.action
     with app.db.write() as s:
         a = s.get_one(Airing, makeup)
@@ -140,8 +141,8 @@ def test_quota_at_risk_when_the_month_cannot_fit(make_app: Callable[..., App],
         ops.mark_delivered(s, s.scalars(select(Delivery)).one(), clock.now)
         s.get_one(Programme, pid).duration_s = 600
     plan_all(app)  # the daemon plans; status only reads the shortfalls the planner recorded
-    found = [p for p in find_problems(app) if p.code == "quota_at_risk"]
-    assert found and "na-meo" in found[0].message and "2026-11" in found[0].message
+    found = [p for p in find_problems(app, "en") if p.code == "quota_at_risk"]
+    assert found and "na-meo" in found[0].message and "11/2026" in found[0].message
     # the operator widens the station's windows: evening and night sessions fit the month
     cfg = app.settings.path
     assert cfg is not None
@@ -162,10 +163,13 @@ def test_problems_are_logged_once_when_they_start_and_when_they_clear(
     app, _ = world
     log = ProblemLog(app, every_seconds=0)
     with caplog.at_level(logging.WARNING, logger="radiocast.status"):
-        assert any("started: programme_late" in line for line in log.update(force=True))
+        [late] = [p for p in find_problems(app) if p.code == "programme_late"]
+        assert t("log.problem_started", app.lang, code=late.code, message=late.message) \
+            in log.update(force=True)
         assert log.update(force=True) == []  # still there: not logged again
         add_ready(app, tmp_path)
-        assert any("cleared: programme_late" in line for line in log.update(force=True))
+        assert t("log.problem_cleared", app.lang, code=late.code, message=late.message) \
+            in log.update(force=True)
     assert sum("programme_late" in r.message for r in caplog.records) == 2
 
 

@@ -30,7 +30,8 @@ from radiocast.models import AiringKind, AiringState, DeliveryState, ProgrammeSt
 from radiocast.months import local_month
 from radiocast.report import build_report
 from radiocast.report_files import render_report
-from radiocast.status import build_status, render_status
+from radiocast.status import build_status
+from radiocast.status_screen import render_status
 from radiocast.sysd import SdNotify
 
 log = logging.getLogger(__name__)

@@ -194,7 +194,7 @@ def test_killed_while_playing_is_interrupted_never_replayed_and_made_up(
     plan_all(a.hub)
     makeups = [x for x in airings(a.hub) if x.replaces_id == aid]
     if not makeups:  # only when the month has no window left, and then it says so
-        assert [p for p in find_problems(a.hub) if p.code == "quota_at_risk"]
+        assert [p for p in find_problems(a.hub, "en") if p.code == "quota_at_risk"]
     else:
         assert makeups[0].kind == AiringKind.MAKEUP.value
     agent.close()
@@ -243,7 +243,7 @@ def test_clock_skew_is_a_problem_and_a_clock_stepped_back_replays_nothing(
     agent.heartbeat(a.clock.now)
     a.hub_clock.now = first.start
     agents.collect(a.hub, a.hub.settings.station("st0"))
-    [skew] = [p for p in find_problems(a.hub) if p.code == "clock_skew"]
+    [skew] = [p for p in find_problems(a.hub, "en") if p.code == "clock_skew"]
     assert f"min {word}" in skew.message and abs(int(skew.message.split()[3]) - 120) <= 1
     a.clock.now = first.start - timedelta(hours=1)  # and then stepped back
     for minutes in range(0, 70, 5):
@@ -256,7 +256,7 @@ def test_clock_skew_is_a_problem_and_a_clock_stepped_back_replays_nothing(
     a.clock.now = first.start + timedelta(minutes=1)
     agent.heartbeat(a.clock.now)
     agents.collect(a.hub, a.hub.settings.station("st0"))
-    assert not [p for p in find_problems(a.hub) if p.code == "clock_skew"]
+    assert not [p for p in find_problems(a.hub, "en") if p.code == "clock_skew"]
     agent.close()
 
 

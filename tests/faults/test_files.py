@@ -87,7 +87,7 @@ def test_a_quarantine_that_refuses_writes_stops_nothing_else(
     states = {p.source_name: p.state for p in rows(app)}
     assert states == {f"{month} Hỏng.mp3": "rejected", f"{month} Tốt.mp3": "ready"}
     # the rejected original waits in the spool, and status says what to do
-    stuck = [p for p in find_problems(_later(app)) if p.code == "original_stuck"]
+    stuck = [p for p in find_problems(_later(app), "en") if p.code == "original_stuck"]
     assert len(stuck) == 1 and "writable" in stuck[0].action
     # the start after that does not die either, and once the folder is back it finishes
     again = run_once(app)
@@ -193,7 +193,7 @@ def test_a_full_disk_while_normalizing_is_retried_and_shown(tiny_data: App) -> N
     assert programmes.pending_normalization(app) == []  # not before its retry time
     spool = app.settings.spool_dir
     assert not [f for f in spool.rglob(".*") if f.suffix in (".pcm", ".part")]
-    problem = [x for x in find_problems(app) if x.code == "normalize_retrying"]
+    problem = [x for x in find_problems(app, "en") if x.code == "normalize_retrying"]
     assert problem and str(app.settings.general.data_dir) in problem[0].action
     # the operator makes room; at the retry time it goes through
     subprocess.run(["mount", "-o", "remount,size=64m", str(app.settings.general.data_dir)],
@@ -202,4 +202,4 @@ def test_a_full_disk_while_normalizing_is_retried_and_shown(tiny_data: App) -> N
     later = App(app.settings, app.db, app.lang, clock=lambda: at)
     assert programmes.pending_normalization(later) == [p.id]
     assert programmes.normalize_programme(later, p.id)
-    assert not [x for x in find_problems(later) if x.code == "normalize_retrying"]
+    assert not [x for x in find_problems(later, "en") if x.code == "normalize_retrying"]

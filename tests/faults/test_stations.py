@@ -81,7 +81,7 @@ def test_bad_as_run_lines_are_skipped_reported_and_stop_nothing(
     with s.app.db.read() as sess:
         assert sess.scalars(select(Event).where(Event.action == "asrun_rejected")).all() \
             .__len__() == 7
-    [problem] = [p for p in find_problems(s.app) if p.code == "asrun_rejected"]
+    [problem] = [p for p in find_problems(s.app, "en") if p.code == "asrun_rejected"]
     assert problem.subject == "st0" and "7 unreadable" in problem.message
 
 
