@@ -130,7 +130,7 @@ def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
     """List programmes with state, reason and loudness."""
     app = c.app(readonly=True)
     with app.db.read() as s:
-        rows = views.list_programmes(s, app.settings.general.tz, month)
+        rows = views.list_programmes(s, app.settings.general.tz, month, app.lang)
     if as_json:
         emit_json(rows)
     elif not rows:
@@ -282,7 +282,7 @@ def retry(c: Ctx, station: str | None, all_failed: bool) -> None:
               help="First day of a custom range (YYYY-MM-DD), with --to.")
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]),
               help="Last day of a custom range (YYYY-MM-DD), with --from.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "md", "xlsx"]),
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "md", "xlsx", "pdf"]),
               default="md", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
 @pass_ctx
@@ -291,7 +291,7 @@ def report(c: Ctx, period: str | None, start: datetime | None, end: datetime | N
     """Compliance report for a month, half-year, year, or a date range."""
     app = c.app(readonly=True)
     from radiocast.report import build_report
-    from radiocast.report_files import render_report
+    from radiocast.report_files import BINARY, render_report
 
     data = build_report(app, period, start.date() if start else None,
                         end.date() if end else None)
@@ -303,7 +303,7 @@ def report(c: Ctx, period: str | None, start: datetime | None, end: datetime | N
             raise UsageError(t("cli.report_unwritable", app.lang, path=output,
                                err=exc.strerror or exc)) from exc
         click.echo(t("cli.report_written", app.lang, path=output), err=True)
-    elif fmt == "xlsx":
+    elif fmt in BINARY:
         raise click.UsageError(t("cli.binary_needs_output", app.lang, fmt=fmt))
     else:
         sys.stdout.buffer.write(payload)

@@ -36,7 +36,7 @@ def size(n_bytes: int | None, lang: str) -> str:
 
 def _local(value: datetime | str, tz: ZoneInfo | None) -> datetime:
     dt = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return dt.astimezone(tz) if tz is not None or dt.tzinfo is not None else dt
+    return dt.astimezone(tz) if tz is not None else dt  # an ISO text keeps its own offset
 
 
 def when(value: datetime | str | None, tz: ZoneInfo | None = None, year: bool = False) -> str:

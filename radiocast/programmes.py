@@ -127,7 +127,7 @@ def finish_original(app: App, pid: int) -> None:
         if p.state == ProgrammeState.REJECTED.value:
             folder = app.settings.ingest.quarantine_dir
             note = rejection_note(p.source_name, p.reason_code or "internal",
-                                  p.reason_detail or "", at)
+                                  p.reason_detail or "", at, limits(app))
         else:
             folder = app.settings.ingest.archive_dir
             note = acceptance_note(p.source_name, p.title, p.month, p.duration_s, at, pid,
@@ -168,3 +168,9 @@ def recover(app: App) -> None:
     with app.db.write() as s:
         ops.reset_normalizing(s, app.clock())
     finish_originals(app)
+
+
+def limits(app: App) -> dict[str, str]:
+    """The configured limits a rejection note quotes."""
+    return {"min_seconds": f"{app.settings.audio.min_seconds:g}",
+            "window_minutes": f"{app.settings.longest_window_seconds() / 60:g}"}

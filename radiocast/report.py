@@ -74,7 +74,7 @@ def build_report(app: App, period: str | None = None, start: date | None = None,
                  end: date | None = None) -> dict[str, Any]:
     """The report for a period (YYYY-MM, YYYY-H1, YYYY-H2, YYYY) or a date range."""
     tz = app.settings.general.tz
-    period, months = _months(period, start, end)
+    period, months = _months(period, start, end, app.lang)
     data = _read(app, months, start, end)
     if not data.airings and not data.progs:
         raise NoDataError(t("cli.no_data", app.lang, period=period))
@@ -83,6 +83,7 @@ def build_report(app: App, period: str | None = None, start: date | None = None,
     out_stations = [_station_report(app, data, sid, months, need, detail)
                     for sid in _station_ids(data, months)]
     return {"period": period, "months": months, "sender": app.settings.general.sender,
+            "document": _document(app),
             "generated_at": app.clock().astimezone(tz).isoformat(),
             "replays_required": need, "stations": out_stations,
             "totals": _totals(out_stations, data.airings),
@@ -93,14 +94,25 @@ def build_report(app: App, period: str | None = None, start: date | None = None,
             "airings": detail}
 
 
-def _months(period: str | None, start: date | None, end: date | None) -> tuple[str, list[str]]:
+def _months(period: str | None, start: date | None, end: date | None,
+            lang: str) -> tuple[str, list[str]]:
     if start is not None or end is not None:
         if start is None or end is None:
-            raise UsageError("give both --from and --to")
-        return period or f"{start:%d/%m/%Y}–{end:%d/%m/%Y}", range_months(start, end)
+            raise UsageError(t("cli.range_both", lang))
+        return period or f"{start:%d/%m/%Y}–{end:%d/%m/%Y}", range_months(start, end, lang)
     if period is not None:
-        return period, period_months(period)
-    raise UsageError("give --period, or --from and --to")
+        return period, period_months(period, lang)
+    raise UsageError(t("cli.period_needed", lang))
+
+
+def _document(app: App) -> dict[str, Any]:
+    """How the report is headed and signed ([report] in the configuration)."""
+    r = app.settings.report
+    return {"parent": r.parent, "sender": app.settings.general.sender, "number": r.number,
+            "place": r.place, "title": r.title, "recipient": r.recipient,
+            "copies_to": list(r.copies_to), "signer_title": r.signer_title,
+            "signer_name": r.signer_name,
+            "font_file": str(r.font_file) if r.font_file else None}
 
 
 def _read(app: App, months: list[str], start: date | None, end: date | None) -> _Data:

@@ -256,7 +256,7 @@ def build_status(app: App, lang: str | None = None) -> dict[str, Any]:
     tz = app.settings.general.tz
     now = app.clock()
     with app.db.read() as s:
-        programmes = views.list_programmes(s, tz)
+        programmes = views.list_programmes(s, tz, lang=lang or app.lang)
         deliveries = views.list_deliveries(s, tz)
         upcoming = views.upcoming_airings(s, tz, now, limit=20)
         stations = views.list_stations(s, tz)

@@ -194,7 +194,7 @@ def test_csv_is_excel_friendly_and_round_trips_vietnamese(year: App) -> None:
     assert rows[0][:3] == ["Mã đài", "Tên đài", "Tháng"]
     assert rows[1][1] == "Thị trấn Sơn Lư" and rows[1][2] == "01/2025"
     assert rows[1][5].endswith("/01/2025 " + rows[1][5][-5:])  # dd/mm/yyyy HH:MM
-    assert rows[1][-1] == "Có"
+    assert rows[1][-1] == "Đạt" and rows[1][4] == "Có"
     en = render_report(build_report(year, "2025-H1"), "csv", "en").decode("utf-8-sig")
     assert en.startswith("Station id,Station,Month")
 
@@ -208,13 +208,33 @@ def test_xlsx_has_a_coloured_matrix_and_every_airing(year: App, tmp_path: Path) 
     wb = load_workbook(path)
     assert wb.sheetnames == ["Tổng hợp", "Chi tiết", "Lượt phát"]
     ws = wb["Tổng hợp"]
-    assert ws["A4"].value == "Đài" and ws["B4"].value == "07/2025"
-    row = {ws.cell(r, 1).value: r for r in range(5, 7)}
-    sep = ws.cell(row["Xã Sơn Điện"], 4)  # September column
-    assert sep.value == "Không" and sep.fill.fgColor.rgb.endswith("FFC7CE")
-    ok = ws.cell(row["Xã Quan Sơn"], 2)
-    assert ok.value == "Có" and ok.fill.fgColor.rgb.endswith("C6EFCE")
-    assert wb["Lượt phát"].max_row - 1 == len(data["airings"])
+    head = next(r for r in range(1, 20) if ws.cell(r, 1).value == "Mã đài")
+    top = [ws.cell(r, 1).value for r in range(1, head)]
+    # the title, period, sender and totals stand above the matrix
+    assert "Báo cáo 6 tháng cuối năm 2025" in top and any(
+        "6 tháng cuối năm 2025" in (v or "") and "đạt yêu cầu (tỷ lệ" in (v or "") for v in top)
+    assert data["sender"].upper() in top
+    assert [ws.cell(head, c).value for c in (2, 3, 9)] == ["Tên đài", "07/2025", "Số tháng đạt"]
+    row = {ws.cell(r, 2).value: r for r in range(head + 1, head + 3)}
+    sep = ws.cell(row["Xã Sơn Điện"], 5)  # September column
+    assert sep.value == "Không đạt" and sep.fill.fgColor.rgb.endswith("FFC7CE")
+    ok = ws.cell(row["Xã Quan Sơn"], 3)
+    assert ok.value == "Đạt" and ok.fill.fgColor.rgb.endswith("C6EFCE")
+    assert ws.cell(head + 3, 1).value == "Tổng" and ws.cell(head + 3, 5).value == "1/2"
+    airings = wb["Lượt phát"]
+    assert airings.max_row - 1 == len(data["airings"])
+    assert {airings.cell(r, 7).value for r in range(2, airings.max_row + 1)} <= {
+        "phát lần đầu", "phát lại", "phát bù"}
+    assert airings.cell(2, 8).value in ("đã phát", "phát lỗi", "bị lỡ")
+    # it prints: bold frozen headers repeated on each page, A4 fitted to the width, and
+    # every column as wide as its longest text (titles are not cut mid-word)
+    for sheet in wb.worksheets:
+        assert sheet.freeze_panes is not None and sheet.print_title_rows
+        assert int(sheet.page_setup.paperSize) == int(sheet.PAPERSIZE_A4)
+        assert sheet.page_setup.fitToWidth == 1 and sheet.sheet_properties.pageSetUpPr.fitToPage
+    titles = [airings.cell(r, 6).value for r in range(2, airings.max_row + 1)]
+    assert airings.column_dimensions["F"].width >= max(map(len, titles))
+    assert airings.cell(1, 6).font.bold
 
 
 def test_json_and_markdown(year: App) -> None:
@@ -224,7 +244,8 @@ def test_json_and_markdown(year: App) -> None:
     assert {"month", "programme_id", "premiere_at", "replays_aired", "makeups", "missed",
             "compliant"} <= set(month)
     md = render_report(build_report(year, "2025-10"), "md", "vi").decode()
-    assert "Tỷ lệ đạt" in md and "| quan-son | Xã Quan Sơn | 10/2025 |" in md
+    assert md.startswith("# Báo cáo tháng 10/2025") and "(tỷ lệ 100%)" in md
+    assert "| quan-son | Xã Quan Sơn | 10/2025 |" in md and "0.8" not in md
 
 
 def test_no_data_is_an_error_not_an_empty_file(year: App) -> None:

@@ -20,19 +20,21 @@ def iso(dt: datetime | None, tz: ZoneInfo) -> str | None:
     return dt.astimezone(tz).isoformat() if dt else None
 
 
-def render_reason(code: str | None, detail: str | None) -> str | None:
-    """The one line shown for a rejection: what is wrong, in Vietnamese, and the detail."""
+def render_reason(code: str | None, detail: str | None, lang: str = "vi") -> str | None:
+    """The one line shown for a rejection: what is wrong, in `lang`, and the detail."""
     if code is None:
         return None
-    return f"{reason_text(code)} ({detail})" if detail else reason_text(code)
+    text = reason_text(code, lang)
+    return f"{text} ({detail})" if detail else text
 
 
-def programme_dict(p: Programme, tz: ZoneInfo) -> dict[str, Any]:
+def programme_dict(p: Programme, tz: ZoneInfo, lang: str = "vi") -> dict[str, Any]:
     return {
         "id": p.id, "title": p.title, "month": p.month, "state": p.state,
         "priority": p.priority, "language": p.language, "revision": p.revision,
         "supersedes_id": p.supersedes_id, "source_name": p.source_name,
-        "source_sha256": p.source_sha256, "reason": render_reason(p.reason_code, p.reason_detail),
+        "source_sha256": p.source_sha256,
+        "reason": render_reason(p.reason_code, p.reason_detail, lang),
         "reason_code": p.reason_code, "reason_detail": p.reason_detail,
         "duration_s": p.duration_s, "input_lufs": p.input_lufs,
         "input_true_peak_dbtp": p.input_true_peak_dbtp, "output_lufs": p.output_lufs,
@@ -42,11 +44,12 @@ def programme_dict(p: Programme, tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def list_programmes(s: Session, tz: ZoneInfo, month: str | None = None) -> list[dict[str, Any]]:
+def list_programmes(s: Session, tz: ZoneInfo, month: str | None = None,
+                    lang: str = "vi") -> list[dict[str, Any]]:
     q = select(Programme).order_by(Programme.id)
     if month:
         q = q.where(Programme.month == month)
-    return [programme_dict(p, tz) for p in s.scalars(q)]
+    return [programme_dict(p, tz, lang) for p in s.scalars(q)]
 
 
 def list_deliveries(s: Session, tz: ZoneInfo, station: str | None = None) -> list[dict[str, Any]]:

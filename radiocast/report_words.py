@@ -1,0 +1,109 @@
+"""The report in words: period titles, column headers and rows in Vietnamese or English,
+shared by every report file (CSV, Markdown, XLSX, PDF). Works on `report.build_report`'s data,
+never on the database."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from radiocast.humane import month_label, num, percent, when
+from radiocast.i18n import t, word
+
+DETAIL_COLUMNS = ("station_id", "station", "month", "programme", "delivered", "premiere",
+                  "replays", "makeups", "missed", "minutes", "compliant")
+AIRING_COLUMNS = ("airing_id", "station_id", "station", "month", "programme", "title", "kind",
+                  "state", "evidence", "planned_at", "started_at", "finished_at", "detail")
+
+
+def period_title(period: str, lang: str) -> str:
+    """"2026-11" → "tháng 11/2026", "2026-H1" → "6 tháng đầu năm 2026", "2026" → "năm 2026";
+    a date range "01/03/2026–15/04/2026" → "từ ngày 01/03/2026 đến ngày 15/04/2026"."""
+    if re.fullmatch(r"\d{4}-\d\d", period):
+        return t("report.period_month", lang, month=month_label(period))
+    half = re.fullmatch(r"(\d{4})-H([12])", period)
+    if half:
+        return t(f"report.period_h{half.group(2)}", lang, year=half.group(1))
+    if re.fullmatch(r"\d{4}", period):
+        return t("report.period_year", lang, year=period)
+    start, _, end = period.partition("–")
+    return t("report.period_range", lang, start=start, end=end or start)
+
+
+def headers(columns: tuple[str, ...], lang: str) -> list[str]:
+    return [t(f"report.col.{c}", lang) for c in columns]
+
+
+def yes_no(flag: bool, lang: str) -> str:
+    return t("value.yes" if flag else "value.no", lang)
+
+
+def met(flag: bool, lang: str) -> str:
+    return t("value.met" if flag else "value.not_met", lang)
+
+
+def detail_rows(data: dict[str, Any], lang: str, numbers: bool = True) -> list[list[Any]]:
+    """One row a station-month. `numbers`: counts stay numbers (for CSV and XLSX); otherwise
+    minutes are written with the language's decimal mark."""
+    rows = []
+    for st in data["stations"]:
+        for c in st["months"]:
+            minutes = c["minutes_aired"] if numbers else num(c["minutes_aired"], lang)
+            rows.append([st["station_id"], st["name"], month_label(c["month"]),
+                         ", ".join(f"#{p}" for p in c["programme_ids"]),
+                         yes_no(c["delivered"], lang), when(c["premiere_at"], year=True),
+                         c["replays_aired"], c["makeups"], c["missed"], minutes,
+                         met(c["compliant"], lang)])
+    return rows
+
+
+def airing_rows(data: dict[str, Any], lang: str) -> list[list[Any]]:
+    return [[a["airing_id"], a["station_id"], a["station_name"], month_label(a["month"]),
+             f"#{a['programme_id']}", a["title"], word("kind", a["kind"], lang),
+             word("airing", a["state"], lang), word("evidence", a["evidence"], lang),
+             when(a["planned_at"], year=True), when(a["started_at"], year=True),
+             when(a["finished_at"], year=True), a["detail"] or ""]
+            for a in data["airings"]]
+
+
+def summary_sentence(data: dict[str, Any], lang: str) -> str:
+    tot = data["totals"]
+    def count(key: str) -> str:
+        return num(tot[key], lang, 0)
+
+    return t("report.summary", lang, period=period_title(data["period"], lang),
+             compliant=count("compliant"), total=count("station_months"),
+             rate=percent(tot["compliance_rate"], lang), aired=count("airings_aired"),
+             missed=count("airings_missed"), unconfirmed=count("airings_unconfirmed"))
+
+
+def evidence_sentence(data: dict[str, Any], lang: str) -> str:
+    """What the airings' outcomes rest on, counted."""
+    counts: dict[str, int] = {}
+    for a in data["airings"]:
+        if a["evidence"] != "none":
+            counts[a["evidence"]] = counts.get(a["evidence"], 0) + 1
+    parts = ", ".join(f"{n} {word('evidence', k, lang)}" for k, n in sorted(counts.items()))
+    return t("report.evidence", lang, parts=parts or "-")
+
+
+def document_title(data: dict[str, Any], lang: str) -> str:
+    """The report's title line: the configured title (or the catalogue's) and the period."""
+    title = data["document"]["title"] or t("report.title", lang)
+    return f"{title} {period_title(data['period'], lang)}"
+
+
+def place_date(data: dict[str, Any], lang: str) -> str:
+    made = datetime.fromisoformat(data["generated_at"])
+    return t("report.place_date", lang, place=data["document"]["place"], day=f"{made:%d}",
+             month=f"{made:%m}", year=made.year)
+
+
+def month_totals(data: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(month, stations counted, stations that met the rule) for each month of the period."""
+    out = []
+    for m in data["months"]:
+        cells = [c for st in data["stations"] for c in st["months"] if c["month"] == m]
+        out.append((m, len(cells), sum(1 for c in cells if c["compliant"])))
+    return out
