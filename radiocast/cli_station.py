@@ -72,7 +72,7 @@ def station_play_test(c: Ctx) -> None:
     """Play a short tone through the configured player: is the sound reaching the speakers?"""
     from radiocast.agent.run import play_test
 
-    code, err = play_test(_station_config(c))
+    code, err = play_test(_station_config(c), lang=c.language)
     if code != 0:
         click.echo(t("cli.play_test_failed", c.language, code=code, err=err), err=True)
         sys.exit(ExitCode.PARTIAL)

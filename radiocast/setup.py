@@ -17,6 +17,7 @@ from radiocast.stations.transport import probe_station
 
 log = logging.getLogger(__name__)
 
+# not-ui: the starter configuration file (its comments are the file's own)
 STARTER = """\
 # radiocast configuration. Every key is described in docs/configuration.md.
 [radiocast]

@@ -20,6 +20,7 @@ from radiocast.agent.config import StationConfig
 from radiocast.agent.journal import ASRUN_DIR
 from radiocast.agent.player import Player
 from radiocast.agent.sync import HubSync
+from radiocast.i18n import t
 from radiocast.sysd import SdNotify, acquire_lock
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def station_status(cfg: StationConfig) -> dict[str, Any]:
     return doc
 
 
-def play_test(cfg: StationConfig, seconds: float = 30.0) -> tuple[int, str]:
+def play_test(cfg: StationConfig, seconds: float = 30.0, lang: str = "vi") -> tuple[int, str]:
     """Play a short tone through the configured player: (exit status, its error output)."""
     player = Player(cfg.player, TEST_TONE, cfg.state_dir)
     deadline = time.monotonic() + seconds
@@ -115,5 +116,5 @@ def play_test(cfg: StationConfig, seconds: float = 30.0) -> tuple[int, str]:
         time.sleep(0.1)
     if player.poll() is None:
         player.stop()
-        return 124, "the player did not finish within 30 s"
+        return 124, t("cli.player_timeout", lang, seconds=f"{seconds:g}")
     return int(player.poll() or 0), player.stderr_tail()

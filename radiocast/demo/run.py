@@ -26,6 +26,7 @@ from radiocast.db import evidence
 from radiocast.db.schema import Airing, Delivery, Programme, Station
 from radiocast.demo.simstation import SimStations, make_client_key
 from radiocast.errors import ExitCode
+from radiocast.i18n import t
 from radiocast.models import AiringKind, AiringState, DeliveryState, ProgrammeState
 from radiocast.months import local_month
 from radiocast.report import build_report
@@ -45,12 +46,17 @@ class Runner(Protocol):
     def run(self, once: bool = False) -> int: ...
 
 
-COMMUNES = [("trung-ha", "Xã Trung Hạ"), ("tam-thanh", "Xã Tam Thanh"),
-            ("son-thuy", "Xã Sơn Thủy"), ("na-meo", "Xã Na Mèo"), ("quan-son", "Xã Quan Sơn"),
-            ("tam-lu", "Xã Tam Lư"), ("son-dien", "Xã Sơn Điện"), ("muong-min", "Xã Mường Mìn")]
-SAMPLES = [("chuyen-doi-so-thang-nay.mp3", "Chuyển đổi số tháng này"),
-           ("thanh-toan-khong-dung-tien-mat.mp3", "Thanh toán không dùng tiền mặt"),
-           ("an-toan-thong-tin.mp3", "An toàn thông tin")]
+COMMUNES = [  # not-ui
+    ("trung-ha", "Xã Trung Hạ"), ("tam-thanh", "Xã Tam Thanh"), ("son-thuy", "Xã Sơn Thủy"),
+    ("na-meo", "Xã Na Mèo"), ("quan-son", "Xã Quan Sơn"), ("tam-lu", "Xã Tam Lư"),
+    ("son-dien", "Xã Sơn Điện"), ("muong-min", "Xã Mường Mìn")]
+SAMPLES = [  # not-ui
+    ("chuyen-doi-so-thang-nay.mp3", "Chuyển đổi số tháng này"),
+    ("thanh-toan-khong-dung-tien-mat.mp3", "Thanh toán không dùng tiền mặt"),
+    ("an-toan-thong-tin.mp3", "An toàn thông tin")]
+# the files a member of staff might drop by mistake: a copy under another name, a text file
+DUPLICATE, BROKEN, BROKEN_TEXT = (  # not-ui
+    "Bản sao gửi nhầm.mp3", "Bản tin hỏng.mp3", "Đây không phải tệp âm thanh.\n")
 
 
 def samples_dir() -> Path | None:
@@ -67,19 +73,43 @@ def _synth_sample(dst: Path, seconds: int, freq: int) -> None:
                    check=True)
 
 
+DEMO_WINDOWS = 4  # the premiere and three replays fit today even on a month's last day
+
+
 def _windows(now_local: datetime, quick: bool) -> list[str]:
+    """Windows from a minute or two from now: the first for the premieres (20 min), then up
+    to three more, 5 min apart, while the day lasts. They recur daily; the planner spreads
+    the replays over the coming days, or into today's windows when the month is ending."""
     start = (now_local + timedelta(seconds=60 if quick else 100)).replace(second=0,
                                                                           microsecond=0)
     start += timedelta(minutes=1)
     end = start + timedelta(minutes=20)
     if end.date() != start.date():
         end = start.replace(hour=23, minute=59)
-    later = end + timedelta(minutes=5)
     wins = [f"{start:%H:%M}-{end:%H:%M}"]
-    if (later + timedelta(minutes=10)).date() == start.date():
-        last = min(later + timedelta(minutes=30), later.replace(hour=23, minute=59))
-        wins.append(f"{later:%H:%M}-{last:%H:%M}")
+    while len(wins) < DEMO_WINDOWS:
+        start = end + timedelta(minutes=5)
+        if (start + timedelta(minutes=10)).date() != now_local.date():
+            break
+        end = min(start + timedelta(minutes=20), start.replace(hour=23, minute=59))
+        wins.append(f"{start:%H:%M}-{end:%H:%M}")
     return wins
+
+
+def _warn_if_month_too_short(app: App, month: str) -> None:
+    """Say so on screen when the month has too few windows left for the rule (late on its
+    last day): status will then show the shortfall, and that is why."""
+    tz = app.settings.general.tz
+    now = app.clock().astimezone(tz)
+    left, day = 0, now.date()
+    while f"{day:%Y-%m}" == month:
+        left += sum(1 for s in app.settings.schedule.slots
+                    if datetime.combine(day, s.start, tz) > now)
+        day += timedelta(days=1)
+    replays = app.settings.schedule.replays_per_month
+    if left < 1 + replays:
+        click.echo(t("demo.month_too_short", app.lang, month=f"{month[5:]}/{month[:4]}",
+                     left=left, replays=replays))
 
 
 def agent_count(n: int) -> int:
@@ -119,7 +149,7 @@ def _serve(agent: Agent, stop: threading.Event) -> None:
         agent.close()
 
 
-def agent_summary(app: App) -> list[str]:
+def agent_summary(app: App, lang: str) -> list[str]:
     """What each agent station proved: events stored at the hub, acknowledged up to."""
     out = []
     with app.db.read() as s:
@@ -128,8 +158,8 @@ def agent_summary(app: App) -> list[str]:
                 continue
             row = s.get(Station, st.id)
             n = evidence.stored_count(s, st.id)
-            out.append(f"Đài {st.id} (phần mềm tại đài): {n} lượt phát có bằng chứng của đài, "
-                       f"trung tâm đã báo nhận đến #{(row.asrun_acked if row else 0) or 0}")
+            out.append(t("demo.agent_line", lang, id=st.id, n=n,
+                         acked=(row.asrun_acked if row else 0) or 0))
     return out
 
 
@@ -138,6 +168,7 @@ def write_config(root: Path, sims: SimStations, n: int, quick: bool) -> Path:
 
     now_local = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
     slots = ", ".join(f'"{w}"' for w in _windows(now_local, quick))
+    # not-ui: the configuration file (its comments and values are the file's own)
     parts = [f"""# Written by `radiocast demo`: simulated stations on 127.0.0.1.
 [radiocast]
 timezone = "Asia/Ho_Chi_Minh"
@@ -195,9 +226,8 @@ def drop_samples(app: App, month: str) -> None:
         else:
             _synth_sample(dst, 15 + 5 * i, 300 + 100 * i)
     first = drop / f"{month} {SAMPLES[0][1]}.mp3"
-    shutil.copy(first, drop / "Bản sao gửi nhầm.mp3")  # a duplicate: same bytes, other name
-    (drop / f"{month} Bản tin hỏng.mp3").write_text(
-        "Đây không phải tệp âm thanh.\n", encoding="utf-8")  # broken: shows quarantine
+    shutil.copy(first, drop / DUPLICATE)  # a duplicate: same bytes, other name
+    (drop / f"{month} {BROKEN}").write_text(BROKEN_TEXT, encoding="utf-8")  # quarantined
 
 
 class Monitor(threading.Thread):
@@ -218,8 +248,9 @@ class Monitor(threading.Thread):
             prem = list(s.scalars(select(Airing).where(Airing.kind == AiringKind.PREMIERE.value)))
         ready = [p for p in progs if p.state == ProgrammeState.READY.value]
         rejected = [p for p in progs if p.state == ProgrammeState.REJECTED.value]
-        lines = [f"  chương trình: {len(ready)} sẵn sàng, {len(rejected)} bị từ chối, "
-                 f"{len(progs) - len(ready) - len(rejected)} đang xử lý"]
+        lang = self.app.lang
+        lines = ["  " + t("demo.programmes", lang, ready=len(ready), rejected=len(rejected),
+                          working=len(progs) - len(ready) - len(rejected))]
         for st in self.app.settings.stations:
             mine = [d for d in dels if d.station_id == st.id]
             ok = sum(d.state == DeliveryState.DELIVERED.value for d in mine)
@@ -228,8 +259,9 @@ class Monitor(threading.Thread):
             err = next((d.last_error for d in mine if d.last_error
                         and d.state != DeliveryState.DELIVERED.value), None)
             bar = "#" * ok + "." * (len(mine) - ok)
-            lines.append(f"  {st.id:<10} gửi [{bar:<3}] {ok}/{len(mine)}  phát lần đầu "
-                         f"{aired}/{planned}" + (f"  (thử lại: {err})" if err else ""))
+            lines.append("  " + t("demo.station_line", lang, id=f"{st.id:<10}", bar=f"{bar:<3}",
+                                  ok=ok, total=len(mine), aired=aired, planned=planned)
+                         + ("  " + t("demo.retrying", lang, err=err) if err else ""))
         finished = bool(ready) and len(ready) == len(SAMPLES) and all(
             sum(d.state == DeliveryState.DELIVERED.value for d in dels if d.station_id == st.id)
             == len(ready) for st in self.app.settings.stations) and bool(prem) and all(
@@ -246,7 +278,8 @@ class Monitor(threading.Thread):
                 elapsed = time.monotonic() - start
                 if self.offline and not back_online and elapsed >= self.offline_s:
                     self.sims.online(self.offline)
-                    click.echo(f"[{elapsed:5.0f}s] đài {self.offline} có mạng trở lại")
+                    click.echo(f"[{elapsed:5.0f}s] "
+                               + t("demo.online", self.app.lang, id=self.offline))
                     back_online = True
                 text, finished = self.snapshot()
                 if text != self.last:
@@ -256,7 +289,7 @@ class Monitor(threading.Thread):
                     self.done = True
                     break
                 if elapsed > self.timeout_s:
-                    click.echo("Hết thời gian chờ của demo.")
+                    click.echo(t("demo.timeout", self.app.lang))
                     break
                 time.sleep(1)
         finally:
@@ -268,9 +301,9 @@ def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool,
     root = (directory or Path(tempfile.mkdtemp(prefix="radiocast-demo-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
     if (root / "radiocast.toml").exists():
-        raise click.UsageError(f"{root} already holds a demo; give an empty --dir")
+        raise click.UsageError(t("demo.not_empty", lang, root=root))
     n = min(n_stations, len(COMMUNES))
-    click.echo(f"radiocast demo in {root}: {n} simulated stations on 127.0.0.1")
+    click.echo(t("demo.start", lang, root=root, n=n))
     pub = make_client_key(root / "keys" / "id_ed25519")
     sims = SimStations(root / "stations", [sid for sid, _ in COMMUNES[:n]], pub)
     sims.start()
@@ -280,11 +313,13 @@ def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool,
         app = open_app(cfg, lang)
         month = local_month(app.clock(), app.settings.general.tz)
         drop_samples(app, month)
-        click.echo(f"Khung giờ phát hôm nay: {', '.join(map(str, app.settings.schedule.slots))}")
+        click.echo(t("demo.windows", app.lang,
+                     windows=", ".join(map(str, app.settings.schedule.slots))))
+        _warn_if_month_too_short(app, month)
         offline = COMMUNES[n - 1][0] if n > 1 else None
         if offline:
             sims.offline(offline)
-            click.echo(f"Đài {offline} đang mất mạng (sẽ có lại sau ít phút)")
+            click.echo(t("demo.offline", app.lang, id=offline))
         daemon = runner(app)
         agents_stop = threading.Event()
         agents = start_agents(app, sims, root, agents_stop)
@@ -293,21 +328,20 @@ def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool,
         daemon.run(once=False)
         monitor.join(timeout=5)
         agents_stop.set()
-        for t in agents:
-            t.join(timeout=10)
+        for th in agents:
+            th.join(timeout=10)
         click.echo("")
         click.echo(render_status(build_status(app), app.lang))
         report = root / f"bao-cao-{month}.md"
         report.write_bytes(render_report(build_report(app, month), "md", app.lang))
         click.echo("")
-        for line in agent_summary(app):
+        for line in agent_summary(app, app.lang):
             click.echo(line)
-        click.echo(f"Báo cáo: {report}")
-        click.echo(f"Thư mục nhận file:  {app.settings.ingest.drop_dir}")
-        click.echo(f"Đã nhận (biên nhận): {app.settings.ingest.archive_dir}")
-        click.echo(f"Bị từ chối (lý do):  {app.settings.ingest.quarantine_dir}")
-        click.echo(f"Các đài mô phỏng:    {root / 'stations'} (mỗi đài: radio/, asrun.log)")
-        click.echo(f"Xem thêm: radiocast --config {cfg} status")
+        for key, path in (("report", report), ("drop", app.settings.ingest.drop_dir),
+                          ("archive", app.settings.ingest.archive_dir),
+                          ("quarantine", app.settings.ingest.quarantine_dir),
+                          ("stations", root / "stations"), ("more", cfg)):
+            click.echo(t(f"demo.{key}", app.lang, path=path))
         app.close()
         return ExitCode.OK if monitor.done else ExitCode.PARTIAL
     finally:
