@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,10 @@ from click.testing import CliRunner
 from radiocast.app import App
 from radiocast.cli import cli, main
 from radiocast.errors import ExitCode
-from radiocast.sysd import JournalFormatter, acquire_lock
+from radiocast.months import local_month
+from radiocast.sysd import JournalFormatter, acquire_lock, syslog_priority
+
+from .conftest import ready_programme
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -218,3 +222,63 @@ def test_an_unknown_station_or_month_is_a_usage_error_that_says_what_exists(
     quiet = run_cli("--config", cfg, "retry", "--station", "son-lo")
     loud = run_cli("--config", cfg, "-v", "retry", "--station", "son-lo")
     assert "Traceback" not in quiet.stderr and "Traceback" in loud.stderr
+
+
+def test_check_lines_align_and_check_json(tmp_path: Path) -> None:
+    run_cli("init", str(tmp_path))
+    cfg = str(tmp_path / "radiocast.toml")
+    vi = run_cli("--config", cfg, "check")
+    lines = vi.stdout.splitlines()[:-1]
+    assert vi.returncode == ExitCode.PARTIAL and len(lines) >= 5
+    assert {ln[:5] for ln in lines} <= {"ĐẠT  ", "LỖI  "} and all(ln[5] != " " for ln in lines)
+    assert "Đài trung-ha" in vi.stdout and vi.stdout.splitlines()[-1].startswith("Có 1 vấn đề")
+    res = run_cli("--config", cfg, "--lang", "en", "check", "--json")
+    doc = json.loads(res.stdout)
+    assert res.returncode == ExitCode.PARTIAL and doc["ok"] is False and doc["failed"] == 1
+    assert [c["ok"] for c in doc["checks"]].count(False) == 1
+    assert any(c["message"].startswith("ffmpeg found") for c in doc["checks"])
+    en = run_cli("--config", cfg, "--lang", "en", "check", "--no-stations")
+    assert en.returncode == 0 and all(ln.startswith(("OK    ", "FAIL  "))
+                                      for ln in en.stdout.splitlines()[:-1])
+
+
+def test_listings_speak_the_language_and_json_keys_do_not(make_app: Callable[..., App],
+                                                         tmp_path: Path) -> None:
+    app = make_app(stations='[[stations]]\nid = "son-lu"\nname = "Sơn Lư"\n'
+                   'host = "son-lu.invalid"\n')
+    audio = tmp_path / "p.mp3"
+    audio.write_bytes(b"\xff" * 3_500_000)
+    ready_programme(app, audio, "Chuyển đổi số")
+    cfg = str(app.settings.path)
+    vi = run_cli("--config", cfg, "deliveries").stdout
+    assert vi.splitlines()[0].split()[:2] == ["Chương", "trình"] and "chờ gửi" in vi
+    en = run_cli("--config", cfg, "--lang", "en", "programmes").stdout
+    assert en.splitlines()[0].startswith("Id") and " ready " in en
+    month = local_month(app.clock(), app.settings.general.tz)
+    assert " 0:20 " in en and " -16.0 " in en and f" {month[5:]}/{month[:4]} " in en
+    vi_progs = run_cli("--config", cfg, "programmes").stdout
+    assert " sẵn sàng " in vi_progs and " -16,0 " in vi_progs
+    doc = json.loads(run_cli("--config", cfg, "deliveries", "--json").stdout)
+    assert doc[0]["state"] == "queued" and "station_id" in doc[0]  # codes and keys: English
+    stations = run_cli("--config", cfg, "stations").stdout
+    assert stations.splitlines()[0].startswith("Mã") and "Dung lượng trống" in stations
+    assert not re.search(r"\d\d:\d\d:\d\d|T\d\d:|\+07:00", vi + en + stations)
+
+
+def test_the_journald_mapping_for_every_level() -> None:
+    assert [syslog_priority(level) for level in (logging.DEBUG, logging.INFO, logging.WARNING,
+                                                 logging.ERROR, logging.CRITICAL)] == \
+        [7, 6, 4, 3, 2]
+    if not Path("/run/systemd/journal/socket").exists() or shutil.which("systemd-cat") is None:
+        return  # no journald here (a container): the documented mapping above is the test
+    tag = f"radiocast-test-{os.getpid()}"
+    fmt = JournalFormatter()
+    lines = [fmt.format(logging.LogRecord("radiocast.t", level, __file__, 1, f"m{level}", None,
+                                          None)) for level in (logging.INFO, logging.WARNING,
+                                                               logging.ERROR)]
+    subprocess.run(["systemd-cat", "--level-prefix=true", "-t", tag], input="\n".join(lines),
+                   text=True, check=True, timeout=30)
+    time.sleep(1)
+    out = subprocess.run(["journalctl", "-t", tag, "-p", "warning", "-o", "cat", "--no-pager"],
+                         capture_output=True, text=True, timeout=30).stdout
+    assert "m30" in out and "m40" in out and "m20" not in out

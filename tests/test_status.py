@@ -178,3 +178,20 @@ def test_status_document_has_the_contract_keys(world: tuple[App, Clock]) -> None
     doc = build_status(app)
     assert {"programmes", "deliveries", "airings", "stations", "problems"} <= set(doc)
     assert {"severity", "code", "message", "since"} <= set(doc["problems"][0])
+
+
+def test_a_province_matrix_lists_only_the_stations_that_need_a_look() -> None:
+    from radiocast.status_screen import render_status
+
+    stations = [{"id": f"xa-{i:03d}"} for i in range(300)]
+    deliveries = [{"programme_id": 7, "station_id": st["id"],
+                   "state": "failed" if st["id"] in ("xa-004", "xa-250") else "delivered"}
+                  for st in stations]
+    doc = {"generated_at": "2026-11-10T08:00:00+07:00", "month": "2026-11", "programmes": [],
+           "deliveries": deliveries, "airings": [], "stations": stations, "problems": []}
+    text = render_status(doc, "vi")
+    matrix = text[text.index("== Gửi tới các đài"):text.index("== Lịch phát")].splitlines()
+    assert [ln.split()[0] for ln in matrix[2:4]] == ["xa-004", "xa-250"]
+    assert "gửi lỗi" in matrix[2] and "298 mục khác" in matrix[4] and len(matrix) == 6
+    small = render_status({**doc, "stations": stations[:5], "deliveries": deliveries[:5]}, "en")
+    assert small.count("delivered") == 4 and "failed" in small  # every station when few
