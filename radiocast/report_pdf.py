@@ -7,6 +7,9 @@ configured `[report] font_file`, else Noto Serif (shipped as a Python package)."
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,44 @@ def font_paths(configured: str | None) -> tuple[Path, Path]:
             Path(str(files.joinpath("NotoSerif-Italic[wdth,wght].ttf"))))
 
 
+def static_font(path: Path, weight: int) -> Path:
+    """A variable font (its name has "[wght]") pinned at `weight`, made once and kept in the
+    user's cache: fontTools takes seconds to instance one, fpdf2 milliseconds to embed it.
+    A static font is used as it is."""
+    if "[" not in path.name:
+        return path
+    st = path.stat()
+    key = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    name = f"{path.name.split('[')[0]}-{weight}-{key}.ttf"
+    failure = OSError(name)
+    for cache in (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"),
+                  Path(tempfile.gettempdir())):
+        out = cache / "radiocast" / "fonts" / name
+        if out.is_file():
+            return out
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(f".{os.getpid()}.tmp")
+            _instance(path, weight).save(str(tmp))
+            os.replace(tmp, out)
+            return out
+        except OSError as exc:  # a read-only home: the temporary folder
+            failure = exc
+    raise failure
+
+
+def _instance(path: Path, weight: int) -> Any:
+    from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
+    from fontTools.varLib import instancer  # type: ignore[import-untyped]
+
+    font = TTFont(str(path))
+    axes = {a.axisTag: a for a in font["fvar"].axes}
+    pins = {"wght": max(axes["wght"].minValue, min(axes["wght"].maxValue, weight))}
+    if "wdth" in axes:
+        pins["wdth"] = 100
+    return instancer.instantiateVariableFont(font, pins)
+
+
 def summary_pdf(data: dict[str, Any], lang: str) -> bytes:
     from fpdf import FPDF
 
@@ -44,11 +85,9 @@ def summary_pdf(data: dict[str, Any], lang: str) -> bytes:
     pdf.set_margins(25, 15, 15)  # the left margin of Vietnamese official papers
     pdf.set_auto_page_break(False)
     upright, italic = font_paths(data["document"]["font_file"])
-    for style, weight in (("", 400.0), ("B", 700.0), ("I", 400.0), ("BI", 700.0)):
+    for style, weight in (("", 400), ("B", 700), ("I", 400), ("BI", 700)):
         path = italic if "I" in style else upright
-        variable = "[" in path.name  # a variable font: its weights are the styles
-        pdf.add_font(FONT, style, str(path),
-                     variations={"wght": weight} if variable else None)
+        pdf.add_font(FONT, style, str(static_font(path, weight)))
     pdf.set_title(document_title(data, lang))
     pdf.set_creator("radiocast")
     pdf.add_page()

@@ -95,16 +95,17 @@ def _table(ws: Any, head: list[str], rows: list[list[Any]], lang: str, at: int) 
 
     thin = Side(style="thin")
     box = Border(left=thin, right=thin, top=thin, bottom=thin)
+    bold, middle = Font(bold=True), Alignment(wrap_text=True, vertical="center")
+    wrap = Alignment(wrap_text=True, vertical="top")  # one style object, shared: fast
     for c, text in enumerate(head, start=1):
         cell = ws.cell(at, c, text)
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
-        cell.border = box
+        cell.font, cell.alignment, cell.border = bold, middle, box
     for r, row in enumerate(rows, start=at + 1):
         for c, value in enumerate(row, start=1):
             cell = ws.cell(r, c, value)
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
             cell.border = box
+            if isinstance(value, str) and len(value) > MAX_WIDTH:
+                cell.alignment = wrap  # only what is wider than its column wraps
     ws.freeze_panes = ws.cell(at + 1, 1)
     ws.print_title_rows = f"{at}:{at}"
     _fit_columns(ws, [head, *rows], at)
