@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from radiocast import __version__
+from radiocast.cli_alerts import alerts
 from radiocast.cli_station import station
 from radiocast.clikit import (
     Ctx,
@@ -328,6 +329,7 @@ def demo(c: Ctx, directory: str | None, n_stations: int, quick: bool) -> None:
 
 
 cli.add_command(station)
+cli.add_command(alerts)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from radiocast import validate as v
+from radiocast.config_alerts import AlertChannel, WatchSettings
 from radiocast.config_report import ReportSettings
 from radiocast.errors import ConfigError
 from radiocast.models import Slot
 from radiocast.months import valid_in
 from radiocast.validate import Table
 
-__all__ = ["Settings", "Slot", "StationSettings", "find_config", "known_keys", "load_settings"]
+S = TypeVar("S")
+Conv = Callable[[str, Any], Any]
+__all__ = ["Settings", "Slot", "StationSettings", "find_config", "load_settings"]
 SYSTEM_CONFIG = Path("/etc/radiocast/radiocast.toml")
 
 
@@ -130,6 +133,8 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     pull: PullSettings = field(default_factory=PullSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    alerts: tuple[AlertChannel, ...] = ()
+    watch: WatchSettings = field(default_factory=WatchSettings)
     stations: tuple[StationSettings, ...] = ()
     path: Path | None = None
 
@@ -218,6 +223,7 @@ def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = 
         delivery=_delivery(Table(top.get("delivery", v.as_table, {}), "delivery")),
         pull=_pull(Table(top.get("pull", v.as_table, {}), "pull"), base_dir),
         report=_report(Table(top.get("report", v.as_table, {}), "report"), base_dir),
+        alerts=_alerts(top), watch=_watch(top),
         stations=_stations(top, base_dir),
         path=path,
     )
@@ -226,15 +232,9 @@ def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = 
 
 
 def _general(g: Table, base_dir: Path) -> GeneralSettings:
-    general = GeneralSettings(
-        timezone=g.get("timezone", v.as_timezone, GeneralSettings.timezone),
-        language=g.get("language", v.as_choice("vi", "en"), GeneralSettings.language),
-        sender=g.get("sender", v.as_nonempty, GeneralSettings.sender),
-        data_dir=g.get("data_dir", v.as_path(base_dir), GeneralSettings.data_dir),
-        database_url=g.get("database_url", v.as_str, ""),
-    )
-    g.finish()
-    return general
+    return _section(g, GeneralSettings, {
+        "timezone": v.as_timezone, "language": v.as_choice("vi", "en"),
+        "sender": v.as_nonempty, "data_dir": v.as_path(base_dir), "database_url": v.as_str})
 
 
 def _ingest(i: Table, base_dir: Path) -> IngestSettings:
@@ -256,60 +256,73 @@ def _ingest(i: Table, base_dir: Path) -> IngestSettings:
     return ingest
 
 
+def _section(t: Table, cls: type[S], spec: dict[str, Conv]) -> S:
+    """A section whose keys each have one converter; defaults come from the dataclass."""
+    d = cls()
+    out = cls(**{k: t.get(k, conv, getattr(d, k)) for k, conv in spec.items()})
+    t.finish()
+    return out
+
+
 def _audio(a: Table) -> AudioSettings:
-    audio = AudioSettings(
-        target_lufs=a.get("target_lufs", v.as_num_range(-40.0, -5.0), -16.0),
-        true_peak_dbtp=a.get("true_peak_dbtp", v.as_num_range(-12.0, 0.0), -1.5),
-        channels=a.get("channels", v.as_int_range(1, 2), 1),
-        sample_rate=a.get("sample_rate", v.as_int_range(8000, 48000), 44100),
-        bitrate=a.get("bitrate", v.as_bitrate, "64k"),
-        min_seconds=a.get("min_seconds", v.as_num_range(1.0, 600.0), 10.0),
-    )
-    a.finish()
-    return audio
+    return _section(a, AudioSettings, {
+        "target_lufs": v.as_num_range(-40.0, -5.0), "true_peak_dbtp": v.as_num_range(-12.0, 0.0),
+        "channels": v.as_int_range(1, 2), "sample_rate": v.as_int_range(8000, 48000),
+        "bitrate": v.as_bitrate, "min_seconds": v.as_num_range(1.0, 600.0)})
 
 
 def _schedule(s: Table) -> ScheduleSettings:
-    schedule = ScheduleSettings(
-        slots=s.get("slots", v.as_slots, ScheduleSettings.slots),
-        replays_per_month=s.get("replays_per_month", v.as_int_range(3, 31), 3),
-        min_gap_days=s.get("min_gap_days", v.as_int_range(0, 10), 3),
-        lead_minutes=s.get("lead_minutes", v.as_int_range(0, 1440), 60),
-        misfire_grace_minutes=s.get("misfire_grace_minutes", v.as_int_range(1, 120), 15),
-        programme_due_day=s.get("programme_due_day", v.as_int_range(1, 28), 5),
-    )
-    s.finish()
-    return schedule
+    return _section(s, ScheduleSettings, {
+        "slots": v.as_slots, "replays_per_month": v.as_int_range(3, 31),
+        "min_gap_days": v.as_int_range(0, 10), "lead_minutes": v.as_int_range(0, 1440),
+        "misfire_grace_minutes": v.as_int_range(1, 120),
+        "programme_due_day": v.as_int_range(1, 28)})
 
 
 def _delivery(d: Table) -> DeliverySettings:
-    delivery = DeliverySettings(
-        max_parallel=d.get("max_parallel", v.as_int_range(1, 64), 8),
-        connect_timeout_seconds=d.get("connect_timeout_seconds", v.as_num_range(1.0, 300.0),
-                                      20.0),
-        stall_timeout_seconds=d.get("stall_timeout_seconds", v.as_num_range(1.0, 600.0), 45.0),
-        retry_backoff_seconds=d.get("retry_backoff_seconds", v.as_backoff,
-                                    (30, 120, 600, 1800, 3600)),
-        lease_seconds=d.get("lease_seconds", v.as_int_range(30, 86400), 900),
-        inventory_minutes=d.get("inventory_minutes", v.as_int_range(1, 1440), 30),
-        agent_poll_seconds=d.get("agent_poll_seconds", v.as_int_range(5, 86400), 300),
-    )
-    d.finish()
-    return delivery
+    return _section(d, DeliverySettings, {
+        "max_parallel": v.as_int_range(1, 64),
+        "connect_timeout_seconds": v.as_num_range(1.0, 300.0),
+        "stall_timeout_seconds": v.as_num_range(1.0, 600.0),
+        "retry_backoff_seconds": v.as_backoff, "lease_seconds": v.as_int_range(30, 86400),
+        "inventory_minutes": v.as_int_range(1, 1440),
+        "agent_poll_seconds": v.as_int_range(5, 86400)})
+
+
+def _alerts(top: Table) -> tuple[AlertChannel, ...]:
+    out: list[AlertChannel] = []
+    empty: list[Mapping[str, Any]] = []
+    for n, data in enumerate(top.get("alerts", _list_of_tables, empty)):
+        a = Table(data, f"alerts[{n}]")
+        out.append(AlertChannel(name=a.get("name", v.as_slug, f"alert-{n + 1}"),
+                                url=a.require("url", v.as_nonempty), **{
+            k: a.get(k, conv, getattr(AlertChannel, k)) for k, conv in (
+                ("min_severity", v.as_choice("warning", "error")),
+                ("quiet_hours", v.as_span), ("language", v.as_choice("vi", "en")),
+                ("stations", v.as_lines), ("settle_minutes", v.as_int_range(0, 1440)),
+                ("remind_hours", v.as_int_range(1, 720)), ("digest_at", v.as_clock))}))
+        a.finish()
+    if len({c.name for c in out}) != len(out):
+        raise ConfigError("alerts", "two [[alerts]] tables have the same name")
+    return tuple(out)
+
+
+def _watch(top: Table) -> WatchSettings:
+    m = Table(top.get("metrics", v.as_table, {}), "metrics")
+    h = Table(top.get("heartbeat", v.as_table, {}), "heartbeat")
+    out = WatchSettings(m.get("listen", v.as_listen, WatchSettings.metrics_listen),
+                        h.get("url", v.as_str, ""),
+                        h.get("every_seconds", v.as_int_range(0, 86400), 60))
+    m.finish()
+    h.finish()
+    return out
 
 
 def _pull(p: Table, base_dir: Path) -> PullSettings:
-    pull = PullSettings(
-        root=p.get("root", v.as_path(base_dir), PullSettings.root),
-        user_prefix=p.get("user_prefix", v.as_account_prefix, PullSettings.user_prefix),
-        sshd_config_dir=p.get("sshd_config_dir", v.as_path(base_dir),
-                              PullSettings.sshd_config_dir),
-        keys_dir=p.get("keys_dir", v.as_path(base_dir), PullSettings.keys_dir),
-        sshd=p.get("sshd", v.as_nonempty, PullSettings.sshd),
-        reload_command=p.get("reload_command", v.as_nonempty, PullSettings.reload_command),
-    )
-    p.finish()
-    return pull
+    path = v.as_path(base_dir)
+    return _section(p, PullSettings, {
+        "root": path, "user_prefix": v.as_account_prefix, "sshd_config_dir": path,
+        "keys_dir": path, "sshd": v.as_nonempty, "reload_command": v.as_nonempty})
 
 
 PER_STATION_KEYS = ("id", "name")  # never shared: [station_defaults] refuses them
@@ -349,7 +362,7 @@ def _stations(top: Table, base_dir: Path) -> tuple[StationSettings, ...]:
 
 def _list_of_tables(key: str, value: Any) -> list[Mapping[str, Any]]:
     if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
-        raise ConfigError(key, "must be an array of tables ([[stations]])")
+        raise ConfigError(key, f"must be an array of tables ([[{key}]])")
     return value
 
 
@@ -382,13 +395,3 @@ def _station(prefix: str, data: Mapping[str, Any], base_dir: Path) -> StationSet
     t.finish()
     return st
 
-
-def known_keys() -> set[str]:
-    """Every configuration key, as "section.key" (parses a full example to learn them)."""
-    parse_settings({"stations": [{"id": "x", "name": "x", "host": "x.invalid"}],
-                    "pull": {}}, Path("/"))
-    parse_settings({"stations": [{"id": "x", "name": "x", "transfer": "pull",
-                                  "playout": "agent"}]}, Path("/"))
-    sections = {"radiocast", "ingest", "audio", "schedule", "delivery", "pull", "report",
-                "stations"}
-    return {k for k in Table.every_key if "." in k and k.split(".")[0] in sections}

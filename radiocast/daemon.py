@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from types import FrameType
 
 from radiocast import ingest, programmes
@@ -30,9 +29,10 @@ from radiocast.setup import ensure_folders
 from radiocast.stations import deliver
 from radiocast.stations.deliver import Link, open_link
 from radiocast.stations.outbox import InboxWatch
-from radiocast.stations.visit import Visit
-from radiocast.status import ProblemLog
+from radiocast.stations.visit import Needs, Visit
+from radiocast.status import ProblemLog, find_problems
 from radiocast.sysd import SdNotify, acquire_lock
+from radiocast.watch import Watch
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
@@ -123,21 +123,22 @@ class Daemon:
     def loop(self) -> None:
         self.drop.start()
         self.airing = AiringCycle(self.app, self.contacts)
-        problems = ProblemLog(self.app)
+        watch = Watch(self.app, ProblemLog(self.app), find_problems)
         steps = (self.step_ingest, self.step_normalize, self.step_originals,
-                 self.airing.sync, self.contacts.step, problems.update)
+                 self.airing.sync, self.contacts.step, watch.step)
         self.notify.send("READY=1")
         log.info("radiocast running; drop folder %s", self.app.settings.ingest.drop_dir)
         last_watchdog = time.monotonic()
         while not self.stop.is_set():
-            began = time.monotonic()
+            began, ok = time.monotonic(), True
             for step in steps:
                 try:
                     step()
                 except Exception:  # a bug: log it with its traceback, keep the loop alive
                     log.exception("daemon step failed; continuing")
-                    self.failures += 1
+                    self.failures, ok = self.failures + 1, False
             mono = time.monotonic()
+            watch.tick(ok, mono - began)  # the dead-man signal and the loop's histogram
             self.longest_tick = max(self.longest_tick, mono - began)
             if self.notify.watchdog_interval and mono - last_watchdog >= \
                     self.notify.watchdog_interval:
@@ -145,6 +146,7 @@ class Daemon:
                 self.longest_watchdog_gap = max(self.longest_watchdog_gap, mono - last_watchdog)
                 last_watchdog = mono
             self.stop.wait(TICK_SECONDS)
+        watch.shutdown()
 
     def run_once(self) -> None:
         """Drain: ingest what is there (waiting for it to settle), normalize, deliver, plan."""
@@ -201,19 +203,6 @@ class Daemon:
         if mono - self.last_originals >= ORIGINALS_EVERY_SECONDS:
             self.last_originals = mono
             programmes.finish_originals(self.app)
-
-
-@dataclass
-class Needs:
-    """What one visit to a station has to do."""
-
-    deliver: bool = False
-    inventory: bool = False
-    publish: bool = False
-    outcome: bool = False
-
-    def __bool__(self) -> bool:
-        return self.deliver or self.inventory or self.publish or self.outcome
 
 
 class Contacts:

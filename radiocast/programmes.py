@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from radiocast import metrics
 from radiocast.app import App
 from radiocast.audio.normalize import NormalizeResult, Tags, normalize
 from radiocast.db import ops, views
@@ -51,9 +52,10 @@ def normalize_programme(app: App, pid: int) -> bool:
                                              p.language)
     out = app.settings.spool_dir / "ready" / f"{slug}.mp3"
     try:
-        res = normalize(src, out, app.settings.audio, tags,
-                        max_seconds=app.settings.longest_window_seconds(),
-                        work_dir=app.settings.spool_dir / "work")
+        with metrics.NORMALIZE_SECONDS.time():
+            res = normalize(src, out, app.settings.audio, tags,
+                            max_seconds=app.settings.longest_window_seconds(),
+                            work_dir=app.settings.spool_dir / "work")
     except AudioError as exc:
         with app.db.write() as s:
             ops.reject_programme(s, s.get_one(Programme, pid), app.clock(), exc.code,

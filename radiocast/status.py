@@ -117,7 +117,8 @@ def _delivery_failing(look: _Look) -> Iterator[Problem]:
             yield look.problem("error", "delivery_failing", d.first_failed_at,
                                f"{p.id}:{d.station_id}",
                                ("message", "action_failed" if failed else "action"),
-                               id=p.id, station=d.station_id, err=d.last_error or "")
+                               id=p.id, station=d.station_id, err=d.last_error or "",
+                               programme=p.id)
 
 
 def _station_health(look: _Look) -> Iterator[Problem]:
@@ -147,7 +148,8 @@ def _file_not_at_station(look: _Look) -> Iterator[Problem]:
     for a, delivery_state in rows:
         if delivery_state != DeliveryState.DELIVERED.value:
             yield look.problem("error", "file_not_at_station", look.now, str(a.id),
-                               id=a.id, station=a.station_id, at=look.at(a.planned_at))
+                               id=a.id, station=a.station_id, at=look.at(a.planned_at),
+                               programme=a.programme_id)
 
 
 def _airing_missed(look: _Look) -> Iterator[Problem]:
@@ -162,7 +164,7 @@ def _airing_missed(look: _Look) -> Iterator[Problem]:
         yield look.problem("warning" if replaced else "error", "airing_missed",
                            a.finished_at or a.planned_at, str(a.id),
                            ("message", "action_makeup" if replaced else "action"),
-                           id=a.id, station=a.station_id,
+                           id=a.id, station=a.station_id, programme=a.programme_id,
                            state=word("airing", a.state, look.lang), detail=a.detail or "-")
 
 
@@ -173,7 +175,7 @@ def _quota_at_risk(look: _Look) -> Iterator[Problem]:
         yield look.problem("error", "quota_at_risk", sf.since,
                            f"{sf.station_id}:{sf.programme_id}", station=sf.station_id,
                            month=month_label(look.month), missing=sf.missing,
-                           id=sf.programme_id)
+                           id=sf.programme_id, programme=sf.programme_id)
 
 
 def _file_waiting(look: _Look) -> Iterator[Problem]:
@@ -242,7 +244,7 @@ def _airing_unconfirmed(look: _Look) -> Iterator[Problem]:
             Airing.month == look.month, Airing.state == AiringState.UNCONFIRMED.value)):
         yield look.problem("warning", "airing_unconfirmed", a.planned_at, str(a.id), id=a.id,
                            station=a.station_id, at=look.at(a.planned_at),
-                           detail=a.detail or "")
+                           detail=a.detail or "", programme=a.programme_id)
 
 
 FINDERS: tuple[Callable[[_Look], Iterator[Problem]], ...] = (
@@ -275,18 +277,20 @@ class ProblemLog:
         self.every = timedelta(seconds=every_seconds)
         self.last: datetime | None = None
 
-    def update(self, force: bool = False) -> list[str]:
+    def update(self, force: bool = False, current: list[Problem] | None = None) -> list[str]:
+        """Log what started and cleared since the last call (`current`: problems already
+        found, in the app's language)."""
         now = self.app.clock()
         if not force and self.last is not None and now - self.last < self.every:
             return []
         self.last = now
-        current = {p.key: p for p in find_problems(self.app)}
+        found = {p.key: p for p in (find_problems(self.app) if current is None else current)}
         lang = self.app.lang
         lines = [t("log.problem_started", lang, code=p.code, message=p.message)
-                 for key, p in current.items() if key not in self.active]
+                 for key, p in found.items() if key not in self.active]
         lines += [t("log.problem_cleared", lang, code=p.code, message=p.message)
-                  for key, p in self.active.items() if key not in current]
+                  for key, p in self.active.items() if key not in found]
         for line in lines:
             log.warning("%s", line)
-        self.active = current
+        self.active = found
         return lines

@@ -233,3 +233,34 @@ def as_lines(key: str, v: Any) -> tuple[str, ...]:
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
         raise ConfigError(key, 'must be a list of text lines, like ["Như trên;", "Lưu: VT."]')
     return tuple(v)
+
+
+def as_clock(key: str, v: Any) -> time:
+    """A time of day, "07:00"."""
+    if not isinstance(v, str) or not re.fullmatch(r"\d\d:\d\d", v):
+        raise ConfigError(key, f'must be a time of day like "07:00", got {v!r}')
+    try:
+        return time.fromisoformat(v)
+    except ValueError:
+        raise ConfigError(key, f"not a valid time of day: {v!r}") from None
+
+
+def as_span(key: str, v: Any) -> tuple[time, time]:
+    """Quiet hours, "21:00-06:00": may wrap midnight (unlike an airing window)."""
+    if not isinstance(v, str) or "-" not in v:
+        raise ConfigError(key, f'must look like "21:00-06:00", got {v!r}')
+    start, end = v.split("-", 1)
+    span = as_clock(key, start.strip()), as_clock(key, end.strip())
+    if span[0] == span[1]:
+        raise ConfigError(key, "must not start and end at the same time")
+    return span
+
+
+def as_listen(key: str, v: Any) -> str:
+    """"host:port" for an HTTP endpoint, or "" (off)."""
+    if v == "":
+        return ""
+    if not isinstance(v, str) or not re.fullmatch(r"[\w.\-:\[\]]+:\d{1,5}", v) \
+            or not 0 < int(v.rsplit(":", 1)[1]) < 65536:
+        raise ConfigError(key, f'must be "host:port" like "127.0.0.1:9464", or "", got {v!r}')
+    return v

@@ -7,10 +7,22 @@ from pathlib import Path
 import click
 
 from radiocast.cli import cli
-from radiocast.config import known_keys
+from radiocast.config import parse_settings
+from radiocast.validate import Table
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
+
+
+def known_keys() -> set[str]:
+    """Every configuration key, as "section.key" (parses full examples to learn them)."""
+    parse_settings({"stations": [{"id": "x", "name": "x", "host": "x.invalid"}], "pull": {},
+                    "alerts": [{"url": "json://x.invalid"}]}, Path("/"))
+    parse_settings({"stations": [{"id": "x", "name": "x", "transfer": "pull",
+                                  "playout": "agent"}]}, Path("/"))
+    sections = {"radiocast", "ingest", "audio", "schedule", "delivery", "pull", "report",
+                "stations", "alerts", "metrics", "heartbeat"}
+    return {k for k in Table.every_key if "." in k and k.split(".")[0] in sections}
 
 def _commands(group: click.Group, prefix: str = "radiocast") -> list[tuple[str, click.Command]]:
     out = []

@@ -31,7 +31,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "radiocast"
 USER_FACING = ["status.py", "status_screen.py", "receipts.py", "report.py", "report_files.py",
                "report_words.py", "report_xlsx.py", "report_pdf.py", "cli.py", "clikit.py",
                "humane.py", "months.py", "demo/run.py", "setup.py", "cli_station.py",
-               "agent/run.py"]
+               "agent/run.py", "cli_alerts.py", "alerting/notices.py", "alerting/send.py",
+               "watch.py"]  # alerting/exporter.py: Prometheus HELP texts are English
 
 
 def _fields(text: str) -> set[str]:

@@ -177,6 +177,44 @@ class AsRunEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Incident(Base):
+    """A problem from when it is first seen until it clears: what alerts are about."""
+
+    __tablename__ = "incident"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)  # code:subject
+    code: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(16))
+    station_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    emergency: Mapped[int] = mapped_column(Integer, default=0)
+    texts: Mapped[str] = mapped_column(Text)  # JSON {lang: [message, action]}
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+
+
+class Notice(Base):
+    """One message to one alert channel, kept until it is sent (or given up): the outbox."""
+
+    __tablename__ = "notice"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), index=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"), nullable=True,
+                                                    index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # start | remind | clear | digest | test
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())  # after quiet hours
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class Event(Base):
     """Append-only log of every transition; never purged by default."""
 

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from radiocast.errors import DeliveryError
@@ -107,3 +108,16 @@ def link_for(visit: Visit[L] | None, opener: Callable[[], L]) -> Iterator[L]:
         return
     with opener() as link:
         yield link
+
+
+@dataclass
+class Needs:
+    """What one visit to a station has to do."""
+
+    deliver: bool = False
+    inventory: bool = False
+    publish: bool = False
+    outcome: bool = False
+
+    def __bool__(self) -> bool:
+        return self.deliver or self.inventory or self.publish or self.outcome

@@ -1,0 +1,125 @@
+"""The Prometheus endpoint: figures read from the database at each scrape (so they are what
+the database says), the current problems as the daemon last found them, and the in-process
+timings (`radiocast.metrics`). Labels are bounded: stations are the configured ones, codes,
+kinds and states are fixed sets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from radiocast import metrics
+from radiocast.config import Settings
+from radiocast.db.engine import Database
+from radiocast.db.schema import Airing, Delivery, Station
+from radiocast.models import AiringKind, AiringState
+from radiocast.months import local_month
+
+log = logging.getLogger(__name__)
+OUTCOMES = [s.value for s in AiringState if s not in (AiringState.PLANNED, AiringState.AIRING,
+                                                        AiringState.CANCELLED)]
+
+
+class DatabaseCollector(Collector):
+    def __init__(self, settings: Settings, db: Database, clock: Callable[[], datetime],
+                 problems: Callable[[], Sequence[Any]]) -> None:
+        self.settings, self.db, self.clock, self.problems = settings, db, clock, problems
+
+    def collect(self) -> Iterator[Metric]:
+        configured = {st.id for st in self.settings.stations}
+        with self.db.read() as s:
+            airings = s.execute(select(Airing.station_id, Airing.kind, Airing.state,
+                                       func.count()).group_by(
+                Airing.station_id, Airing.kind, Airing.state)).all()
+            deliveries = s.execute(select(Delivery.state, func.count()).group_by(
+                Delivery.state)).all()
+            stations = [st for st in s.scalars(select(Station)) if st.id in configured]
+        yield self._airings(airings)
+        done = CounterMetricFamily("radiocast_deliveries", "Deliveries by outcome "
+                                   "(queued, sending, published, delivered, failed, cancelled).",
+                                   labels=["outcome"])
+        for state, n in deliveries:
+            done.add_metric([state], n)
+        yield done
+        yield from self._stations(stations)
+        yield self._compliance(airings)
+        yield self._problems()
+
+    def _airings(self, rows: Sequence[Any]) -> Metric:
+        fam = CounterMetricFamily("radiocast_airings", "Airings that ended, by station, kind "
+                                  "and outcome.", labels=["station", "kind", "outcome"])
+        for sid, kind, state, n in rows:
+            if state in OUTCOMES:
+                fam.add_metric([sid, kind, state], n)
+        return fam
+
+    def _stations(self, stations: Sequence[Station]) -> Iterator[Metric]:
+        contact = GaugeMetricFamily("radiocast_station_last_contact_timestamp_seconds",
+                                    "When the hub last reached the station (Unix time).",
+                                    labels=["station"])
+        free = GaugeMetricFamily("radiocast_station_free_bytes",
+                                 "Free disk space the station last reported.",
+                                 labels=["station"])
+        for st in stations:
+            if st.last_contact_at is not None:
+                contact.add_metric([st.id], st.last_contact_at.timestamp())
+            if st.free_bytes is not None:
+                free.add_metric([st.id], st.free_bytes)
+        yield contact
+        yield free
+
+    def _compliance(self, rows: Sequence[Any]) -> Metric:
+        """This month so far: airings aired out of the premiere and the replays needed."""
+        month = local_month(self.clock(), self.settings.general.tz)
+        need = self.settings.schedule.replays_per_month + 1
+        with self.db.read() as s:
+            aired = dict(s.execute(select(Airing.station_id, func.count()).where(
+                Airing.month == month, Airing.state == AiringState.AIRED.value,
+                Airing.kind != AiringKind.EMERGENCY.value).group_by(Airing.station_id)).all())
+        fam = GaugeMetricFamily("radiocast_month_compliance_ratio", "This month so far: "
+                                "airings aired / (1 premiere + the replays required), at most 1.",
+                                labels=["station"])
+        for sid in self.settings.stations_for(month):
+            fam.add_metric([sid], min(1.0, aired.get(sid, 0) / need))
+        return fam
+
+    def _problems(self) -> Metric:
+        fam = GaugeMetricFamily("radiocast_problems", "Current problems, by code and severity.",
+                                labels=["code", "severity"])
+        counts: dict[tuple[str, str], int] = {}
+        for p in self.problems():
+            counts[(p.code, p.severity)] = counts.get((p.code, p.severity), 0) + 1
+        for (code, severity), n in sorted(counts.items()):
+            fam.add_metric([code, severity], n)
+        return fam
+
+
+def registry_for(collector: Collector) -> CollectorRegistry:
+    reg = CollectorRegistry()
+    reg.register(collector)
+    reg.register(metrics.NORMALIZE_SECONDS)
+    reg.register(metrics.LOOP_TICK_SECONDS)
+    return reg
+
+
+def serve(listen: str, registry: CollectorRegistry) -> Any | None:
+    """Start the HTTP endpoint on `listen` ("127.0.0.1:9464"); None (and a log line) when it
+    cannot bind — the hub goes on without it."""
+    from prometheus_client import start_http_server
+
+    host, _, port = listen.rpartition(":")
+    try:
+        server, _thread = start_http_server(int(port), addr=host.strip("[]"),
+                                            registry=registry)
+    except OSError as exc:
+        log.warning("metrics endpoint %s not started: %s", listen, exc)
+        return None
+    log.info("metrics on http://%s/metrics", listen)
+    return server

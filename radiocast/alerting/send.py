@@ -1,0 +1,164 @@
+"""The network side of alerts, on threads of their own so the daemon's loop never waits for
+a receiver: the outbox sender (apprise; retried with backoff, given up after two days) and
+the dead-man pinger. URLs hold secrets (bot tokens, passwords): they never reach a log line
+or the database; a channel is named by its `name` and its scheme only."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import re
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from radiocast.config import Settings
+from radiocast.config_alerts import AlertChannel
+from radiocast.db import ops_alerts
+from radiocast.db.engine import Database
+from radiocast.db.schema import Notice
+from radiocast.i18n import t
+
+log = logging.getLogger(__name__)
+BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)
+GIVE_UP_AFTER = timedelta(days=2)
+POLL_SECONDS = 2.0
+BATCH = 50
+Notify = Callable[[str, str, str, str], tuple[bool, str]]  # url, title, body, lang
+
+
+def scheme(url: str) -> str:
+    return url.split("://", 1)[0] if "://" in url else "?"
+
+
+def redact(text: str, url: str) -> str:
+    """An error text without the URL or anything that looks like credentials."""
+    text = text.replace(url, f"{scheme(url)}://…")
+    text = re.sub(r"//[^/@\s]+@", "//…@", text)
+    return re.sub(r"(?i)\b(token|password|pass|key|secret)=[^&\s]+", r"\1=…", text)
+
+
+def apprise_notify(url: str, title: str, body: str, lang: str) -> tuple[bool, str]:
+    """Send one message through apprise: (sent?, why not). Apprise's own log is captured
+    (and redacted) instead of printed."""
+    import apprise
+
+    ap = apprise.Apprise()
+    if not ap.add(url):
+        return False, t("alert.bad_url", lang)
+    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+        ok = ap.notify(title=title, body=body)
+    if ok:
+        return True, ""
+    said = [re.sub(r"^.*? - (WARNING|ERROR|CRITICAL) - ", "", ln)
+            for ln in captured.getvalue().splitlines() if ln.strip()]
+    return False, redact(said[-1] if said else t("alert.refused", lang), url)[-300:]
+
+
+class Sender(threading.Thread):
+    """Sends due notices, oldest first. A channel that fails is not tried again in the same
+    pass, so a dead receiver costs one timeout per pass, not one per message."""
+
+    def __init__(self, settings: Settings, db: Database, clock: Callable[[], datetime],
+                 stop: threading.Event, notify: Notify = apprise_notify) -> None:
+        super().__init__(name="radiocast-alerts", daemon=True)
+        self.settings, self.db, self.clock, self.stop_event = settings, db, clock, stop
+        self.notify = notify
+
+    def run(self) -> None:
+        while not self.stop_event.wait(POLL_SECONDS):
+            try:
+                self.send_due()
+            except Exception:  # a bug or a database error: log, keep the thread alive
+                log.exception("sending alerts failed; trying again")
+
+    def send_due(self) -> int:
+        now = self.clock()
+        channels = {c.name: c for c in self.settings.alerts}
+        with self.db.read() as s:
+            due = [(n.id, n.channel, n.title, n.body) for n in s.scalars(select(Notice).where(
+                Notice.sent_at.is_(None), Notice.given_up_at.is_(None),
+                Notice.not_before <= now, Notice.next_attempt_at <= now)
+                .order_by(Notice.id).limit(BATCH))]
+        failed: set[str] = set()
+        sent = 0
+        for nid, name, title, body in due:
+            if name in failed or self.stop_event.is_set():
+                continue
+            ch = channels.get(name)
+            ok, err = self._send(ch, title, body) if ch else (
+                False, t("alert.channel_removed", self.settings.general.language))
+            sent += self._record(nid, ch, ok, err)
+            if not ok:
+                failed.add(name)
+        return sent
+
+    def _send(self, ch: AlertChannel, title: str, body: str) -> tuple[bool, str]:
+        lang = ch.language or self.settings.general.language
+        try:
+            return self.notify(ch.url, title, body, lang)
+        except Exception as exc:  # a plugin's bug must not end the thread
+            return False, redact(f"{type(exc).__name__}: {exc}", ch.url)
+
+    def _record(self, nid: int, ch: AlertChannel | None, ok: bool, err: str) -> int:
+        now = self.clock()
+        with self.db.write() as s:
+            n = s.get_one(Notice, nid)
+            if ok:
+                ops_alerts.notice_sent(s, n, now)
+                log.info("alert %s sent to %s (%s)", n.kind, n.channel,
+                         scheme(ch.url) if ch else "?")
+                return 1
+            wait = BACKOFF_SECONDS[min(n.attempts, len(BACKOFF_SECONDS) - 1)]
+            gave_up = ops_alerts.notice_failed(s, n, now, err, timedelta(seconds=wait),
+                                               GIVE_UP_AFTER if ch else timedelta(0))
+        log.log(logging.ERROR if gave_up else logging.WARNING,
+                "alert to %s not sent (%s)%s: %s", n.channel, scheme(ch.url) if ch else "?",
+                "; given up" if gave_up else f"; again in {wait} s", err)
+        return 0
+
+
+class DeadMan:
+    """Pings `url` (healthchecks.io style): `/start` when the daemon starts, the URL itself
+    after a healthy loop pass (at most every `every` seconds), `/fail` after a pass where a
+    step failed. Pings go out on a thread of their own; a monitor that is down costs nothing."""
+
+    def __init__(self, url: str, every: float, clock: Callable[[], float] = time.monotonic):
+        self.url, self.every, self.clock = url.rstrip("/"), every, clock
+        self.last: dict[str, float] = {}
+        self.queue: queue.Queue[str | None] = queue.Queue(maxsize=100)
+        self.thread = threading.Thread(target=self._run, name="radiocast-heartbeat",
+                                       daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        self._ping("/start")
+
+    def tick(self, ok: bool) -> None:
+        path = "" if ok else "/fail"
+        mono = self.clock()
+        if path not in self.last or mono - self.last[path] >= self.every:
+            self.last[path] = mono
+            self._ping(path)
+
+    def _ping(self, path: str) -> None:
+        with contextlib.suppress(queue.Full):  # the monitor is not answering: no pile-up
+            self.queue.put_nowait(self.url + path)
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while (url := self.queue.get()) is not None:
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    resp.read(1024)
+            except OSError as exc:
+                log.warning("heartbeat ping not sent (%s): %s", scheme(url),
+                            redact(str(exc), url))

@@ -1,0 +1,200 @@
+"""Alerts end to end with real receivers on 127.0.0.1 (apprise's json:// to an HTTP server,
+mailto:// to aiosmtpd) and an injected clock: one message per incident after the settle
+time, a reminder, a recovery message held until quiet hours end, nothing for a blip, a dead
+receiver that delays nothing else, emergencies through quiet hours, secrets kept out."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from radiocast.alerting.notices import Alerts
+from radiocast.alerting.send import Sender
+from radiocast.app import App
+from radiocast.db import ops
+from radiocast.db.schema import Delivery, Notice, Programme
+from radiocast.status import find_problems
+
+from .conftest import Clock, ready_programme
+from .receivers import HttpReceiver, SmtpReceiver, free_port
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+STATIONS = "".join(f'[[stations]]\nid = "{sid}"\nname = "{sid}"\nhost = "{sid}.invalid"\n'
+                   for sid in ("na-meo", "tam-lu"))
+
+
+def local(d: int, h: int, m: int = 0) -> datetime:
+    return datetime(2026, 11, d, h, m, tzinfo=TZ).astimezone(UTC)
+
+
+@pytest.fixture
+def http() -> Iterator[HttpReceiver]:
+    r = HttpReceiver()
+    yield r
+    r.close()
+
+
+class World:
+    def __init__(self, app: App, clock: Clock) -> None:
+        self.app, self.clock = app, clock
+        self.alerts = Alerts(app.settings, app.db, app.clock)
+        self.sender = Sender(app.settings, app.db, app.clock, threading.Event())
+
+    def at(self, when: datetime) -> int:
+        """Move the clock, look for problems as the daemon does, send what is due."""
+        self.clock.now = when
+        self.alerts.update({lang: find_problems(self.app, lang)
+                            for lang in self.alerts.languages()})
+        return self.sender.send_due()
+
+    def down(self, sid: str) -> None:
+        with self.app.db.write() as s:
+            ops.record_station_error(s, sid, self.clock.now, "ETIMEDOUT", True)
+
+    def up(self, sid: str) -> None:
+        with self.app.db.write() as s:
+            ops.record_contact(s, sid, self.clock.now, None)
+
+
+def world(make_app: Callable[..., App], channels: str, start: datetime) -> World:
+    clock = Clock(start)
+    # no programme_late noise: the month's programme is due on the 28th here
+    app = make_app("[schedule]\nprogramme_due_day = 28\n" + channels, STATIONS, clock=clock)
+    return World(app, clock)
+
+
+def channel(url: str, extra: str = "") -> str:
+    return (f'[[alerts]]\nname = "tech"\nurl = "{url}"\nsettle_minutes = 10\n'
+            f'remind_hours = 24\nquiet_hours = "21:00-06:00"\n{extra}\n')
+
+
+def test_one_message_per_incident_a_reminder_and_recovery_after_quiet_hours(
+        make_app: Callable[..., App], http: HttpReceiver) -> None:
+    w = world(make_app, channel(http.url()), local(10, 9))
+    w.down("na-meo")
+    assert w.at(local(10, 9)) == 0 and w.at(local(10, 9, 9)) == 0  # settling
+    assert w.at(local(10, 9, 11)) == 1
+    [msg] = http.messages
+    assert "na-meo" in msg["title"] and "CẢNH BÁO" in msg["title"]
+    assert "Kiểm tra nguồn điện" in msg["message"] and "09:00" in msg["message"]
+    for minute in (12, 30, 59):
+        assert w.at(local(10, 10, minute)) == 0  # told once
+    assert w.at(local(11, 9, 10)) == 0  # 23 h 59 min after the message
+    assert w.at(local(11, 9, 12)) == 1 and http.messages[-1]["title"].startswith(
+        "[radiocast] Vẫn còn:")
+    w.up("na-meo")
+    assert w.at(local(11, 22)) == 0  # cleared during quiet hours: held
+    with w.app.db.read() as s:
+        held = s.scalars(select(Notice).where(Notice.kind == "clear")).one()
+        assert held.sent_at is None and held.not_before == local(12, 6)
+    assert w.at(local(12, 5, 59)) == 0
+    assert w.at(local(12, 6, 1)) == 1
+    assert http.messages[-1]["title"].startswith("[radiocast] Đã hết:")
+    assert "Đã hết lúc 11/11 22:00, sau 37 giờ" in http.messages[-1]["message"]
+    assert len(http.messages) == 3
+
+
+def test_a_blip_shorter_than_the_settle_time_is_never_told(
+        make_app: Callable[..., App], http: HttpReceiver) -> None:
+    w = world(make_app, channel(http.url()), local(10, 9))
+    w.down("tam-lu")
+    w.at(local(10, 9, 1))
+    w.up("tam-lu")
+    for minute in (6, 12, 30):
+        w.at(local(10, 9, minute))
+    assert http.messages == []
+
+
+def test_a_problem_starting_in_quiet_hours_waits_for_morning_unless_emergency(
+        make_app: Callable[..., App], http: HttpReceiver, tmp_path: object) -> None:
+    w = world(make_app, channel(http.url()), local(10, 22))
+    w.down("na-meo")
+    assert w.at(local(10, 22, 30)) == 0 and w.at(local(11, 3)) == 0
+    assert w.at(local(11, 6)) == 1  # at the end of the quiet hours
+    # an emergency programme that cannot reach a station: told at 23:00 all the same
+    f = tmp_path / "khan.mp3"  # type: ignore[operator]
+    f.write_bytes(b"\xff" * 2000)
+    pid = ready_programme(w.app, f, "Thông báo khẩn")
+    with w.app.db.write() as s:
+        s.get_one(Programme, pid).priority = "emergency"
+        for d in s.scalars(select(Delivery).where(Delivery.station_id == "tam-lu")):
+            ops.mark_delivery_failed(s, d, w.clock.now, "Permission denied")
+    w.at(local(11, 22, 50))
+    assert w.at(local(11, 23, 1)) == 1
+    assert "#%d" % pid in http.messages[-1]["message"] and "tam-lu" in http.messages[-1]["title"]
+
+
+def test_a_dead_receiver_delays_nothing_else_and_is_retried(
+        make_app: Callable[..., App], http: HttpReceiver,
+        caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    dead = f"json://radiocast:secretpw@127.0.0.1:{port}/hook"
+    channels = channel(http.url()) + channel(dead).replace('name = "tech"', 'name = "boss"')
+    w = world(make_app, channels, local(10, 9))
+    w.down("na-meo")
+    w.at(local(10, 9))
+    with caplog.at_level(logging.INFO):
+        assert w.at(local(10, 9, 11)) == 1  # the live one; the dead one failed
+    assert len(http.messages) == 1
+    with w.app.db.read() as s:
+        boss = s.scalars(select(Notice).where(Notice.channel == "boss")).one()
+        assert boss.sent_at is None and boss.attempts == 1
+        assert boss.next_attempt_at == local(10, 9, 11) + timedelta(seconds=30)
+        assert "secretpw" not in (boss.last_error or "") and boss.last_error
+    assert "secretpw" not in caplog.text and "boss" in caplog.text
+    assert w.at(local(10, 9, 11) + timedelta(seconds=10)) == 0  # not yet: backing off
+    revived = HttpReceiver(port)
+    try:
+        assert w.at(local(10, 9, 12)) == 1
+        assert len(revived.messages) == 1 and "na-meo" in revived.messages[0]["title"]
+    finally:
+        revived.close()
+
+
+def test_email_through_a_real_smtp_server(make_app: Callable[..., App]) -> None:
+    smtp = SmtpReceiver()
+    try:
+        w = world(make_app, channel(smtp.url(), 'language = "en"'), local(10, 9))
+        w.down("na-meo")
+        w.at(local(10, 9))
+        assert w.at(local(10, 9, 11)) == 1
+        [(subject, body)] = smtp.mails
+        assert subject.startswith("[radiocast] warning: na-meo is unreachable")
+        assert "Check the station's power" in body
+    finally:
+        smtp.close()
+
+
+def test_stations_and_severity_filters(make_app: Callable[..., App],
+                                       http: HttpReceiver) -> None:
+    only = channel(http.url(), 'stations = ["tam-lu"]')
+    w = world(make_app, only, local(10, 9))
+    w.down("na-meo")
+    w.at(local(10, 9))
+    assert w.at(local(10, 9, 30)) == 0  # not this channel's station
+    w2 = world(make_app, "", local(10, 9))
+    assert w2.at(local(10, 9, 30)) == 0  # no channel: nothing queued, nothing sent
+
+
+def test_a_daily_digest_short_enough_for_a_phone(make_app: Callable[..., App],
+                                                 http: HttpReceiver) -> None:
+    w = world(make_app, channel(http.url(), 'digest_at = "07:00"'), local(10, 6))
+    w.down("na-meo")
+    assert w.at(local(10, 6, 59)) == 0
+    assert w.at(local(10, 7)) == 1  # the digest (the incident still settles)
+    digest = http.messages[-1]
+    assert digest["title"] == "[radiocast] Tổng hợp ngày 10/11/2026"
+    assert "Tháng 11/2026: 0/2 đài đã phát đủ" in digest["message"]
+    assert "Hôm qua: đã phát 0 lượt" in digest["message"]
+    assert "Chưa đủ: na-meo 0/4, tam-lu 0/4" in digest["message"]
+    assert len(digest["message"]) < 600
+    w.at(local(10, 7, 30))
+    assert sum(1 for m in http.messages if "Tổng hợp" in m["title"]) == 1  # once a day
+    w.at(local(11, 7, 1))
+    assert sum(1 for m in http.messages if "Tổng hợp" in m["title"]) == 2
