@@ -127,7 +127,7 @@ def test_a_problem_starting_in_quiet_hours_waits_for_morning_unless_emergency(
             ops.mark_delivery_failed(s, d, w.clock.now, "Permission denied")
     w.at(local(11, 22, 50))
     assert w.at(local(11, 23, 1)) == 1
-    assert "#%d" % pid in http.messages[-1]["message"] and "tam-lu" in http.messages[-1]["title"]
+    assert f"#{pid}" in http.messages[-1]["message"] and "tam-lu" in http.messages[-1]["title"]
 
 
 def test_a_dead_receiver_delays_nothing_else_and_is_retried(
