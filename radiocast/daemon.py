@@ -129,24 +129,27 @@ class Daemon:
         self.notify.send("READY=1")
         log.info("radiocast running; drop folder %s", self.app.settings.ingest.drop_dir)
         last_watchdog = time.monotonic()
-        while not self.stop.is_set():
-            began, ok = time.monotonic(), True
-            for step in steps:
-                try:
-                    step()
-                except Exception:  # a bug: log it with its traceback, keep the loop alive
-                    log.exception("daemon step failed; continuing")
-                    self.failures, ok = self.failures + 1, False
-            mono = time.monotonic()
-            watch.tick(ok, mono - began)  # the dead-man signal and the loop's histogram
-            self.longest_tick = max(self.longest_tick, mono - began)
-            if self.notify.watchdog_interval and mono - last_watchdog >= \
-                    self.notify.watchdog_interval:
-                self.notify.send("WATCHDOG=1")
-                self.longest_watchdog_gap = max(self.longest_watchdog_gap, mono - last_watchdog)
-                last_watchdog = mono
-            self.stop.wait(TICK_SECONDS)
-        watch.shutdown()
+        try:
+            while not self.stop.is_set():
+                began, ok = time.monotonic(), True
+                for step in steps:
+                    try:
+                        step()
+                    except Exception:  # a bug: log it with its traceback, keep the loop alive
+                        log.exception("daemon step failed; continuing")
+                        self.failures, ok = self.failures + 1, False
+                mono = time.monotonic()
+                watch.tick(ok, mono - began)  # the dead-man signal and the loop's histogram
+                self.longest_tick = max(self.longest_tick, mono - began)
+                if self.notify.watchdog_interval and mono - last_watchdog >= \
+                        self.notify.watchdog_interval:
+                    self.notify.send("WATCHDOG=1")
+                    self.longest_watchdog_gap = max(self.longest_watchdog_gap,
+                                                    mono - last_watchdog)
+                    last_watchdog = mono
+                self.stop.wait(TICK_SECONDS)
+        finally:
+            watch.shutdown()
 
     def run_once(self) -> None:
         """Drain: ingest what is there (waiting for it to settle), normalize, deliver, plan."""

@@ -65,3 +65,4 @@ class Watch:
             self.deadman.stop()
         if self.server is not None:
             self.server.shutdown()
+            self.server.server_close()  # the port is free for the next start at once
