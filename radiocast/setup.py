@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import tempfile
 from pathlib import Path
 
+from radiocast.alerting.send import scheme
 from radiocast.app import App
 from radiocast.audio.ffmpeg import find_ffmpeg
 from radiocast.errors import DeliveryError, UsageError
@@ -108,6 +110,23 @@ def run_checks(app: App, stations: bool = True) -> list[tuple[bool, str]]:
                 out.append((True, t("cli.station_ok", lang, id=station.id, dir=station.remote_dir)))
             except DeliveryError as exc:
                 out.append((False, t("cli.station_bad", lang, id=station.id, err=exc.detail)))
+    return out + _alert_checks(app)
+
+
+def _alert_checks(app: App) -> list[tuple[bool, str]]:
+    """Each [[alerts]] URL is one apprise can use (nothing is sent: `alerts test` sends), and
+    a configuration holding such secrets is not readable by everyone."""
+    import apprise
+
+    lang, st = app.lang, app.settings
+    out = []
+    for ch in st.alerts:
+        ok = bool(apprise.Apprise().add(ch.url))
+        out.append((ok, t("cli.alert_url_ok" if ok else "cli.alert_url_bad", lang,
+                          channel=ch.name, scheme=scheme(ch.url))))
+    if st.alerts and st.path is not None and st.path.exists() \
+            and st.path.stat().st_mode & stat.S_IROTH:
+        out.append((False, t("cli.config_readable", lang, path=st.path)))
     return out
 
 

@@ -135,3 +135,47 @@ def test_alerts_test_reports_each_channel_and_hides_secrets(make_app: Callable[.
     assert "secretpw" not in res.stdout + res.stderr
     [msg] = http.messages
     assert msg["title"] == "[radiocast] Thử thông báo" and "tech" in msg["message"]
+
+
+def test_check_vets_each_alert_url_and_a_config_that_shows_its_secrets(
+        make_app: Callable[..., App], http: HttpReceiver) -> None:
+    app = make_app(f'[[alerts]]\nname = "tech"\nurl = "{http.url()}"\n'
+                   '[[alerts]]\nname = "sai"\nurl = "khong-ro://abc"\n')
+    cfg = app.settings.path
+    assert cfg is not None
+    cfg.chmod(0o644)
+    res = run_cli("--config", str(cfg), "check", "--no-stations")
+    assert res.returncode == 1
+    assert "ĐẠT  Kênh thông báo tech (json): địa chỉ dùng được" in res.stdout
+    assert "LỖI  Kênh thông báo sai (khong-ro)" in res.stdout
+    assert f"ai trên máy cũng đọc được: chmod 640 {cfg}" in res.stdout
+    cfg.chmod(0o640)
+    again = run_cli("--config", str(cfg), "check", "--no-stations")
+    assert "chmod 640" not in again.stdout and again.stdout.count("LỖI") == 1
+    assert http.messages == []  # check sends nothing
+
+
+def test_a_long_subject_is_one_incident_with_a_bounded_key(make_app: Callable[..., App]) -> None:
+    from dataclasses import dataclass, field
+    from typing import Any
+
+    from radiocast.alerting.notices import Alerts
+    from radiocast.db.schema import Incident
+
+    @dataclass
+    class P:
+        subject: str
+        severity: str = "warning"
+        code: str = "file_waiting"
+        message: str = "Tệp nằm chờ"
+        action: str = "Kiểm tra"
+        params: dict[str, Any] = field(default_factory=dict)
+
+    app = make_app('[[alerts]]\nurl = "json://127.0.0.1:9/x"\n')
+    alerts = Alerts(app.settings, app.db, app.clock)
+    long = P("/srv/radiocast/drop/" + "Chương trình rất dài " * 30 + ".mp3")
+    for _ in range(3):
+        alerts.update({"vi": [long]})
+    with app.db.read() as s:
+        [inc] = s.scalars(select(Incident)).all()
+        assert len(inc.key) <= 200 and inc.closed_at is None

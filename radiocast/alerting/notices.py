@@ -6,6 +6,7 @@ only writes notices (the outbox); `send` delivers them, off the daemon's loop.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ SEVERITY = {"warning": 0, "error": 1}
 KEEP_CLOSED = timedelta(days=7)  # a cleared incident is still told as cleared this long
 RISK_LINES = 5
 SHORT_STATIONS = 10
+KEY_MAX = 200  # the column's width
+TEXT_MAX = 1500  # a message holds station-written text: bounded, and short for a phone
 
 
 class ProblemLike(Protocol):
@@ -42,7 +45,10 @@ class ProblemLike(Protocol):
 
 
 def key_of(p: ProblemLike) -> str:
-    return f"{p.code}:{p.subject}"
+    """The incident's key: code and subject, a long subject (a file's path) hashed."""
+    key = f"{p.code}:{p.subject}"
+    return key if len(key) <= KEY_MAX else \
+        f"{p.code}:{hashlib.sha256(p.subject.encode()).hexdigest()}"
 
 
 @dataclass
@@ -123,7 +129,8 @@ class Alerts:
         lang, tz = self.lang(ch), self.settings.general.tz
         texts: dict[str, list[str]] = json.loads(inc.texts)
         message, action = texts.get(lang) or next(iter(texts.values()), ["", ""])
-        title = t(f"alert.{kind}", lang, message=message,
+        message, action = message[:TEXT_MAX], action[:TEXT_MAX]
+        title = t(f"alert.{kind}", lang, message=message[:200],
                   severity=word("severity", inc.severity, lang))
         if kind == "clear":
             minutes = int((now - inc.opened_at) / timedelta(minutes=1))
