@@ -16,9 +16,10 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("programme", sa.Column("reason_detail", sa.Text, nullable=True))
     # `reason` held "<Vietnamese text> (<detail>)": keep the detail, drop the rendered text
+    find = "strpos" if op.get_bind().dialect.name == "postgresql" else "instr"  # same meaning
     op.execute("UPDATE programme SET reason_detail = CASE "
                "WHEN reason LIKE '%(%)' THEN "
-               "substr(reason, instr(reason, '(') + 1, length(reason) - instr(reason, '(') - 1) "
+               f"substr(reason, {find}(reason, '(') + 1, length(reason) - {find}(reason, '(') - 1) "
                "ELSE NULL END WHERE reason IS NOT NULL")
     _drop_column("programme", "reason")
     op.create_table(
