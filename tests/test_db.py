@@ -17,7 +17,7 @@ from radiocast.db.schema import Delivery, Event, Programme, Station
 from radiocast.models import Claim, DeliveryState, ProgrammeState
 
 NOW = datetime(2026, 11, 3, 1, 0, tzinfo=UTC)
-HEAD = "0006"  # the newest migration
+HEAD = "0007"  # the newest migration
 
 
 def test_migrates_an_empty_database_to_head(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -61,7 +62,7 @@ class Programme(Base):
     stations: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list or NULL = all
     source_name: Mapped[str] = mapped_column(String(500))
     source_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    source_size: Mapped[int] = mapped_column(Integer, default=0)
+    source_size: Mapped[int] = mapped_column(BigInteger, default=0)
     drop_path: Mapped[str] = mapped_column(Text)
     spool_path: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), index=True)
@@ -75,7 +76,7 @@ class Programme(Base):
     output_true_peak_dbtp: Mapped[float | None] = mapped_column(Float, nullable=True)
     output_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     slug: Mapped[str | None] = mapped_column(String(120), nullable=True)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -101,7 +102,7 @@ class Station(Base):
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    free_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    free_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     clock_offset_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     agent_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
@@ -122,7 +123,7 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    bytes_sent: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -183,5 +183,5 @@ def test_an_older_schema_is_a_clear_error_for_looking_commands(
     assert run_cli("--config", str(app.settings.path), "migrate").returncode == 0
     assert run_cli("--config", str(app.settings.path), "status").returncode == 0
     con = sqlite3.connect(url.split("///", 1)[1])
-    assert con.execute("select version_num from alembic_version").fetchone()[0] == "0006"
+    assert con.execute("select version_num from alembic_version").fetchone()[0] == "0007"
     con.close()
