@@ -65,9 +65,3 @@ def month_label(month: str) -> str:
     """"2026-11" → "11/2026" (how both languages write a month here)."""
     return f"{month[5:7]}/{month[:4]}"
 
-
-def duration(seconds: float | None, lang: str) -> str:
-    if seconds is None:
-        return ""
-    whole = round(seconds)
-    return t("value.minutes_seconds", lang, m=whole // 60, s=whole % 60)

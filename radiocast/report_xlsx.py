@@ -108,7 +108,7 @@ def _table(ws: Any, head: list[str], rows: list[list[Any]], lang: str, at: int) 
                 cell.alignment = wrap  # only what is wider than its column wraps
     ws.freeze_panes = ws.cell(at + 1, 1)
     ws.print_title_rows = f"{at}:{at}"
-    _fit_columns(ws, [head, *rows], at)
+    _fit_columns(ws, [head, *rows])
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = "landscape" if len(head) > 8 else "portrait"
     ws.page_setup.fitToWidth = 1
@@ -124,7 +124,7 @@ def _text_width(value: Any) -> int:
                 for line in text.splitlines()), default=0)
 
 
-def _fit_columns(ws: Any, rows: list[list[Any]], at: int) -> None:
+def _fit_columns(ws: Any, rows: list[list[Any]]) -> None:
     from openpyxl.utils import get_column_letter
 
     n = max(len(r) for r in rows)

@@ -34,13 +34,17 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         configured = {st.id for st in self.settings.stations}
-        with self.db.read() as s:
+        month = local_month(self.clock(), self.settings.general.tz)
+        with self.db.read() as s:  # one read: every figure from the same snapshot
             airings = s.execute(select(Airing.station_id, Airing.kind, Airing.state,
                                        func.count()).group_by(
                 Airing.station_id, Airing.kind, Airing.state)).all()
             deliveries = s.execute(select(Delivery.state, func.count()).group_by(
                 Delivery.state)).all()
             stations = [st for st in s.scalars(select(Station)) if st.id in configured]
+            aired = dict(s.execute(select(Airing.station_id, func.count()).where(
+                Airing.month == month, Airing.state == AiringState.AIRED.value,
+                Airing.kind != AiringKind.EMERGENCY.value).group_by(Airing.station_id)).all())
         yield self._airings(airings)
         done = CounterMetricFamily("radiocast_deliveries", "Deliveries by outcome "
                                    "(queued, sending, published, delivered, failed, cancelled).",
@@ -49,7 +53,7 @@ class DatabaseCollector(Collector):
             done.add_metric([state], n)
         yield done
         yield from self._stations(stations)
-        yield self._compliance(airings)
+        yield self._compliance(month, aired)
         yield self._problems()
 
     def _airings(self, rows: Sequence[Any]) -> Metric:
@@ -75,14 +79,9 @@ class DatabaseCollector(Collector):
         yield contact
         yield free
 
-    def _compliance(self, rows: Sequence[Any]) -> Metric:
+    def _compliance(self, month: str, aired: dict[str, int]) -> Metric:
         """This month so far: airings aired out of the premiere and the replays needed."""
-        month = local_month(self.clock(), self.settings.general.tz)
         need = self.settings.schedule.replays_per_month + 1
-        with self.db.read() as s:
-            aired = dict(s.execute(select(Airing.station_id, func.count()).where(
-                Airing.month == month, Airing.state == AiringState.AIRED.value,
-                Airing.kind != AiringKind.EMERGENCY.value).group_by(Airing.station_id)).all())
         fam = GaugeMetricFamily("radiocast_month_compliance_ratio", "This month so far: "
                                 "airings aired / (1 premiere + the replays required), at most 1.",
                                 labels=["station"])
