@@ -323,7 +323,7 @@ def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool,
         daemon = runner(app)
         agents_stop = threading.Event()
         agents = start_agents(app, sims, root, agents_stop)
-        monitor = Monitor(app, daemon, sims, offline, 12 if quick else 40, 260 if quick else 600)
+        monitor = Monitor(app, daemon, sims, offline, 12 if quick else 40, 380 if quick else 600)
         monitor.start()
         daemon.run(once=False)
         monitor.join(timeout=5)
