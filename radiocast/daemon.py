@@ -223,7 +223,10 @@ class Contacts:
                                        thread_name_prefix="radiocast-station")
         self.transfers = threading.Semaphore(app.settings.delivery.max_parallel)
         self.busy: dict[str, Future[None]] = {}
-        self.unpublished: set[str] = {st.id for st in app.settings.stations}
+        # playbook changes counted per station; a publish covers the count it started from,
+        # so a change marked while a publish is on its way is published next round, not lost
+        self.changes: dict[str, int] = {st.id: 1 for st in app.settings.stations}
+        self.published: dict[str, int] = {}
         self.publish_after: dict[str, float] = {}
         self.last_inventory: dict[str, float] = {}
         self.last_outcome: dict[str, float] = {}
@@ -269,7 +272,8 @@ class Contacts:
             n = out.setdefault(sid, Needs())
             n.inventory = sid in planned and \
                 mono - self.last_inventory.get(sid, -1e9) >= self.inventory_every
-            n.publish = sid in self.unpublished and mono >= self.publish_after.get(sid, 0.0)
+            n.publish = self.changes.get(sid, 0) > self.published.get(sid, 0) and \
+                mono >= self.publish_after.get(sid, 0.0)
             n.outcome = self.outcome_due(sid, sid in awaiting, mono)
         return [(sid, n) for sid, n in out.items() if n]
 
@@ -297,7 +301,8 @@ class Contacts:
                     deliver.deliver_station(self.app, st, self.stop, inventory=needs.inventory,
                                             transfers=self.transfers, visit=v)
                 if needs.publish and not self.stop.is_set():
-                    self.unpublish(sid, playbook.publish_playbook(self.app, sid, v))
+                    change = self.changes.get(sid, 0)  # read before the playbook is built
+                    self.unpublish(sid, change, playbook.publish_playbook(self.app, sid, v))
                 if needs.outcome and not self.stop.is_set():
                     self.outcome(st, v)
         except Exception:
@@ -313,15 +318,15 @@ class Contacts:
         else:
             playout.check_station(self.app, st, v)
 
-    def unpublish(self, sid: str, ok: bool) -> None:
+    def unpublish(self, sid: str, change: int, ok: bool) -> None:
         if ok:
-            self.unpublished.discard(sid)
+            self.published[sid] = max(self.published.get(sid, 0), change)
         else:
             self.publish_after[sid] = time.monotonic() + PUBLISH_RETRY_SECONDS
 
     def mark_changed(self, station_ids: set[str]) -> None:
-        self.unpublished |= station_ids
         for sid in station_ids:
+            self.changes[sid] = self.changes.get(sid, 0) + 1
             self.publish_after.pop(sid, None)
 
     def shutdown(self) -> None:

@@ -86,3 +86,38 @@ def test_a_bug_at_one_station_stops_only_that_station(
     states = {d.station_id: d.state for d in deliveries(s)}
     assert states == {"st0": DeliveryState.DELIVERED.value, "st1": DeliveryState.QUEUED.value,
                       "st2": DeliveryState.DELIVERED.value}
+
+
+def test_a_plan_change_during_a_playbook_write_is_published_next_round(
+        site: Callable[..., Site], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The premieres of three programmes are planned one after another; a change marked while
+    the station's playbook is on its way must not be erased when that write succeeds (the
+    demo's agent station once got only the first premiere)."""
+    from radiocast.airing import playbook as pb
+    from radiocast.daemon import Contacts
+    s = site(1, station_extra='playout = "playbook"\n')
+    contacts = Contacts(s.app, threading.Event())
+    try:
+        real = pb.playbook
+        built: list[bytes] = []
+
+        def racing(*args: object) -> bytes:
+            data = real(*args)  # type: ignore[arg-type]
+            built.append(data)
+            if len(built) == 1:  # the loop plans another programme meanwhile
+                contacts.mark_changed({"st0"})
+            return data
+
+        monkeypatch.setattr(pb, "playbook", racing)
+        needs = dict(contacts.needs(time.monotonic()))
+        assert needs["st0"].publish
+        contacts.visit("st0", needs["st0"])
+        assert len(built) == 1 and (s.remotes[0] / "playbook.json").exists()
+        again = dict(contacts.needs(time.monotonic()))
+        assert "st0" in again and again["st0"].publish  # the change is still to publish
+        contacts.visit("st0", again["st0"])
+        assert len(built) == 2
+        assert "st0" not in dict(contacts.needs(time.monotonic())) or \
+            not dict(contacts.needs(time.monotonic()))["st0"].publish
+    finally:
+        contacts.shutdown()
