@@ -7,7 +7,7 @@ from pathlib import Path
 
 from radiocast.config import Settings, find_config, load_settings
 from radiocast.db import ops
-from radiocast.db.engine import EMPTY_DATABASE, Database, open_database, sqlite_file_missing
+from radiocast.db.engine import EMPTY_DATABASE, Database, nothing_recorded, open_database
 from radiocast.models import Clock, StationRecord, utc_now
 
 
@@ -26,7 +26,7 @@ def open_app(config: str | Path | None, lang: str | None = None, clock: Clock = 
              migrate: bool = True, readonly: bool = False) -> App:
     """`readonly` for commands that only look: no migration, no write, no file created."""
     settings = load_settings(find_config(config))
-    if readonly and sqlite_file_missing(settings.database_url):
+    if readonly and nothing_recorded(settings.database_url):
         # nothing recorded yet: look at an empty state (in memory, nothing written to disk)
         readonly, migrate = False, True
         db = open_database(EMPTY_DATABASE)

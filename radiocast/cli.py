@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from datetime import datetime
@@ -92,11 +93,20 @@ def check(c: Ctx, no_stations: bool, as_json: bool) -> None:
 @click.option("--once", is_flag=True, help="Do all pending work, then exit.")
 @pass_ctx
 def run(c: Ctx, once: bool) -> None:
-    """Run the daemon (ingest, normalize, deliver, plan, air)."""
+    """Run the daemon (ingest, normalize, deliver, plan, air). On PostgreSQL the hub leads
+    only while it holds the lease, and stands by while another hub does."""
     from radiocast.daemon import Daemon
 
-    code = Daemon(c.app()).run(once=once)
-    sys.exit(code)
+    app = c.app()
+    if app.db.is_sqlite:
+        sys.exit(Daemon(app).run(once=once))
+    from radiocast.hub import Hub
+
+    def lead(_fence: object, stop: threading.Event) -> tuple[int, bool]:
+        daemon = Daemon(app, stop=stop)
+        return daemon.run(once=once), daemon.signals > 0
+
+    sys.exit(Hub(app, lead).run(once=once))
 
 
 @cli.command()

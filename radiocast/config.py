@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from radiocast import validate as v
 from radiocast.config_alerts import AlertChannel, WatchSettings
+from radiocast.config_hub import HubSettings
 from radiocast.config_report import ReportSettings
 from radiocast.errors import ConfigError
 from radiocast.models import Slot
@@ -135,13 +136,16 @@ class Settings:
     report: ReportSettings = field(default_factory=ReportSettings)
     alerts: tuple[AlertChannel, ...] = ()
     watch: WatchSettings = field(default_factory=WatchSettings)
+    hub: HubSettings = field(default_factory=HubSettings)
     stations: tuple[StationSettings, ...] = ()
     path: Path | None = None
 
     @property
     def database_url(self) -> str:
-        if self.general.database_url:
-            return self.general.database_url
+        """`RADIOCAST_DATABASE_URL` (kept out of the file: it may hold a password), else
+        `database_url`, else SQLite in `data_dir`."""
+        if url := os.environ.get("RADIOCAST_DATABASE_URL") or self.general.database_url:
+            return url
         return f"sqlite:///{self.general.data_dir / 'radiocast.db'}"
 
     @property
@@ -183,13 +187,10 @@ def find_config(explicit: str | os.PathLike[str] | None) -> Path:
     """--config, else $RADIOCAST_CONFIG, else ./config/radiocast.toml, else /etc."""
     if explicit:
         return Path(explicit)
-    env = os.environ.get("RADIOCAST_CONFIG")
-    if env:
+    if env := os.environ.get("RADIOCAST_CONFIG"):
         return Path(env)
     local = Path("config/radiocast.toml")
-    if local.exists():
-        return local
-    return SYSTEM_CONFIG
+    return local if local.exists() else SYSTEM_CONFIG
 
 
 def load_settings(path: Path) -> Settings:
@@ -223,7 +224,9 @@ def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = 
         delivery=_delivery(Table(top.get("delivery", v.as_table, {}), "delivery")),
         pull=_pull(Table(top.get("pull", v.as_table, {}), "pull"), base_dir),
         report=_report(Table(top.get("report", v.as_table, {}), "report"), base_dir),
-        alerts=_alerts(top), watch=_watch(top),
+        alerts=_alerts(top), watch=_watch(top), hub=_section(
+            Table(top.get("hub", v.as_table, {}), "hub"), HubSettings,
+            {"name": v.as_str, "lease_seconds": v.as_int_range(3, 600)}),
         stations=_stations(top, base_dir),
         path=path,
     )

@@ -1,4 +1,4 @@
-"""The daemon loop: single-instance lock, startup recovery, signals, sd_notify, shutdown.
+"""The daemon loop: single-instance lock (or a hub's lease), recovery, signals, shutdown.
 
 The loop thread only touches local files and the database; every station connection runs on
 the station pool (`Contacts`), one task at a time per station, so a dead or slow link costs
@@ -50,10 +50,11 @@ class StopNow(BaseException):
 
 
 class Daemon:
-    def __init__(self, app: App, notify: SdNotify | None = None) -> None:
+    def __init__(self, app: App, notify: SdNotify | None = None,
+                 stop: threading.Event | None = None) -> None:
         self.app = app
         self.notify = notify or SdNotify()
-        self.stop = threading.Event()
+        self.stop = stop or threading.Event()  # a hub's: set when its lease is lost
         self.signals = 0
         self.failures = 0
         self.drop = ingest.DropFolder(app)
@@ -78,8 +79,8 @@ class Daemon:
             raise StopNow()
 
     def run(self, once: bool = False) -> int:
-        lock = acquire_lock(self.app.settings.general.data_dir / "radiocast.lock",
-                            self.app.lang)
+        lock = None if self.app.db.fence else acquire_lock(  # a hub's lease is its lock
+            self.app.settings.general.data_dir / "radiocast.lock", self.app.lang)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             ensure_folders(self.app)
@@ -95,7 +96,8 @@ class Daemon:
             self.shutdown()
             for s, h in old.items():
                 signal.signal(s, h)
-            lock.close()
+            if lock is not None:
+                lock.close()
         return ExitCode.PARTIAL if self.failures else ExitCode.OK
 
     def recover(self) -> None:

@@ -39,6 +39,11 @@ class DatabaseError(RadiocastError):
     exit_code = ExitCode.DATABASE
 
 
+class LeaseLost(DatabaseError):
+    """This hub is no longer the leader (its lease expired or another hub took it): it must
+    not act. Raised before any write or station contact of a hub that lost its lease."""
+
+
 class UsageError(RadiocastError):
     exit_code = ExitCode.USAGE
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from radiocast.app import App
-from radiocast.db import views
+from radiocast.db import lease, views
 from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
 from radiocast.db.views import iso
 from radiocast.fsutil import walk_files
@@ -262,9 +262,12 @@ def build_status(app: App, lang: str | None = None) -> dict[str, Any]:
         deliveries = views.list_deliveries(s, tz)
         upcoming = views.upcoming_airings(s, tz, now, limit=20)
         stations = views.list_stations(s, tz)
+        row = None if app.db.is_sqlite else lease.current(s)  # hubs on PostgreSQL only
+    hub = None if row is None else {"holder": row.holder, "epoch": row.epoch,
+                                    "expires_in_s": round(row.expires_in, 1)}
     return {"generated_at": now.astimezone(tz).isoformat(), "month": local_month(now, tz),
-            "programmes": programmes, "deliveries": deliveries, "airings": upcoming,
-            "stations": stations,
+            "hub": hub, "programmes": programmes, "deliveries": deliveries,
+            "airings": upcoming, "stations": stations,
             "problems": [asdict(p) for p in find_problems(app, lang or app.lang)]}
 
 

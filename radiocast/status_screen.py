@@ -66,6 +66,11 @@ def _problems(doc: dict[str, Any], lang: str) -> list[str]:
 def render_status(doc: dict[str, Any], lang: str) -> str:
     lines = [t("status.title", lang, time=when(doc["generated_at"], year=True),
                month=month_label(doc["month"]))]
+    if hub := doc.get("hub"):  # hubs sharing PostgreSQL: which one leads
+        left = hub["expires_in_s"]
+        lines.append(t("status.hub_leads", lang, holder=hub["holder"], epoch=hub["epoch"],
+                       left=f"{left:.0f}") if left > 0 else
+                     t("status.hub_none", lang, holder=hub["holder"], ago=f"{-left:.0f}"))
     for heading, part in (("h_programmes", _programmes), ("h_deliveries", _matrix),
                           ("h_airings", _airings), ("h_problems", _problems)):
         lines += ["", f"== {t('cli.' + heading, lang)}", *part(doc, lang)]

@@ -15,6 +15,7 @@ import pytest
 from radiocast.app import App, open_app
 from radiocast.audio.ffmpeg import find_ffmpeg
 
+from . import pg
 from .sshd import Sshd, keygen, station_dir
 
 DATA = Path(__file__).parent / "data"
@@ -29,6 +30,42 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pg.Cluster | None]:
+    """The run's PostgreSQL cluster when the switch asks for it, else None."""
+    if not pg.wanted():
+        yield None
+        return
+    cluster = pg.Cluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(autouse=True)
+def database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+             pg_cluster: pg.Cluster | None) -> str | None:
+    """On a PostgreSQL run every test gets a database of its own, through the environment
+    (so the daemon and CLI subprocesses it starts use it too). `sqlite_only` tests are about
+    SQLite itself and run on the SQLite run only."""
+    monkeypatch.delenv(pg.URL_ENV, raising=False)
+    if pg_cluster is None:
+        return None
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("about SQLite itself: runs on the SQLite run")
+    url = pg_cluster.new_database()
+    monkeypatch.setenv(pg.URL_ENV, url)
+    return url
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, database: str | None) -> str:
+    """An empty database on the run's backend: a SQLite file, or this test's PostgreSQL one."""
+    return database or f"sqlite:///{tmp_path / 'a.db'}"
 
 
 def write_config(root: Path, extra: str = "", stations: str = "", settle: float = 0.3) -> Path:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from radiocast.app import App
@@ -104,6 +105,7 @@ def test_report_with_no_data_exits_1_and_writes_nothing(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.sqlite_only  # on PostgreSQL a second hub stands by (tests/test_hubs.py)
 def test_second_daemon_exits_4(tmp_path: Path) -> None:
     run_cli("init", str(tmp_path))
     lock = acquire_lock(tmp_path / "data" / "radiocast.lock")

@@ -91,7 +91,9 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.toml")
 
 
-def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+def test_relative_paths_resolve_against_the_config_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RADIOCAST_DATABASE_URL", raising=False)  # the default is the subject
     sub = tmp_path / "etc"
     sub.mkdir()
     (sub / "radiocast.toml").write_text(

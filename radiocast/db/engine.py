@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
@@ -22,7 +22,16 @@ from radiocast.errors import DatabaseError
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 30_000
+WRITE_LOCK = 0x72616469  # "radi": PostgreSQL advisory lock key of radiocast's writers
 EMPTY_DATABASE = "sqlite://"  # in memory: what read-only commands see before any database
+
+
+class WriteFence(Protocol):
+    """A leading hub's lease (`db/lease.Fence`): checked in each write transaction."""
+
+    epoch: int
+
+    def check(self, s: Session) -> None: ...
 
 
 class Database:
@@ -50,10 +59,12 @@ class Database:
             event.listen(self.engine, "connect",
                          _sqlite_on_connect_ro if readonly else _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
-        else:
-            self.engine = create_engine(url, pool_pre_ping=True)
-        self._local_writers: contextlib.AbstractContextManager[Any] = \
-            threading.RLock() if self.is_sqlite else contextlib.nullcontext()
+        else:  # a hub's threads share the pool; a dropped connection is replaced on checkout
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10,
+                                        max_overflow=60, pool_timeout=60)
+        # writers of this process queue here before taking the database's write lock
+        self._local_writers: contextlib.AbstractContextManager[Any] = threading.RLock()
+        self.fence: WriteFence | None = None  # set while this process leads (db/lease.py)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(
             self.engine.execution_options(radiocast_write=True), expire_on_commit=False
@@ -69,8 +80,26 @@ class Database:
         """A write transaction; commits on success. On SQLite it takes the write lock first:
         this process's own writers queue on a lock of their own (woken the moment it is
         free) rather than in SQLite's busy handler, which sleeps in steps of up to 100 ms and
-        turned a hundred station threads into a convoy (issue #15's fan-out profile)."""
+        turned a hundred station threads into a convoy (issue #15's fan-out profile).
+
+        On PostgreSQL the same discipline: one writer at a time across every process on the
+        database (a transaction-level advisory lock, released by commit or rollback, so a
+        pooler or a recycled connection cannot leave it held), then READ COMMITTED reads see
+        every earlier commit. A leading hub's fence is checked inside the transaction."""
         with self._local_writers, _translate(), self._writer() as session, session.begin():
+            if not self.is_sqlite:
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
+            if self.fence is not None:
+                self.fence.check(session)
+                session.info["epoch"] = self.fence.epoch
+            yield session
+
+    @contextmanager
+    def lease_write(self) -> Iterator[Session]:
+        """The lease's own transactions (db/lease.py): never queued behind this process's
+        writers, or a renewal stuck behind a burst of airings would let the lease lapse. The
+        lease row's own locks keep them atomic against fenced writes."""
+        with _translate(), self._writer() as session, session.begin():
             yield session
 
     # ------------------------------------------------------------ migrations
@@ -130,11 +159,17 @@ def head_of(versions: Path) -> str | None:
     return next(iter(heads), None)
 
 
-def sqlite_file_missing(url: str) -> bool:
-    if not url.startswith("sqlite:///"):
-        return False
-    path = url.split("///", 1)[-1]
-    return bool(path) and path != ":memory:" and not Path(path).exists()
+def nothing_recorded(url: str) -> bool:
+    """No database yet: no SQLite file, or a PostgreSQL database never migrated (the
+    commands that only look then show an empty state instead of an error)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1] if url.startswith("sqlite:///") else ""
+        return bool(path) and path != ":memory:" and not Path(path).exists()
+    db = Database(url)
+    try:
+        return db.current_revision() is None
+    finally:
+        db.dispose()
 
 
 def _readonly_sqlite_url(path: str) -> str:

@@ -33,7 +33,8 @@ def record_event(s: Session, at: datetime, entity: str, entity_id: object, actio
                  from_state: str | None = None, to_state: str | None = None,
                  detail: str | None = None) -> None:
     s.add(Event(at=at, entity=entity, entity_id=str(entity_id), action=action,
-                from_state=from_state, to_state=to_state, detail=detail))
+                from_state=from_state, to_state=to_state, detail=detail,
+                epoch=s.info.get("epoch")))  # the leading hub's lease epoch, if any
 
 
 # ---------------------------------------------------------------- stations

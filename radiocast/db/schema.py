@@ -229,3 +229,17 @@ class Event(Base):
     from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     to_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    epoch: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # hub lease epoch
+
+
+class HubLease(Base):
+    """Leadership among hubs sharing one database: one row, renewed with the database's own
+    clock (`expires_at` in seconds since 1970 by that clock); `epoch` grows at each taking."""
+
+    __tablename__ = "hub_lease"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[float] = mapped_column(Float)
+    acquired_at: Mapped[float] = mapped_column(Float)

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from radiocast.config import Settings, StationSettings
+from radiocast.db.lease import guard
 from radiocast.errors import PermanentDeliveryError, TransientDeliveryError
 from radiocast.fsutil import atomic_write, fsync_dir
 from radiocast.stations.ssh import RemoteFile
@@ -172,6 +173,7 @@ class OutboxLink:
                 os.utime(p, (before + 1, before + 1))
 
     def write_small(self, name: str, data: bytes) -> None:
+        guard()  # a hub that no longer leads publishes nothing
         path = self.outbox / self._name(name)
         try:
             with self._changing(path):
@@ -180,6 +182,7 @@ class OutboxLink:
             raise self._errors(f"writing {name}", exc) from exc
 
     def remove(self, name: str) -> None:
+        guard()
         with contextlib.suppress(FileNotFoundError):
             try:
                 with self._changing():
@@ -197,6 +200,7 @@ class OutboxLink:
         """Publish `local` in the outbox as `name`: a hard link to the spool file (no copy)
         when they share a file system, else a copy; by temporary name and rename, with
         `name.sha256` beside it. Returns the bytes copied (0 for a link)."""
+        guard()
         dest = self.outbox / self._name(name)
         tmp = self.outbox / f".{name}.{sha256[:8]}.part"
         copied = 0

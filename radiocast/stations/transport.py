@@ -22,6 +22,7 @@ import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
 from radiocast.config import DeliverySettings, StationSettings
+from radiocast.db.lease import guard
 from radiocast.errors import PermanentDeliveryError, TransientDeliveryError
 from radiocast.faults import crash_point
 from radiocast.stations.ssh import RemoteFile, StallWatchdog, load_key, ssh_login
@@ -71,6 +72,7 @@ class StationLink:
         self.close()
 
     def connect(self) -> None:
+        guard()  # a hub that no longer leads contacts no station
         st, cfg = self.station, self.settings
         if not st.known_hosts.exists():
             raise PermanentDeliveryError(st.id, f"known_hosts file {st.known_hosts} missing; "
@@ -190,6 +192,7 @@ class StationLink:
 
     def write_small(self, name: str, data: bytes) -> None:
         """Write a small file atomically: temporary name, then rename into place."""
+        guard()
         sftp = self._sftp()
         tmp = self.remote_path(f".{name}.part")
         with self._errors(f"writing {name}"):
@@ -198,10 +201,12 @@ class StationLink:
             self._rename(tmp, self.remote_path(name))
 
     def remove(self, name: str) -> None:
+        guard()
         with self._errors(f"removing {name}"), contextlib.suppress(FileNotFoundError):
             self._sftp().remove(self.remote_path(name))
 
     def _rename(self, src: str, dst: str) -> None:
+        guard()
         sftp = self._sftp()
         try:
             sftp.posix_rename(src, dst)
@@ -257,6 +262,7 @@ class StationLink:
             fh.seek(offset)
             rf.seek(offset)
             while block := fh.read(BLOCK):
+                guard()  # a hub paused mid-transfer sends nothing once its lease is gone
                 rf.write(block)
                 sent += len(block)
                 if self.watchdog:
@@ -311,6 +317,7 @@ class StationLink:
 
     def run(self, command: str, timeout: float) -> ExecResult:
         """Run a command at the station; `timeout` bounds the whole run."""
+        guard()
         client = self.client
         if client is None:
             raise TransientDeliveryError(self.station.id, "not connected")
