@@ -1,7 +1,7 @@
 """The listing commands on a province's and a nation's database: every answer from indexed
 queries, none per row.
 
-    python benchmarks/queries.py [--dir DIR] [--runs 5]
+    python benchmarks/queries.py [--dir DIR] [--runs 5] [--postgresql SERVER_URL]
 
 Builds (once per DIR, with benchmarks/scale_db.py) 300 stations × 12 months of 2026 and
 3,321 stations × 1 month, then times, at 10 December 2026:
@@ -10,6 +10,10 @@ Builds (once per DIR, with benchmarks/scale_db.py) 300 stations × 12 months of 
                at the real date, so `status` looks at today)
 and counts the SQL statements each one runs (a query per row would show as hundreds).
 Goals: each under 0.5 s; `report --period 2026` under 2 s.
+
+With `--postgresql postgresql+psycopg://user@127.0.0.1:5432` the same databases are also
+built on that server (databases `radiocast_bench_province`, `radiocast_bench_nation`, created
+when missing) and every row is printed for SQLite and PostgreSQL side by side, with the ratio.
 """
 
 from __future__ import annotations
@@ -101,20 +105,45 @@ def measure(cfg: Path, label: str, year_db: bool, runs: int) -> list[tuple[str, 
     return rows
 
 
+def pg_database(server: str, name: str) -> str:
+    import psycopg
+
+    dsn = server.replace("postgresql+psycopg://", "postgresql://").rstrip("/") + "/postgres"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() \
+                is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server.rstrip('/')}/{name}"
+
+
+def both(root: Path, runs: int, tag: str, url: Callable[[str], str]) -> list[tuple[str, ...]]:
+    t0 = time.perf_counter()
+    province = build(root / f"{tag}province", 300, 12, url("province"))
+    nation = build(root / f"{tag}nation", 3321, 1, url("nation"))
+    print(f"{tag or 'sqlite '}databases built in {time.perf_counter() - t0:.0f} s ({root})",
+          file=sys.stderr)
+    return measure(province, "300 × 12 months", True, runs) + \
+        measure(nation, "3,321 × 1 month", False, runs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", type=Path)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--postgresql", metavar="SERVER_URL", default="")
     args = ap.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="radiocast-queries-"))
-    t0 = time.perf_counter()
-    province = build(root / "province", 300, 12)
-    nation = build(root / "nation", 3321, 1)
-    print(f"databases built in {time.perf_counter() - t0:.0f} s ({root})", file=sys.stderr)
-    rows = measure(province, "300 × 12 months", True, args.runs)
-    rows += measure(nation, "3,321 × 1 month", False, args.runs)
-    head = ("database", "command", "in process s", "command s", "SQL statements")
-    w = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
+    rows = both(root, args.runs, "", lambda _name: "")
+    head: tuple[str, ...] = ("database", "command", "in process s", "command s",
+                             "SQL statements")
+    if args.postgresql:
+        pg = both(root, args.runs, "pg-",
+                  lambda name: pg_database(args.postgresql, f"radiocast_bench_{name}"))
+        head = (*head[:2], "SQLite in process s", "PostgreSQL in process s", "PG/SQLite",
+                "SQLite command s", "PostgreSQL command s", "SQL statements")
+        rows = [(a[0], a[1], a[2], b[2], f"{float(b[2]) / max(float(a[2]), 1e-6):.2f}", a[3],
+                 b[3], f"{a[4]}/{b[4]}") for a, b in zip(rows, pg, strict=True)]
+    w = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, *rows]:
         print("  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i]) for i, c in enumerate(r)))
 

@@ -27,12 +27,13 @@ from radiocast.models import AiringState, DeliveryState  # noqa: E402
 from tests.conftest import Clock, ready_programme  # noqa: E402
 
 
-def write_config(root: Path, n: int) -> Path:
+def write_config(root: Path, n: int, url: str = "") -> Path:
     stations = "".join(f'[[stations]]\nid = "xa-{i:03d}"\nname = "Xã số {i}"\n'
                        f'host = "xa-{i:03d}.thanhhoa.invalid"\n' for i in range(n))
     cfg = root / "radiocast.toml"
-    cfg.write_text('[radiocast]\ndata_dir = "data"\n[ingest]\ndrop_dir = "drop"\n' + stations,
-                   encoding="utf-8")
+    db = f'database_url = "{url}"\n' if url else ""
+    cfg.write_text(f'[radiocast]\ndata_dir = "data"\n{db}[ingest]\ndrop_dir = "drop"\n' +
+                   stations, encoding="utf-8")
     return cfg
 
 
@@ -51,12 +52,13 @@ def air_month(app: App, clock: Clock, month_end: datetime) -> None:
                               "exit 0")
 
 
-def build(root: Path, n: int, months: int = 12) -> Path:
+def build(root: Path, n: int, months: int = 12, url: str = "") -> Path:
+    """`url`: an empty PostgreSQL database to fill (default: SQLite in `root`)."""
     cfg = root / "radiocast.toml"
     if cfg.exists():
         return cfg
     root.mkdir(parents=True, exist_ok=True)
-    write_config(root, n)
+    write_config(root, n, url)
     clock = Clock(datetime(2026, 1, 1, 1, tzinfo=UTC))
     app = open_app(cfg, clock=clock)
     media = root / "media"
