@@ -116,6 +116,11 @@ def pg_database(server: str, name: str) -> str:
     return f"{server.rstrip('/')}/{name}"
 
 
+def _ratio(a: str, b: str) -> str:
+    """b/a, or "—" when either is under a millisecond (noise, not a ratio)."""
+    return f"{float(b) / float(a):.2f}" if min(float(a), float(b)) >= 0.001 else "—"
+
+
 def both(root: Path, runs: int, tag: str, url: Callable[[str], str]) -> list[tuple[str, ...]]:
     t0 = time.perf_counter()
     province = build(root / f"{tag}province", 300, 12, url("province"))
@@ -141,7 +146,7 @@ def main() -> None:
                   lambda name: pg_database(args.postgresql, f"radiocast_bench_{name}"))
         head = (*head[:2], "SQLite in process s", "PostgreSQL in process s", "PG/SQLite",
                 "SQLite command s", "PostgreSQL command s", "SQL statements")
-        rows = [(a[0], a[1], a[2], b[2], f"{float(b[2]) / max(float(a[2]), 1e-6):.2f}", a[3],
+        rows = [(a[0], a[1], a[2], b[2], _ratio(a[2], b[2]), a[3],
                  b[3], f"{a[4]}/{b[4]}") for a, b in zip(rows, pg, strict=True)]
     w = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, *rows]:
