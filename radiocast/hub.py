@@ -80,7 +80,8 @@ class Hub:
                         self._say_standby()
                         waiting_said = True
                     self.notify.send("WATCHDOG=1")
-                    self.stop.wait(self.seconds / POLL_SHARE)
+                    self.stop.wait(min(self.seconds / POLL_SHARE,
+                                       self.notify.watchdog_interval or 3600.0))
                     continue
                 for s, h in old.items():  # the daemon handles signals while it leads
                     signal.signal(s, h)
