@@ -58,40 +58,49 @@ def launch_command(st: StationSettings, airing_id: int, remote_file: str) -> str
 
 
 def air(app: App, airing_id: int) -> AiringState | None:
-    """Air one planned airing now. Starts it at most once, ever (a conditional update)."""
-    with app.db.write() as s:
-        if not ops.start_airing(s, airing_id, app.clock()):
+    """Air one planned airing now. Starts it at most once, ever (a conditional update).
+
+    The station is dialled and its file checked *before* the airing is claimed, so the
+    claim sits right before the launch: a hub that dies (or loses its lease) in between
+    leaves next to no airing claimed but never started (each would be `interrupted`)."""
+    with app.db.read() as s:
+        a = s.get(Airing, airing_id)
+        if a is None or a.state != AiringState.PLANNED.value:
             return None
-        a = s.get_one(Airing, airing_id)
         p = s.get_one(Programme, a.programme_id)
         name, size, sid = f"{p.slug}.mp3", p.size, a.station_id
-    crash_point("after_start_airing")
     st = app.settings.station(sid)
+    link = StationLink(st, app.settings.delivery)
     try:
-        link = StationLink(st, app.settings.delivery)
-        link.connect()
-    except DeliveryError as exc:
+        try:
+            link.connect()
+            files = {f.name: f.size for f in link.list_files()}
+        except DeliveryError as exc:
+            return _unreachable(app, airing_id, sid, exc)
         with app.db.write() as s:
-            ops.record_station_error(s, sid, app.clock(), exc.detail, unreachable=True)
-        return _finish(app, airing_id, AiringState.MISSED, f"station unreachable: {exc.detail}")
-    try:
-        return _air_on(app, link, st, airing_id, name, size)
+            if not ops.start_airing(s, airing_id, app.clock()):
+                return None
+            ops.record_contact(s, st.id, app.clock(), None)
+        crash_point("after_start_airing")
+        if files.get(name) != size:
+            _requeue_file(app, airing_id)
+            return _finish(app, airing_id, AiringState.MISSED,
+                           f"{name} is not at the station (or has the wrong size); sent again")
+        return _launch(app, link, st, airing_id, name)
     finally:
         link.close()
 
 
-def _air_on(app: App, link: StationLink, st: StationSettings, airing_id: int, name: str,
-            size: int | None) -> AiringState:
-    try:
-        with app.db.write() as s:
-            ops.record_contact(s, st.id, app.clock(), None)
-        files = {f.name: f.size for f in link.list_files()}
-    except DeliveryError as exc:
-        return _finish(app, airing_id, AiringState.MISSED, f"station unreachable: {exc.detail}")
-    if files.get(name) != size:
-        _requeue_file(app, airing_id)
-        return _finish(app, airing_id, AiringState.MISSED,
-                       f"{name} is not at the station (or has the wrong size); sent again")
+def _unreachable(app: App, airing_id: int, sid: str, exc: DeliveryError) -> AiringState | None:
+    with app.db.write() as s:
+        if not ops.start_airing(s, airing_id, app.clock()):
+            return None
+        ops.record_station_error(s, sid, app.clock(), exc.detail, unreachable=True)
+    return _finish(app, airing_id, AiringState.MISSED, f"station unreachable: {exc.detail}")
+
+
+def _launch(app: App, link: StationLink, st: StationSettings, airing_id: int,
+            name: str) -> AiringState:
     if st.playout == "playbook":
         # the station plays from playbook.json by itself; only its as-run record says it aired
         with app.db.write() as s:
