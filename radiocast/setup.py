@@ -9,11 +9,16 @@ import stat
 import tempfile
 from pathlib import Path
 
+from sqlalchemy import select
+
 from radiocast.alerting.send import scheme
 from radiocast.app import App
 from radiocast.audio.ffmpeg import find_ffmpeg
+from radiocast.db.schema import Programme
 from radiocast.errors import DeliveryError, UsageError
 from radiocast.i18n import t
+from radiocast.models import ProgrammeState
+from radiocast.months import local_month
 from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import probe_station
 
@@ -110,7 +115,20 @@ def run_checks(app: App, stations: bool = True) -> list[tuple[bool, str]]:
                 out.append((True, t("cli.station_ok", lang, id=station.id, dir=station.remote_dir)))
             except DeliveryError as exc:
                 out.append((False, t("cli.station_bad", lang, id=station.id, err=exc.detail)))
-    return out + _alert_checks(app)
+    return out + _media_check(app) + _alert_checks(app)
+
+
+def _media_check(app: App) -> list[tuple[bool, str]]:
+    """The normalized files of this month's and later programmes are here: what a hub sends
+    (a standby whose `data_dir` is not the shared one would find none)."""
+    month = local_month(app.clock(), app.settings.general.tz)
+    with app.db.read() as s:
+        paths = list(s.scalars(select(Programme.output_path).where(
+            Programme.state == ProgrammeState.READY.value, Programme.month >= month)))
+    missing = [p for p in paths if not p or not Path(p).exists()]
+    if missing:
+        return [(False, t("cli.media_missing", app.lang, n=len(missing), path=missing[0]))]
+    return [(True, t("cli.media_ok", app.lang, n=len(paths)))] if paths else []
 
 
 def _alert_checks(app: App) -> list[tuple[bool, str]]:

@@ -284,3 +284,23 @@ def test_the_journald_mapping_for_every_level() -> None:
     out = subprocess.run(["journalctl", "-t", tag, "-p", "warning", "-o", "cat", "--no-pager"],
                          capture_output=True, text=True, timeout=30).stdout
     assert "m30" in out and "m40" in out and "m20" not in out
+
+
+def test_check_finds_the_normalized_files_a_hub_would_send(
+        make_app: Callable[..., App], tmp_path: Path) -> None:
+    """A standby whose data_dir is not the shared one has none of them: check says so."""
+    from radiocast.setup import run_checks
+
+    from .conftest import ready_programme
+
+    app = make_app()
+    media = tmp_path / "data" / "p.mp3"
+    media.parent.mkdir(parents=True, exist_ok=True)
+    media.write_bytes(b"\xff\xfb" * 500)
+    ready_programme(app, media)
+    ok = [r for r in run_checks(app, stations=False) if "chuẩn hóa" in r[1]]
+    assert ok == [(True, "Có đủ tệp đã chuẩn hóa của 1 chương trình đang phát")]
+    media.unlink()
+    bad = [r for r in run_checks(app, stations=False) if "chuẩn hóa" in r[1]]
+    assert len(bad) == 1 and bad[0][0] is False and str(media) in bad[0][1]
+    assert "data_dir" in bad[0][1]
