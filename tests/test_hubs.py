@@ -148,6 +148,14 @@ class Hubs:
     def wait_standby(self, name: str, timeout: float = 30) -> None:
         wait_for(lambda: "standing by" in self.text(name), timeout)
 
+    def pair(self, app: App) -> subprocess.Popen[bytes]:
+        """Hub "a" leading and hub "b" standing by; returns the leader's process."""
+        leader = self.start("a")
+        self.wait_leading(app, "a")
+        self.start("b")
+        self.wait_standby("b")
+        return leader
+
     def close(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
@@ -203,10 +211,7 @@ def test_standby_takes_over_a_fan_out_from_a_killed_leader_and_nothing_is_sent_t
     app, remotes = twenty_stations(sshd_factory, client_key, tmp_path, make_app,
                                    "[delivery]\nmax_parallel = 2\n")
     h = hubs(app)
-    h.start("a")
-    h.wait_leading(app, "a")
-    h.start("b")
-    h.wait_standby("b")
+    h.pair(app)
     f = tmp_path / "p.mp3"
     f.write_bytes(os.urandom(24_000_000))
     sha = hashlib.sha256(f.read_bytes()).hexdigest()
@@ -265,10 +270,7 @@ def test_standby_takes_over_a_window_of_twenty_airings_and_each_starts_at_most_o
         capsys: pytest.CaptureFixture[str]) -> None:
     app, remotes, start = _window_site(sshd_factory, client_key, tmp_path, make_app)
     h = hubs(app)
-    h.start("a")
-    h.wait_leading(app, "a")
-    h.start("b")
-    h.wait_standby("b")
+    h.pair(app)
     time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds() + 0.3))
     h.procs["a"].kill()  # SIGKILL while the window's 20 airings are being started
     started_by_a = sum(station_lines(remotes))
@@ -319,10 +321,7 @@ def test_a_paused_leader_resumed_after_its_lease_ran_out_does_nothing(
         capsys: pytest.CaptureFixture[str]) -> None:
     app, remotes, start = _window_site(sshd_factory, client_key, tmp_path, make_app)
     h = hubs(app)
-    a = h.start("a")
-    h.wait_leading(app, "a")
-    h.start("b")
-    h.wait_standby("b")
+    a = h.pair(app)
     time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds() - 2))
     os.kill(a.pid, signal.SIGSTOP)  # paused just before the window: its jobs are due
     paused = datetime.now(UTC)
