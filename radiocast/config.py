@@ -17,6 +17,7 @@ from radiocast.config_alerts import AlertChannel, WatchSettings
 from radiocast.config_hub import HubSettings
 from radiocast.config_report import ReportSettings
 from radiocast.errors import ConfigError
+from radiocast.languages import Languages, as_station_languages, parse_languages
 from radiocast.models import Slot
 from radiocast.months import valid_in
 from radiocast.validate import Table
@@ -69,6 +70,7 @@ class ScheduleSettings:
     lead_minutes: int = 60
     misfire_grace_minutes: int = 15
     programme_due_day: int = 5
+    versions: str = "share"  # language versions share the month's airings, or "each" its own
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class StationSettings:
     valid_from: date | None = None
     valid_to: date | None = None
     transfer: str = "push"
+    languages: tuple[str, ...] = ("vi",)  # the language versions it airs
 
     @property
     def pull(self) -> bool:
@@ -139,6 +142,7 @@ class Settings:
     hub: HubSettings = field(default_factory=HubSettings)
     stations: tuple[StationSettings, ...] = ()
     path: Path | None = None
+    languages: Languages = field(default_factory=Languages)
 
     @property
     def database_url(self) -> str:
@@ -166,12 +170,13 @@ class Settings:
     def slots_for(self, station: StationSettings) -> tuple[Slot, ...]:
         return station.slots if station.slots is not None else self.schedule.slots
 
-    def stations_for(self, month: str, chosen: list[str] | None = None) -> list[str]:
-        """The stations a programme of `month` goes to: a sidecar's list, or every station
-        that exists in that month."""
+    def stations_for(self, month: str, chosen: list[str] | None = None,
+                     language: str = "vi") -> list[str]:
+        """The stations a programme of `month` in `language` goes to: a sidecar's list, or
+        every station that exists in that month; only those that air the language."""
         wanted = None if chosen is None else set(chosen)
-        return [st.id for st in self.stations
-                if (wanted is None or st.id in wanted) and st.valid_in(month)]
+        return [st.id for st in self.stations if (wanted is None or st.id in wanted)
+                and st.valid_in(month) and language in st.languages]
 
     def longest_window_seconds(self) -> float:
         slots = list(self.schedule.slots)
@@ -197,9 +202,8 @@ def load_settings(path: Path) -> Settings:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(
-            "", f"configuration file {path} not found (use --config or `radiocast init DIR`)"
-        ) from None
+        raise ConfigError("", f"configuration file {path} not found (use --config or "
+                          "`radiocast init DIR`)") from None
     except OSError as exc:
         raise ConfigError("", f"cannot read {path}: {exc.strerror}") from exc
     try:
@@ -212,10 +216,9 @@ def load_settings(path: Path) -> Settings:
 
 
 # ---------------------------------------------------------------- the parser
-
-
 def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = None) -> Settings:
     top = Table(data, "")
+    langs = parse_languages("languages", top.get("languages", v.as_table, {}))
     settings = Settings(
         general=_general(Table(top.get("radiocast", v.as_table, {}), "radiocast"), base_dir),
         ingest=_ingest(Table(top.get("ingest", v.as_table, {}), "ingest"), base_dir),
@@ -227,9 +230,7 @@ def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = 
         alerts=_alerts(top), watch=_watch(top), hub=_section(
             Table(top.get("hub", v.as_table, {}), "hub"), HubSettings,
             {"name": v.as_str, "lease_seconds": v.as_int_range(3, 600)}),
-        stations=_stations(top, base_dir),
-        path=path,
-    )
+        stations=_stations(top, base_dir, langs), path=path, languages=langs)
     top.finish()
     return settings
 
@@ -279,7 +280,7 @@ def _schedule(s: Table) -> ScheduleSettings:
         "slots": v.as_slots, "replays_per_month": v.as_int_range(3, 31),
         "min_gap_days": v.as_int_range(0, 10), "lead_minutes": v.as_int_range(0, 1440),
         "misfire_grace_minutes": v.as_int_range(1, 120),
-        "programme_due_day": v.as_int_range(1, 28)})
+        "programme_due_day": v.as_int_range(1, 28), "versions": v.as_choice("share", "each")})
 
 
 def _delivery(d: Table) -> DeliverySettings:
@@ -343,23 +344,21 @@ def _report(r: Table, base_dir: Path) -> ReportSettings:
     return ReportSettings(**fields, font_file=font)
 
 
-def _stations(top: Table, base_dir: Path) -> tuple[StationSettings, ...]:
+def _stations(top: Table, base_dir: Path, langs: Languages) -> tuple[StationSettings, ...]:
     """`[[stations]]`, each over the keys of `[station_defaults]` (its own keys win)."""
     defaults: Mapping[str, Any] = top.get("station_defaults", v.as_table, {})
-    for key in PER_STATION_KEYS:
-        if key in defaults:
-            raise ConfigError(f"station_defaults.{key}", "is set per station, not as a default")
+    if shared := [k for k in PER_STATION_KEYS if k in defaults]:
+        raise ConfigError(f"station_defaults.{shared[0]}", "is set per station, not as a default")
     if defaults:  # checked once, with errors that name [station_defaults]
         _station("station_defaults", {"id": "defaults", "name": "defaults",
-                                      "host": "defaults.invalid", **defaults}, base_dir)
+                                      "host": "defaults.invalid", **defaults}, base_dir, langs)
     raw: list[Mapping[str, Any]] = top.get("stations", _list_of_tables, [])
-    stations = tuple(_station(f"stations[{n}]", {**defaults, **st}, base_dir)
+    stations = tuple(_station(f"stations[{n}]", {**defaults, **st}, base_dir, langs)
                      for n, st in enumerate(raw))
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for n, st in enumerate(stations):
-        if st.id in seen:
+        if seen.setdefault(st.id, n) != n:
             raise ConfigError(f"stations[{n}].id", f"duplicate station id {st.id!r}")
-        seen.add(st.id)
     return stations
 
 
@@ -369,7 +368,8 @@ def _list_of_tables(key: str, value: Any) -> list[Mapping[str, Any]]:
     return value
 
 
-def _station(prefix: str, data: Mapping[str, Any], base_dir: Path) -> StationSettings:
+def _station(prefix: str, data: Mapping[str, Any], base_dir: Path,
+             langs: Languages) -> StationSettings:
     t = Table(data, prefix)
     transfer = t.get("transfer", v.as_choice("push", "pull"), "push")
     st = StationSettings(
@@ -388,8 +388,7 @@ def _station(prefix: str, data: Mapping[str, Any], base_dir: Path) -> StationSet
         slots=t.get("slots", v.as_slots, None),
         valid_from=t.get("valid_from", v.as_date, None),
         valid_to=t.get("valid_to", v.as_date, None),
-        transfer=transfer,
-    )
+        transfer=transfer, languages=t.get("languages", as_station_languages(langs), ("vi",)))
     if st.pull and st.playout != "agent":
         raise ConfigError(f"{prefix}.playout", 'a pull station plays by itself: set '
                           'playout = "agent" (with transfer = "pull")')

@@ -196,10 +196,10 @@ def claim_file(app: App, path: Path) -> Claimed | None:
     try:
         meta = read_metadata(path, app.settings.ingest.drop_dir,
                              local_month(now, app.settings.general.tz),
-                             {st.id for st in app.settings.stations})
+                             {st.id for st in app.settings.stations}, app.settings.languages)
         refusal = _past_month(app, meta, now)
     except SidecarError as exc:
-        refusal = ("sidecar", str(exc))
+        refusal = (exc.code, str(exc))
     spool = app.settings.spool_dir / "incoming" / f"{sha[:24]}{path.suffix.lower()}"
     claim = _claim(app, path, name, sha, size, spool, meta, now)
     with app.db.write() as s:
@@ -217,7 +217,8 @@ def claim_file(app: App, path: Path) -> Claimed | None:
     _spool(app, path, spool, pid, refusal, now)
     if refusal is not None:
         file_away(spool, app.settings.ingest.quarantine_dir, name,
-                  rejection_note(name, refusal[0], refusal[1], _local(app, now)),
+                  rejection_note(name, refusal[0], refusal[1], _local(app, now),
+                                 version=_version(app, meta)),
                   spool.with_name(spool.name + ".toml"))
         return Claimed(pid, rejected=True)
     log.info("claimed %s as programme #%d", name, pid)
@@ -233,6 +234,11 @@ def _claim(app: App, path: Path, name: str, sha: str, size: int, spool: Path,
                  spool_path=str(spool), title=meta.title, title_key=title_key(meta.title),
                  month=meta.month, language=meta.language, priority=meta.priority.value,
                  stations=meta.stations)
+
+
+def _version(app: App, meta: Meta | None) -> str:
+    """The language version a refused file is, for its note ("-" when its name is wrong)."""
+    return "-" if meta is None else app.settings.languages.name(meta.language)
 
 
 def _past_month(app: App, meta: Meta, now: datetime) -> tuple[str, str] | None:

@@ -98,17 +98,20 @@ def _make_ready(app: App, pid: int, res: NormalizeResult, out: Path) -> None:
         if newer is not None:
             ops.supersede_late(s, p, newer, now)
             return
-        old = views.current_programme_for(s, p.month, p.title_key, p.id)
+        old = views.current_programme_for(s, p.month, p.title_key, p.id, p.language)
         if old is not None:
             ops.supersede(s, old, p, now)
-        stations = app.settings.stations_for(p.month, views.programme_stations(p))
+        stations = app.settings.stations_for(p.month, views.programme_stations(p), p.language)
         ops.enqueue_deliveries(s, p, stations, now)
 
 
 def _unique_slug(s: Session, p: Programme) -> str:
-    base = f"{p.month}-{slugify(p.title, 50)}"
+    # a version's file names its language: "2026-12-chuyen-doi-so-blt"
+    tail = "" if p.language == "vi" else f"-{p.language}"
+    base = f"{p.month}-{slugify(p.title, 50)}{tail}"
     same_title = s.scalars(select(Programme.id).where(
         Programme.month == p.month, Programme.title_key == p.title_key,
+        Programme.language == p.language,
         Programme.id < p.id, Programme.sha256.is_not(None))).all()
     slug = base if not same_title else f"{base}-v{len(same_title) + 1}"
     clash = s.scalars(select(Programme.id).where(Programme.slug == slug,
@@ -129,11 +132,12 @@ def finish_original(app: App, pid: int) -> None:
         if p.state == ProgrammeState.REJECTED.value:
             folder = app.settings.ingest.quarantine_dir
             note = rejection_note(p.source_name, p.reason_code or "internal",
-                                  p.reason_detail or "", at, limits(app))
+                                  p.reason_detail or "", at, limits(app),
+                                  app.settings.languages.name(p.language))
         else:
             folder = app.settings.ingest.archive_dir
             note = acceptance_note(p.source_name, p.title, p.month, p.duration_s, at, pid,
-                                   p.revision)
+                                   p.revision, app.settings.languages.name(p.language))
         name = p.source_name
     file_away(spool, folder, name, note, spool.with_name(spool.name + ".toml"))
 

@@ -39,22 +39,25 @@ def _at(at: datetime) -> str:
 
 
 def rejection_note(name: str, code: str, detail: str, at: datetime,
-                   limits: Mapping[str, Any] | None = None) -> str:
+                   limits: Mapping[str, Any] | None = None, version: str = "-") -> str:
+    """`version`: the language version the file is, by its name ("-" when not known)."""
     code = _known(code)
     return _bilingual(lambda lang: t(
         "note.rejected", lang, name=name, at=_at(at), what=reason_text(code, lang, limits),
-        todo=t(f"reason.{code}.todo", lang), detail=detail or "-"))
+        todo=t(f"reason.{code}.todo", lang), detail=detail or "-", version=version))
 
 
 def acceptance_note(name: str, title: str, month: str, duration_s: float | None,
-                    at: datetime, programme_id: int, revision: int) -> str:
+                    at: datetime, programme_id: int, revision: int,
+                    version: str = "-") -> str:
     def make(lang: str) -> str:
         dur = t("value.minutes_seconds", lang, m=int(duration_s // 60),
                 s=int(duration_s % 60)) if duration_s else "-"
         # revision 2 is the first correction of the programme
         rev = t("note.revision", lang, n=revision - 1) if revision > 1 else ""
         return t("note.accepted", lang, name=name, at=_at(at), title=title, revision=rev,
-                 month=f"{month[5:7]}/{month[:4]}", duration=dur, id=programme_id)
+                 month=f"{month[5:7]}/{month[:4]}", duration=dur, id=programme_id,
+                 version=version)
 
     return _bilingual(make)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from radiocast.errors import ConfigError
 from radiocast.fsutil import is_regular
+from radiocast.languages import VIETNAMESE, Languages, split_tag
 from radiocast.models import Priority
 from radiocast.months import is_month
 from radiocast.naming import month_from, nfc, title_from
@@ -28,7 +29,13 @@ class Meta:
 
 
 class SidecarError(Exception):
-    pass
+    code = "sidecar"  # the rejection's reason
+
+
+class LanguageError(SidecarError):
+    """A language tag (file name or sidecar) that names no known language."""
+
+    code = "language"
 
 
 def sidecar_for(path: Path) -> Path | None:
@@ -38,12 +45,19 @@ def sidecar_for(path: Path) -> Path | None:
     return None
 
 
-def read_metadata(path: Path, root: Path, arrival_month: str,
-                  known_stations: set[str]) -> Meta:
-    """What the file's name (and sidecar, if any) say. Raises SidecarError naming the key."""
+def read_metadata(path: Path, root: Path, arrival_month: str, known_stations: set[str],
+                  languages: Languages | None = None) -> Meta:
+    """What the file's name (and sidecar, if any) say. Raises SidecarError naming the key.
+    A trailing "[tag]" on the name is the version's language; the title is without it."""
+    languages = languages or Languages()
+    stem, tag = split_tag(nfc(path.stem))
     month = month_from(path, root) or arrival_month
-    title = title_from(path) or f"Chương trình tháng {month[5:]}/{month[:4]}"
-    meta = Meta(title, month, "vi", Priority.NORMAL, None, sidecar_for(path))
+    title = title_from(path.with_name(stem + path.suffix)) or \
+        f"Chương trình tháng {month[5:]}/{month[:4]}"
+    language = VIETNAMESE if tag is None else languages.resolve(tag)
+    if language is None:
+        raise LanguageError(f"[{tag}] — {languages.tags()}")
+    meta = Meta(title, month, language, Priority.NORMAL, None, sidecar_for(path))
     if meta.sidecar is None:
         return meta
     try:
@@ -55,6 +69,8 @@ def read_metadata(path: Path, root: Path, arrival_month: str,
         raise SidecarError(f"{meta.sidecar.name}: unknown key {unknown[0]!r}")
     try:
         _apply(meta, data, known_stations)
+        if "language" in data:
+            _language(meta, data["language"], tag, languages)
     except ConfigError as exc:
         raise SidecarError(str(exc)) from exc
     return meta
@@ -70,10 +86,6 @@ def _apply(meta: Meta, data: dict[str, Any], known_stations: set[str]) -> None:
         if not is_month(m):
             raise SidecarError(f"month: must look like 2026-11, got {m!r}")
         meta.month = m
-    if "language" in data:
-        if data["language"] not in ("vi", "en") and not str(data["language"]).isalpha():
-            raise SidecarError("language: must be a language code such as vi")
-        meta.language = str(data["language"])
     if "priority" in data:
         meta.priority = priority_of("priority", data["priority"])
     if "stations" in data:
@@ -84,3 +96,12 @@ def _apply(meta: Meta, data: dict[str, Any], known_stations: set[str]) -> None:
         if bad:
             raise SidecarError(f"stations: unknown station {bad[0]!r}")
         meta.stations = ids
+
+
+def _language(meta: Meta, value: Any, tag: str | None, languages: Languages) -> None:
+    code = languages.resolve(value) if isinstance(value, str) else None
+    if code is None:
+        raise LanguageError(f"language = {value!r} — {languages.tags()}")
+    if tag is not None and code != meta.language:
+        raise SidecarError(f"language: {value!r} in the .toml, but [{tag}] in the file name")
+    meta.language = code

@@ -247,10 +247,36 @@ def _airing_unconfirmed(look: _Look) -> Iterator[Problem]:
                            detail=a.detail or "", programme=a.programme_id)
 
 
+def _version_missing(look: _Look) -> Iterator[Problem]:
+    """A programme of this month without a version in a language some of its stations air:
+    one problem per programme and language, naming the stations (they air another version
+    meanwhile, so the rule is kept, but not in their people's language)."""
+    cfg = look.app.settings
+    groups: dict[str, list[Programme]] = {}
+    for p in look.s.scalars(select(Programme).where(
+            Programme.month == look.month, Programme.state == ProgrammeState.READY.value,
+            Programme.priority != "emergency").order_by(Programme.id)):
+        groups.setdefault(p.title_key, []).append(p)
+    for versions in groups.values():
+        lead, have = versions[0], {p.language for p in versions}
+        chosen = views.programme_stations(lead)
+        for lang in sorted({x for st in cfg.stations for x in st.languages} - have):
+            ids = cfg.stations_for(look.month, chosen, lang)
+            if ids:
+                name = cfg.languages.name(lang)
+                yield look.problem(
+                    "warning", "version_missing", min(p.ready_at or p.received_at
+                                                      for p in versions),
+                    f"{lead.id}:{lang}", id=lead.id, title=lead.title, language=name,
+                    month=month_label(look.month), n=len(ids), programme=lead.id,
+                    stations=", ".join(ids[:5]) + (" …" if len(ids) > 5 else ""),
+                    example=f"{look.month} {lead.title} [{lang}].mp3")
+
+
 FINDERS: tuple[Callable[[_Look], Iterator[Problem]], ...] = (
     _programme_late, _delivery_failing, _station_health, _file_not_at_station, _airing_missed,
     _quota_at_risk, _file_waiting, _normalize_retrying, _original_stuck, _asrun_rejected,
-    _clock_skew, _airing_unconfirmed)
+    _clock_skew, _airing_unconfirmed, _version_missing)
 
 
 def build_status(app: App, lang: str | None = None) -> dict[str, Any]:

@@ -5,43 +5,38 @@ For every station and every current programme of a month: one premiere and
 one of the station's windows, no earlier than delivery + lead time, spaced `min_gap_days`
 apart when the month allows, alternating morning and evening. Missed, failed and interrupted
 airings get make-ups in the next free window. Past airings are never touched.
+
+Language versions of one programme (same `group`) share its airings at a station that airs
+several of its languages (`Rules.versions = "share"`): the premiere in the station's first
+language (Vietnamese), the replays taking its languages in turn. A version that is not at the
+station yet gives its turn to one that is; when it arrives, the future airings take it again.
+With `"each"`, every version is a programme of its own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from radiocast.models import AiringKind, AiringState, Priority, Slot
+from radiocast.airing.windows import (
+    GAP_SECONDS,
+    Instance,
+    NewAiring,
+    Occupancy,
+    ProgrammeInfo,
+    StationInfo,
+    instances,
+)
+from radiocast.models import AiringKind, AiringState, Priority
 from radiocast.months import month_days
 
-GAP_SECONDS = 5  # silence between two programmes in one window
+__all__ = ["ExistingAiring", "NewAiring", "Plan", "ProgrammeInfo", "Rules", "Shortfall",
+           "StationInfo", "month_days", "plan_month"]
 PLAN_MARGIN_SECONDS = 10  # a new airing is never planned sooner than this
-NOON = 12
-
-
-@dataclass(frozen=True)
-class ProgrammeInfo:
-    id: int
-    month: str
-    priority: Priority
-    duration_s: float
-    lineage: tuple[int, ...] = ()  # earlier revisions this programme replaces
-
-
-@dataclass(frozen=True)
-class StationInfo:
-    id: str
-    slots: tuple[Slot, ...]
-    valid_from: date | None = None
-    valid_to: date | None = None
-
-    def valid_on(self, day: date) -> bool:
-        return (self.valid_from is None or day >= self.valid_from) and (
-            self.valid_to is None or day <= self.valid_to)
 
 
 @dataclass(frozen=True)
@@ -52,15 +47,6 @@ class ExistingAiring:
     kind: AiringKind
     planned_at: datetime
     state: AiringState
-    replaces_id: int | None = None
-
-
-@dataclass(frozen=True)
-class NewAiring:
-    programme_id: int
-    station_id: str
-    kind: AiringKind
-    planned_at: datetime
     replaces_id: int | None = None
 
 
@@ -77,17 +63,19 @@ class Plan:
     add: list[NewAiring] = field(default_factory=list)
     cancel: list[int] = field(default_factory=list)
     move: dict[int, datetime] = field(default_factory=dict)
+    revise: dict[int, int] = field(default_factory=dict)  # airing → the version it now airs
     shortfalls: list[Shortfall] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.add or self.cancel or self.move)
+        return not (self.add or self.cancel or self.move or self.revise)
 
 
 @dataclass(frozen=True)
 class Rules:
     replays_per_month: int = 3
     min_gap_days: int = 3
+    versions: str = "share"  # or "each": every language version its own premiere + replays
 
 
 # what stands in the plan: aired, airing, and unconfirmed (the station may well have played
@@ -97,28 +85,60 @@ NEEDS_MAKEUP = {AiringState.MISSED, AiringState.FAILED, AiringState.INTERRUPTED}
 _RANK = {Priority.EMERGENCY: 0, Priority.PRIORITY: 1, Priority.NORMAL: 2}
 
 
-@dataclass(frozen=True, order=True)
-class _Instance:
-    """One occurrence of a window: a station's slot on a given day."""
+@dataclass(frozen=True)
+class _Group:
+    """One programme at one station: its versions there, and when each is there."""
 
-    start: datetime  # UTC
-    end: datetime
-    day: date
-    evening: bool
+    versions: tuple[ProgrammeInfo, ...]  # the station's languages' order
+    when: dict[int, datetime]  # version id (and its earlier revisions' ids) → available at
+    order: tuple[str, ...]  # the station's languages, the premiere's first
+
+    @property
+    def lead(self) -> ProgrammeInfo:
+        return self.versions[0]
+
+    def probe(self) -> ProgrammeInfo:
+        """What windows are chosen for: the lead, as long as its longest version."""
+        return dataclasses.replace(self.lead, duration_s=max(v.duration_s
+                                                             for v in self.versions))
+
+    def choose(self, position: int, at: datetime) -> ProgrammeInfo | None:
+        """The version for the `position`-th airing (0 = premiere) at `at`: the languages
+        whose versions are at the station by then take turns, in the station's order."""
+        by_lang = {v.language: v for v in self.versions if self.when[v.id] <= at}
+        have = [lang for lang in self.order if lang in by_lang]
+        return by_lang[have[position % len(have)]] if have else None
 
 
-def _instances(station: StationInfo, month: str, tz: ZoneInfo) -> list[_Instance]:
-    out = []
-    for day in month_days(month):
-        if not station.valid_on(day):
-            continue
-        for slot in station.slots:
-            start = datetime.combine(day, slot.start, tz)
-            end = datetime.combine(day, slot.end, tz)
-            out.append(_Instance(start.astimezone(ZoneInfo("UTC")),
-                                 end.astimezone(ZoneInfo("UTC")), day,
-                                 slot.start.hour >= NOON))
-    return sorted(out)
+def _group_key(p: ProgrammeInfo, versions: str) -> str:
+    own = p.group or f"#{p.id}"
+    # an emergency airs once in each of its languages; "each": every version on its own
+    return f"{own}/{p.language}" if versions == "each" or p.priority == Priority.EMERGENCY \
+        else own
+
+
+def _groups(progs: list[ProgrammeInfo], versions: str) -> dict[str, list[ProgrammeInfo]]:
+    out: dict[str, list[ProgrammeInfo]] = {}
+    for p in progs:  # in priority and id order: a group sits where its first version does
+        out.setdefault(_group_key(p, versions), []).append(p)
+    return out
+
+
+def _at_station(members: list[ProgrammeInfo], station: StationInfo,
+                available_at: dict[tuple[int, str], datetime]) -> _Group | None:
+    langs = station.languages
+    primary = "vi" if "vi" in langs else langs[0]
+    order = (primary, *(lang for lang in langs if lang != primary))
+    here = sorted((p for p in members if p.language in langs
+                   and (p.id, station.id) in available_at),
+                  key=lambda p: (order.index(p.language), p.id))
+    if not here:
+        return None
+    when: dict[int, datetime] = {}
+    for v in here:
+        for pid in (v.id, *v.lineage):
+            when[pid] = available_at[(v.id, station.id)]
+    return _Group(tuple(here), when, order)
 
 
 def plan_month(
@@ -131,13 +151,14 @@ def plan_month(
     tz: ZoneInfo,
     rules: Rules,
 ) -> Plan:
-    """What to add, cancel and move so every station meets the month's rule."""
+    """What to add, cancel, move and revise so every station meets the month's rule."""
     plan = Plan()
     progs = sorted((p for p in programmes if p.month == month),
                    key=lambda p: (_RANK[p.priority], p.id))
     by_id = {p.id: p for p in progs}
-    alias = {old: p.id for p in progs for old in p.lineage}
-    windows: dict[tuple[object, ...], list[_Instance]] = {}
+    groups = _groups(progs, rules.versions)
+    group_of = {pid: key for key, ms in groups.items() for p in ms for pid in (p.id, *p.lineage)}
+    windows: dict[tuple[object, ...], list[Instance]] = {}
     by_station: dict[str, list[ExistingAiring]] = defaultdict(list)
     for a in existing:
         if a.state != AiringState.CANCELLED:
@@ -147,26 +168,26 @@ def plan_month(
         first_new = len(plan.add)
         key = (station.slots, station.valid_from, station.valid_to)
         if key not in windows:  # stations that share windows and dates share the month's
-            windows[key] = _instances(station, month, tz)
-        occupancy = _Occupancy(windows[key], by_id)
+            windows[key] = instances(station, month, tz)
+        occupancy = Occupancy(windows[key], by_id, group_of)
         for a in here:
             if a.state in COUNTING or a.state == AiringState.PLANNED:
                 occupancy.add(a.planned_at, a.programme_id)
-        for prog in progs:
-            avail = available_at.get((prog.id, station.id))
-            if avail is None:
-                continue  # not at the station yet: nothing can be planned
-            mine = [a for a in here if alias.get(a.programme_id, a.programme_id) == prog.id]
-            if prog.priority == Priority.EMERGENCY:
-                _plan_emergency(plan, prog, station, mine, avail, now)
+        for gkey, members in groups.items():
+            group = _at_station(members, station, available_at)
+            if group is None:
+                continue  # no version of it at the station yet: nothing can be planned
+            mine = [a for a in here if group_of.get(a.programme_id) == gkey]
+            if group.lead.priority == Priority.EMERGENCY:
+                _plan_emergency(plan, group.lead, station, mine, group.when[group.lead.id], now)
             else:
-                _plan_programme(plan, occupancy, prog, station, mine, avail, now, rules, month)
+                _plan_programme(plan, occupancy, group, station, mine, now, rules, month)
         _order_windows(plan, occupancy, here, now, first_new)
     return plan
 
 
-def _keep_or_cancel(plan: Plan, occupancy: _Occupancy, mine: list[ExistingAiring],
-                    avail: datetime, now: datetime) -> list[ExistingAiring]:
+def _keep_or_cancel(plan: Plan, occupancy: Occupancy, mine: list[ExistingAiring],
+                    when: dict[int, datetime], now: datetime) -> list[ExistingAiring]:
     """The airings that stand: counted ones, and planned ones whose file is (still) there in
     time and whose window exists (`now` only limits where new airings go). Others cancelled."""
     kept: list[ExistingAiring] = []
@@ -174,7 +195,9 @@ def _keep_or_cancel(plan: Plan, occupancy: _Occupancy, mine: list[ExistingAiring
         if a.state in COUNTING:
             kept.append(a)
         elif a.state == AiringState.PLANNED:
-            if a.planned_at <= now or (a.planned_at >= avail and occupancy.valid(a.planned_at)):
+            avail = when.get(a.programme_id)
+            if a.planned_at <= now or (avail is not None and a.planned_at >= avail
+                                       and occupancy.valid(a.planned_at)):
                 kept.append(a)
             else:
                 plan.cancel.append(a.id)
@@ -182,25 +205,29 @@ def _keep_or_cancel(plan: Plan, occupancy: _Occupancy, mine: list[ExistingAiring
     return kept
 
 
-def _plan_programme(plan: Plan, occupancy: _Occupancy, prog: ProgrammeInfo,
-                    station: StationInfo, mine: list[ExistingAiring], avail: datetime,
-                    now: datetime, rules: Rules, month: str) -> None:
-    """One programme at one station: make-ups first, then the premiere and replays."""
-    earliest = max(avail, now + timedelta(seconds=PLAN_MARGIN_SECONDS))
-    kept = _keep_or_cancel(plan, occupancy, mine, avail, now)
+def _plan_programme(plan: Plan, occupancy: Occupancy, group: _Group, station: StationInfo,
+                    mine: list[ExistingAiring], now: datetime, rules: Rules,
+                    month: str) -> None:
+    """One programme at one station: make-ups first, then the premiere and replays; then
+    each airing's language version."""
+    prog = group.probe()
+    earliest = max(min(group.when[v.id] for v in group.versions),
+                   now + timedelta(seconds=PLAN_MARGIN_SECONDS))
+    kept = _keep_or_cancel(plan, occupancy, mine, group.when, now)
+    first_new = len(plan.add)
     missing = 1 + rules.replays_per_month - len(kept)
-    if missing <= 0:
-        return
-    replaced = {a.replaces_id for a in mine if a.replaces_id is not None
-                and a.id not in plan.cancel}
-    unreplaced = sorted((a for a in mine if a.state in NEEDS_MAKEUP and a.id not in replaced),
-                        key=lambda a: a.planned_at)
-    for failed in unreplaced[:missing]:  # each make-up in the next free window
-        inst = occupancy.first_free(prog, earliest)
-        if inst is None:
-            break
-        plan.add.append(occupancy.place(inst, prog, station.id, AiringKind.MAKEUP, failed.id))
-        missing -= 1
+    if missing > 0:
+        replaced = {a.replaces_id for a in mine if a.replaces_id is not None
+                    and a.id not in plan.cancel}
+        unreplaced = sorted((a for a in mine if a.state in NEEDS_MAKEUP
+                             and a.id not in replaced), key=lambda a: a.planned_at)
+        for failed in unreplaced[:missing]:  # each make-up in the next free window
+            inst = occupancy.first_free(prog, earliest)
+            if inst is None:
+                break
+            plan.add.append(occupancy.place(inst, prog, station.id, AiringKind.MAKEUP,
+                                            failed.id))
+            missing -= 1
     if missing > 0:
         has_premiere = any(a.kind == AiringKind.PREMIERE for a in mine
                            if a.id not in plan.cancel)
@@ -212,7 +239,29 @@ def _plan_programme(plan: Plan, occupancy: _Occupancy, prog: ProgrammeInfo,
             plan.add.append(occupancy.place(inst, prog, station.id, kind, None))
         missing -= len(chosen)
     if missing > 0:
-        plan.shortfalls.append(Shortfall(station.id, month, prog.id, missing))
+        plan.shortfalls.append(Shortfall(station.id, month, group.lead.id, missing))
+    _assign_versions(plan, occupancy, group, kept, first_new, now)
+
+
+def _assign_versions(plan: Plan, occupancy: Occupancy, group: _Group,
+                     kept: list[ExistingAiring], first_new: int, now: datetime) -> None:
+    """The n-th airing of the programme here (in time order) takes the n-th language's
+    version; past and counted airings keep theirs and hold their turn."""
+    new = list(range(first_new, len(plan.add)))
+    items: list[tuple[datetime, ExistingAiring | int]] = sorted(
+        [(a.planned_at, a) for a in kept] + [(plan.add[i].planned_at, i) for i in new],
+        key=lambda x: x[0])
+    for position, (at, item) in enumerate(items):
+        v = group.choose(position, at)
+        if v is None:
+            continue
+        if isinstance(item, int):  # a new airing: planned as the lead, now its version
+            if plan.add[item].programme_id != v.id:
+                plan.add[item] = occupancy.swap(plan.add[item], v.id)
+        elif item.state == AiringState.PLANNED and item.planned_at > now \
+                and item.programme_id != v.id \
+                and occupancy.revise(item.planned_at, item.programme_id, v.id):
+            plan.revise[item.id] = v.id
 
 
 def _plan_emergency(plan: Plan, prog: ProgrammeInfo, station: StationInfo,
@@ -223,68 +272,15 @@ def _plan_emergency(plan: Plan, prog: ProgrammeInfo, station: StationInfo,
                               max(avail, now) + timedelta(seconds=PLAN_MARGIN_SECONDS)))
 
 
-class _Occupancy:
-    """Which programmes fill which window occurrences, and how much time is left in each."""
-
-    def __init__(self, instances: list[_Instance], progs: dict[int, ProgrammeInfo]) -> None:
-        self.instances = instances
-        self.progs = progs
-        self.members: dict[_Instance, list[int]] = defaultdict(list)
-        self.new: dict[int, list[tuple[_Instance, NewAiring]]] = defaultdict(list)
-
-    def find(self, at: datetime) -> _Instance | None:
-        for inst in self.instances:
-            if inst.start <= at < inst.end:
-                return inst
-        return None
-
-    def valid(self, at: datetime) -> bool:
-        return self.find(at) is not None
-
-    def add(self, at: datetime, pid: int) -> None:
-        inst = self.find(at)
-        if inst is not None:
-            self.members[inst].append(pid)
-
-    def remove(self, at: datetime, pid: int) -> None:
-        inst = self.find(at)
-        if inst is not None and pid in self.members[inst]:
-            self.members[inst].remove(pid)
-
-    def used(self, inst: _Instance) -> float:
-        return sum(self.progs[p].duration_s + GAP_SECONDS if p in self.progs else 0
-                   for p in self.members[inst])
-
-    def fits(self, inst: _Instance, prog: ProgrammeInfo) -> bool:
-        if prog.id in self.members[inst]:
-            return False
-        cap = (inst.end - inst.start).total_seconds()
-        return self.used(inst) + prog.duration_s <= cap
-
-    def candidates(self, prog: ProgrammeInfo, earliest: datetime) -> list[_Instance]:
-        return [i for i in self.instances if i.start >= earliest and self.fits(i, prog)]
-
-    def first_free(self, prog: ProgrammeInfo, earliest: datetime) -> _Instance | None:
-        c = self.candidates(prog, earliest)
-        return c[0] if c else None
-
-    def place(self, inst: _Instance, prog: ProgrammeInfo, sid: str, kind: AiringKind,
-              replaces: int | None) -> NewAiring:
-        self.members[inst].append(prog.id)
-        a = NewAiring(prog.id, sid, kind, inst.start, replaces)
-        self.new[prog.id].append((inst, a))
-        return a
-
-
-def _spread(occ: _Occupancy, prog: ProgrammeInfo, earliest: datetime, last: datetime | None,
-            n: int, min_gap_days: int) -> list[_Instance]:
+def _spread(occ: Occupancy, prog: ProgrammeInfo, earliest: datetime, last: datetime | None,
+            n: int, min_gap_days: int) -> list[Instance]:
     """Pick n window occurrences: widest spacing up to min_gap_days that still fits them all."""
     cands = occ.candidates(prog, earliest)
     last_day = last.date() if last else None
     last_evening = None if last is None else (occ.find(last) or _NO).evening
-    best: list[_Instance] = []
+    best: list[Instance] = []
     for gap in range(min_gap_days, -1, -1):
-        picked: list[_Instance] = []
+        picked: list[Instance] = []
         prev_day, prev_evening = last_day, last_evening
         pool = list(cands)
         while len(picked) < n:
@@ -309,17 +305,17 @@ def _spread(occ: _Occupancy, prog: ProgrammeInfo, earliest: datetime, last: date
     return cands[:n] if len(cands[:n]) > len(best) else best
 
 
-_NO = _Instance(datetime.min, datetime.min, date.min, False)
+_NO = Instance(datetime.min, datetime.min, date.min, False)
 
 
-def _order_windows(plan: Plan, occ: _Occupancy, here: list[ExistingAiring],
+def _order_windows(plan: Plan, occ: Occupancy, here: list[ExistingAiring],
                    now: datetime, first_new: int) -> None:
     """Within a window, programmes play back to back: priority first, then by id.
     `plan.add[first_new:]` are this station's new airings (the others are not looked at)."""
-    touched = {inst for items in occ.new.values() for inst, _ in items}
+    touched = {inst for items in occ.new.values() for inst, _ in items} | occ.retimed
     if not touched:
         return
-    new_by_inst: dict[_Instance, list[NewAiring]] = defaultdict(list)
+    new_by_inst: dict[Instance, list[NewAiring]] = defaultdict(list)
     for items in occ.new.values():
         for inst, a in items:
             new_by_inst[inst].append(a)
@@ -331,8 +327,9 @@ def _order_windows(plan: Plan, occ: _Occupancy, here: list[ExistingAiring],
             continue  # the window has begun: leave it as it is
         entries: list[tuple[int, int, object]] = []
         for old in olds:
-            p = occ.progs.get(old.programme_id)
-            entries.append((_RANK[p.priority] if p else 2, old.programme_id, old))
+            pid = plan.revise.get(old.id, old.programme_id)  # a version it now airs
+            p = occ.progs.get(pid)
+            entries.append((_RANK[p.priority] if p else 2, pid, old))
         for n in new_by_inst[inst]:
             entries.append((_RANK[occ.progs[n.programme_id].priority], n.programme_id, n))
         at = inst.start

@@ -40,14 +40,17 @@ def build_plan(app: App, month: str) -> Plan:
     available = {(d.programme_id, d.station_id):
                  d.delivered_at + (timedelta(0) if d.programme_id in urgent else lead)
                  for d in dels if d.delivered_at is not None}
+    # the language versions of one programme: same month and title
     infos = [ProgrammeInfo(p.id, p.month, Priority(p.priority), p.duration_s or 0.0,
-                           lineage[p.id]) for p in progs]
-    stations = [StationInfo(st.id, cfg.slots_for(st), st.valid_from, st.valid_to)
-                for st in cfg.stations]
+                           lineage[p.id], p.language, f"{p.month} {p.title_key}")
+             for p in progs]
+    stations = [StationInfo(st.id, cfg.slots_for(st), st.valid_from, st.valid_to,
+                            st.languages) for st in cfg.stations]
     existing = [ExistingAiring(a.id, a.programme_id, a.station_id, AiringKind(a.kind),
                                a.planned_at, AiringState(a.state), a.replaces_id) for a in rows]
     return plan_month(month, infos, stations, existing, available, app.clock(), cfg.general.tz,
-                      Rules(cfg.schedule.replays_per_month, cfg.schedule.min_gap_days))
+                      Rules(cfg.schedule.replays_per_month, cfg.schedule.min_gap_days,
+                            cfg.schedule.versions))
 
 
 def _plan_inputs(app: App, month: str) -> tuple[list[Programme], dict[int, tuple[int, ...]],
@@ -80,6 +83,11 @@ def apply_plan(app: App, month: str, plan: Plan) -> set[str]:
             a = s.get_one(Airing, aid)
             if a.state == AiringState.PLANNED.value and a.planned_at > now:
                 ops.cancel_airing(s, a, now, "re-planned")
+                changed.add(a.station_id)
+        for aid, pid in plan.revise.items():
+            a = s.get_one(Airing, aid)
+            if a.state == AiringState.PLANNED.value and a.planned_at > now:
+                ops.revise_airing(s, a, pid, now)
                 changed.add(a.station_id)
         for aid, at in plan.move.items():
             a = s.get_one(Airing, aid)

@@ -349,6 +349,13 @@ def move_airing(s: Session, a: Airing, at: datetime, now: datetime) -> None:
     a.planned_at = at
 
 
+def revise_airing(s: Session, a: Airing, programme_id: int, now: datetime) -> None:
+    """A planned airing airs another language version of its programme (same window)."""
+    record_event(s, now, "airing", a.id, "version", a.state, a.state,
+                 f"#{a.programme_id} -> #{programme_id}")
+    a.programme_id = programme_id
+
+
 def await_confirmation(s: Session, a: Airing, now: datetime, detail: str) -> None:
     """An airing the station plays by itself: `airing` until its as-run record says more."""
     record_event(s, now, "airing", a.id, "awaiting", a.state, a.state, detail)

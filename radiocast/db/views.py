@@ -122,15 +122,17 @@ def stations_with_planned_airings(s: Session) -> list[str]:
         Airing.state == AiringState.PLANNED.value).distinct()))
 
 
-def current_programme_for(s: Session, month: str, title_key: str,
-                          exclude_id: int) -> Programme | None:
-    """The ready programme of this month and title that arrived before `exclude_id`: the
-    one a newly ready file replaces."""
+def current_programme_for(s: Session, month: str, title_key: str, exclude_id: int,
+                          language: str = "vi") -> Programme | None:
+    """The ready programme of this month, title and language that arrived before
+    `exclude_id`: the one a newly ready file replaces (a version replaces only its own
+    language's earlier file)."""
     return s.scalars(
         select(Programme)
         .where(
             Programme.month == month,
             Programme.title_key == title_key,
+            Programme.language == language,
             Programme.id < exclude_id,
             Programme.state == ProgrammeState.READY.value,
         )
@@ -143,8 +145,8 @@ def newer_revision(s: Session, p: Programme) -> Programme | None:
     finished normalizing first): `p` is out of date the moment it is ready."""
     return s.scalars(select(Programme).where(
         Programme.month == p.month, Programme.title_key == p.title_key,
-        Programme.id > p.id, Programme.state.in_([ProgrammeState.READY.value,
-                                                  ProgrammeState.SUPERSEDED.value]))
+        Programme.language == p.language, Programme.id > p.id,
+        Programme.state.in_([ProgrammeState.READY.value, ProgrammeState.SUPERSEDED.value]))
         .order_by(Programme.id.desc())).first()
 
 

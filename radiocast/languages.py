@@ -1,0 +1,134 @@
+"""Language versions: which languages radiocast knows, how staff name them, and the tag in a
+file name that says which version a file is ("2026-12 Chuyển đổi số [thai].mp3").
+
+Codes are ISO 639: two letters where there are (`vi`), ISO 639-3 otherwise (`blt` Tai Dam,
+`mtq` Mường). A tag is matched on its code, its name or an alias, ignoring case and accents,
+so "[Thái]", "[thai]" and "[blt]" are one language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from radiocast.errors import ConfigError
+from radiocast.naming import ascii_fold, nfc
+
+VIETNAMESE = "vi"
+CODE_RE = re.compile(r"^[a-z]{2,3}$")
+# a trailing "[...]" on a file's stem: the version's language
+TAG_RE = re.compile(r"\s*\[([^\[\]]{1,40})\]\s*$")
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    name: str
+    aliases: tuple[str, ...] = ()
+
+
+DEFAULTS: tuple[Language, ...] = (
+    Language("vi", "Tiếng Việt", ("viet", "tieng viet", "kinh", "vietnamese")),
+    Language("blt", "Tiếng Thái (Thái Đen)", ("thai", "thai den", "tieng thai", "tai dam")),
+    Language("mtq", "Tiếng Mường", ("muong", "tieng muong")),
+    Language("tyz", "Tiếng Tày", ("tay", "tieng tay")),
+    Language("hmn", "Tiếng Mông", ("mong", "hmong", "h'mong", "tieng mong")),
+)
+
+
+def fold(text: str) -> str:
+    """How a tag is compared: NFC, accents and case dropped, spacing collapsed."""
+    return " ".join(ascii_fold(nfc(text)).casefold().split())
+
+
+@dataclass(frozen=True)
+class Languages:
+    """The languages a hub knows (`[languages]` over the defaults)."""
+
+    known: tuple[Language, ...] = DEFAULTS
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(lang.code for lang in self.known)
+
+    def resolve(self, text: str) -> str | None:
+        """The code a tag, code, name or alias names; None when it names none."""
+        want = fold(text)
+        for lang in self.known:
+            if want in {lang.code, fold(lang.name), *(fold(a) for a in lang.aliases)}:
+                return lang.code
+        return None
+
+    def name(self, code: str) -> str:
+        return next((lang.name for lang in self.known if lang.code == code), code)
+
+    def tags(self) -> str:
+        """What staff may write, for a note: "[vi] Tiếng Việt, [thai] Tiếng Thái …"."""
+        return ", ".join(f"[{lang.aliases[0] if lang.aliases else lang.code}] {lang.name}"
+                         for lang in self.known)
+
+
+def split_tag(stem: str) -> tuple[str, str | None]:
+    """("2026-12 Chuyển đổi số [thai]") → ("2026-12 Chuyển đổi số", "thai")."""
+    m = TAG_RE.search(stem)
+    if m is None:
+        return stem, None
+    return stem[:m.start()], m.group(1).strip()
+
+
+def parse_languages(key: str, table: Mapping[str, Any]) -> Languages:
+    """`[languages]`: `code = "Name"` or `code = { name = "…", aliases = ["…"] }`; each adds
+    to (or replaces) the defaults."""
+    known = {lang.code: lang for lang in DEFAULTS}
+    for code, value in table.items():
+        here = f"{key}.{code}"
+        if not CODE_RE.match(code):
+            raise ConfigError(here, "must be an ISO 639 code: two or three lowercase letters")
+        known[code] = _language(here, code, value)
+    out = Languages(tuple(known.values()))
+    _no_clash(key, out.known)
+    return out
+
+
+def _language(key: str, code: str, value: Any) -> Language:
+    if isinstance(value, str) and value.strip():
+        return Language(code, nfc(value.strip()))
+    if not isinstance(value, dict) or set(value) - {"name", "aliases"}:
+        raise ConfigError(key, 'must be a name, or { name = "…", aliases = ["…"] }')
+    name, aliases = value.get("name"), value.get("aliases", [])
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{key}.name", "must be a non-empty name")
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip()
+                                                for a in aliases):
+        raise ConfigError(f"{key}.aliases", "must be a list of names")
+    return Language(code, nfc(name.strip()), tuple(nfc(a.strip()) for a in aliases))
+
+
+def _no_clash(key: str, known: Iterable[Language]) -> None:
+    owner: dict[str, str] = {}
+    for lang in known:
+        for word in {lang.code, fold(lang.name), *(fold(a) for a in lang.aliases)}:
+            if owner.setdefault(word, lang.code) != lang.code:
+                raise ConfigError(f"{key}.{lang.code}",
+                                  f"{word!r} already names {owner[word]!r}")
+
+
+def as_station_languages(known: Languages) -> Any:
+    """A station's `languages`: known codes (or names), Vietnamese-first order kept."""
+    def conv(key: str, v: Any) -> tuple[str, ...]:
+        if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
+            raise ConfigError(key, 'must be a non-empty list of language codes, like ["vi", '
+                              '"blt"]')
+        out: list[str] = []
+        for x in v:
+            code = known.resolve(x)
+            if code is None:
+                raise ConfigError(key, f"unknown language {x!r}; known: "
+                                  f"{', '.join(known.codes)} (add it under [languages])")
+            if code not in out:
+                out.append(code)
+        return tuple(out)
+
+    return conv
