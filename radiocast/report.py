@@ -8,6 +8,7 @@ as a replay. Interrupted airings never count (they were not confirmed complete).
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -35,6 +36,7 @@ class _Cell:
     planned: int = 0
     minutes_aired: float = 0.0
     reasons: list[str] | None = None
+    by_language: dict[str, int] = field(default_factory=dict)  # aired, per version
 
 
 @dataclass
@@ -46,6 +48,7 @@ class _Data:
     progs: dict[int, Programme]
     stations: dict[str, Station]
     dels: list[Delivery]
+    each_version: bool = False  # [schedule] versions = "each": a version is its own programme
     by_id: dict[int, Airing] = field(default_factory=dict)
     by_cell: dict[tuple[str, str], list[Airing]] = field(default_factory=dict)
     successor: dict[int, int] = field(default_factory=dict)
@@ -62,6 +65,14 @@ class _Data:
         for e in self.events:
             self.events_of.setdefault(e.entity_id, []).append(e)
         self.successor = {p.supersedes_id: p.id for p in self.progs.values() if p.supersedes_id}
+        self.leads: dict[tuple[str, ...], int] = {}
+        for p in sorted(self.progs.values(), key=lambda p: p.id):
+            if p.id not in self.successor:  # the newest revision of each version
+                self.leads.setdefault(self._key(p), p.id)
+
+    def _key(self, p: Programme) -> tuple[str, ...]:
+        own = (p.month, p.title_key)
+        return (*own, p.language) if self.each_version or p.priority == "emergency" else own
 
     def current(self, pid: int) -> int:
         """A revision continues its predecessor's count: follow the chain to the newest."""
@@ -69,13 +80,19 @@ class _Data:
             pid = self.successor[pid]
         return pid
 
+    def programme(self, pid: int) -> int:
+        """The programme an airing counts for: its language versions share one count (the
+        first version's id names it)."""
+        cur = self.current(pid)
+        return self.leads.get(self._key(self.progs[cur]), cur) if cur in self.progs else cur
+
 
 def build_report(app: App, period: str | None = None, start: date | None = None,
                  end: date | None = None) -> dict[str, Any]:
     """The report for a period (YYYY-MM, YYYY-H1, YYYY-H2, YYYY) or a date range."""
     tz = app.settings.general.tz
     period, months = _months(period, start, end, app.lang)
-    data = _read(app, months, start, end)
+    data = _read(app, months, start, end, app.settings.schedule.versions == "each")
     if not data.airings and not data.progs:
         raise NoDataError(t("cli.no_data", app.lang, period=period))
     need = app.settings.schedule.replays_per_month
@@ -87,7 +104,10 @@ def build_report(app: App, period: str | None = None, start: date | None = None,
             "generated_at": app.clock().astimezone(tz).isoformat(),
             "replays_required": need, "stations": out_stations,
             "totals": _totals(out_stations, data.airings),
+            "languages": {code: app.settings.languages.name(code)
+                          for code in app.settings.languages.codes},
             "programmes": [{"id": p.id, "title": p.title, "month": p.month, "state": p.state,
+                            "language": p.language,
                             "output_lufs": p.output_lufs,
                             "output_true_peak_dbtp": p.output_true_peak_dbtp,
                             "duration_s": p.duration_s} for p in data.progs.values()],
@@ -115,7 +135,8 @@ def _document(app: App) -> dict[str, Any]:
             "font_file": str(r.font_file) if r.font_file else None}
 
 
-def _read(app: App, months: list[str], start: date | None, end: date | None) -> _Data:
+def _read(app: App, months: list[str], start: date | None, end: date | None,
+          each_version: bool) -> _Data:
     tz = app.settings.general.tz
     with app.db.read() as s:
         airings = [a for a in s.scalars(select(Airing).where(Airing.month.in_(months))
@@ -128,7 +149,7 @@ def _read(app: App, months: list[str], start: date | None, end: date | None) -> 
         progs = {p.id: p for p in s.scalars(select(Programme).where(Programme.month.in_(months)))}
         stations = {st.id: st for st in s.scalars(select(Station))}
         dels = list(s.scalars(select(Delivery).where(Delivery.programme_id.in_(list(progs)))))
-    return _Data(airings, events, progs, stations, dels)
+    return _Data(airings, events, progs, stations, dels, each_version)
 
 
 def _station_ids(data: _Data, months: list[str]) -> list[str]:
@@ -152,8 +173,12 @@ def _month_cell(data: _Data, sid: str, st: Station | None, month: str, need: int
                 detail: list[dict[str, Any]], tz: ZoneInfo) -> dict[str, Any]:
     per_prog: dict[int, _Cell] = {}
     for a in data.by_cell.get((sid, month), []):
-        key = data.current(a.programme_id)
-        _count(per_prog.setdefault(key, _Cell(month, [key], reasons=[])), a, data.by_id)
+        key = data.programme(a.programme_id)
+        cell = per_prog.setdefault(key, _Cell(month, [key], reasons=[]))
+        _count(cell, a, data.by_id)
+        if a.state == AiringState.AIRED.value and a.programme_id in data.progs:
+            lang = data.progs[a.programme_id].language
+            cell.by_language[lang] = cell.by_language.get(lang, 0) + 1
         detail.append(_detail_row(a, sid, st, month, data.progs, tz))
     # the month's programme is the one that went furthest (a month may hold several)
     cell = max(per_prog.values(), default=_Cell(month, [], reasons=[]),
@@ -171,9 +196,18 @@ def _month_cell(data: _Data, sid: str, st: Station | None, month: str, need: int
         "unconfirmed": sum(c.unconfirmed for c in per_prog.values()),
         "planned": sum(c.planned for c in per_prog.values()),
         "minutes_aired": round(sum(c.minutes_aired for c in per_prog.values()), 1),
+        "aired_by_language": _by_language(per_prog.values()),
         "compliant": cell.premiere_at is not None and cell.replays_aired >= need,
         "reasons": [r for c in per_prog.values() for r in (c.reasons or [])],
     }
+
+
+def _by_language(cells: Iterable[_Cell]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in cells:
+        for lang, n in c.by_language.items():
+            out[lang] = out.get(lang, 0) + n
+    return dict(sorted(out.items(), key=lambda x: (x[0] != "vi", x[0])))
 
 
 def _totals(stations: list[dict[str, Any]], airings: list[Airing]) -> dict[str, Any]:
@@ -238,6 +272,7 @@ def _detail_row(a: Airing, sid: str, st: Station | None, month: str,
         "airing_id": a.id, "station_id": sid, "station_name": st.name if st else sid,
         "month": month, "programme_id": a.programme_id,
         "title": progs[a.programme_id].title if a.programme_id in progs else "",
+        "language": progs[a.programme_id].language if a.programme_id in progs else "",
         "kind": a.kind, "state": a.state, "evidence": evidence_of(a),
         "planned_at": a.planned_at.astimezone(tz).isoformat(),
         "started_at": a.started_at.astimezone(tz).isoformat() if a.started_at else None,

@@ -12,8 +12,9 @@ from radiocast.humane import month_label, num, percent, when
 from radiocast.i18n import t, word
 
 DETAIL_COLUMNS = ("station_id", "station", "month", "programme", "delivered", "premiere",
-                  "replays", "makeups", "missed", "minutes", "compliant")
-AIRING_COLUMNS = ("airing_id", "station_id", "station", "month", "programme", "title", "kind",
+                  "replays", "makeups", "missed", "minutes", "by_language", "compliant")
+AIRING_COLUMNS = ("airing_id", "station_id", "station", "month", "programme", "title",
+                  "language", "kind",
                   "state", "evidence", "planned_at", "started_at", "finished_at", "detail")
 
 
@@ -54,17 +55,25 @@ def detail_rows(data: dict[str, Any], lang: str, numbers: bool = True) -> list[l
                          ", ".join(f"#{p}" for p in c["programme_ids"]),
                          yes_no(c["delivered"], lang), when(c["premiere_at"], year=True),
                          c["replays_aired"], c["makeups"], c["missed"], minutes,
+                         by_language(data, c["aired_by_language"]),
                          met(c["compliant"], lang)])
     return rows
 
 
 def airing_rows(data: dict[str, Any], lang: str) -> list[list[Any]]:
     return [[a["airing_id"], a["station_id"], a["station_name"], month_label(a["month"]),
-             f"#{a['programme_id']}", a["title"], word("kind", a["kind"], lang),
+             f"#{a['programme_id']}", a["title"], data["languages"].get(a["language"],
+                                                                    a["language"]),
+             word("kind", a["kind"], lang),
              word("airing", a["state"], lang), word("evidence", a["evidence"], lang),
              when(a["planned_at"], year=True), when(a["started_at"], year=True),
              when(a["finished_at"], year=True), a["detail"] or ""]
             for a in data["airings"]]
+
+
+def by_language(data: dict[str, Any], counts: dict[str, int]) -> str:
+    """Airings aired per language version: "Tiếng Việt 2; Tiếng Thái (Thái Đen) 2"."""
+    return "; ".join(f"{data['languages'].get(code, code)} {n}" for code, n in counts.items())
 
 
 def summary_sentence(data: dict[str, Any], lang: str) -> str:

@@ -260,8 +260,10 @@ def test_notes_open_in_old_notepad_and_say_what_staff_expect() -> None:
     from radiocast.receipts import acceptance_note, rejection_note
 
     at = datetime(2026, 11, 3, 8, 30)
-    first = acceptance_note("a.mp3", "Chuyển đổi số", "2026-11", 600.0, at, 7, revision=2)
-    assert "(bản sửa lần 1, thay bản trước)" in first
+    first = acceptance_note("a.mp3", "Chuyển đổi số", "2026-11", 600.0, at, 7, revision=2,
+                            version="Tiếng Thái (Thái Đen)")
+    assert "(bản sửa lần 1, thay tệp trước đó cùng ngôn ngữ)" in first
+    assert "Bản ngôn ngữ: Tiếng Thái (Thái Đen)" in first
     assert "bản sửa" not in acceptance_note("a.mp3", "X", "2026-11", 600.0, at, 7, 1)
     assert "xã, phường, thị trấn" in first
     raw = note_bytes(first)

@@ -223,9 +223,10 @@ def test_xlsx_has_a_coloured_matrix_and_every_airing(year: App, tmp_path: Path) 
     assert ws.cell(head + 3, 1).value == "Tổng" and ws.cell(head + 3, 5).value == "1/2"
     airings = wb["Lượt phát"]
     assert airings.max_row - 1 == len(data["airings"])
-    assert {airings.cell(r, 7).value for r in range(2, airings.max_row + 1)} <= {
+    assert {airings.cell(r, 7).value for r in range(2, airings.max_row + 1)} == {"Tiếng Việt"}
+    assert {airings.cell(r, 8).value for r in range(2, airings.max_row + 1)} <= {
         "phát lần đầu", "phát lại", "phát bù"}
-    assert airings.cell(2, 8).value in ("đã phát", "phát lỗi", "bị lỡ")
+    assert airings.cell(2, 9).value in ("đã phát", "phát lỗi", "bị lỡ")
     # it prints: bold frozen headers repeated on each page, A4 fitted to the width, and
     # every column as wide as its longest text (titles are not cut mid-word)
     for sheet in wb.worksheets:
