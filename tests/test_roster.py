@@ -142,3 +142,17 @@ def test_the_cli_imports_and_reports(tmp_path: Path) -> None:
                           "import", str(tmp_path / "bad.csv")], capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == ExitCode.USAGE and "row 2, column 'id'" in bad.stderr
+
+
+def test_a_languages_column_sets_what_a_station_airs_and_unknown_ones_are_refused(
+        tmp_path: Path) -> None:
+    cfg = write(tmp_path)
+    (tmp_path / "a.csv").write_text("id;languages\nson-lu;vi, Thái\n", encoding="utf-8")
+    import_stations(cfg, tmp_path / "a.csv")
+    assert load_settings(cfg).station("son-lu").languages == ("vi", "blt")
+    before = cfg.read_text(encoding="utf-8")
+    (tmp_path / "b.csv").write_text("id,languages\nson-lu,vi; klingon\n", encoding="utf-8")
+    with pytest.raises((RosterError, ConfigError)) as err:
+        import_stations(cfg, tmp_path / "b.csv")
+    assert "klingon" in str(err.value)
+    assert cfg.read_text(encoding="utf-8") == before  # nothing half-imported

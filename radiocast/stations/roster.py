@@ -3,10 +3,11 @@ of communes a province keeps, in the configuration file itself, comments and lay
 
 The CSV has a header row. `id` is required; the other columns are optional and any subset may
 be given: `name`, `host`, `windows` ("06:00-06:45; 17:30-18:15"), `valid_from`, `valid_to`
-(2025-07-01), `port`, `user`, `transfer`, `playout`, `remote_dir`. A row whose id exists
-updates that station; a new id adds one. An empty cell leaves the key as it is (a new station
-takes `[station_defaults]`); a cell holding only "-" removes the key. UTF-8 with or without a
-byte-order mark (as spreadsheet programs save it); comma, semicolon or tab separated.
+(2025-07-01), `port`, `user`, `transfer`, `playout`, `remote_dir`, `languages` ("vi; blt").
+A row whose id exists updates that station; a new id adds one. An empty cell leaves the key
+as it is (a new station takes `[station_defaults]`); a cell holding only "-" removes the key.
+UTF-8 with or without a byte-order mark (as spreadsheet programs save it); comma, semicolon or
+tab separated.
 
 All or nothing: every cell is checked, then the whole resulting configuration is parsed as
 `radiocast check` would; only then is the file replaced (atomically, the old one kept as
@@ -50,6 +51,14 @@ def _windows(key: str, v: str) -> list[str]:
     return items
 
 
+def _languages(key: str, v: str) -> list[str]:
+    """"vi; blt": checked against `[languages]` when the whole file is parsed."""
+    items = [x.strip() for x in re.split(r"[;,]", v) if x.strip()]
+    if not items:
+        raise ConfigError(key, 'must list language codes, like "vi; blt"')
+    return items
+
+
 def _date(key: str, v: str) -> str:
     return as_date(key, v).isoformat()
 
@@ -74,6 +83,7 @@ COLUMNS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "transfer": ("transfer", as_choice("push", "pull")),
     "playout": ("playout", as_choice("ssh-command", "playbook", "agent")),
     "remote_dir": ("remote_dir", as_remote_dir),
+    "languages": ("languages", _languages),
 }
 KEY_TO_COLUMN = {key: col for col, (key, _) in COLUMNS.items()}
 

@@ -1,0 +1,178 @@
+"""Language versions end to end (issue #19): real files in the drop folder, real ffmpeg, real
+OpenSSH stations, the real planner and player launch, a clock moved through the month.
+
+Station st0 airs Vietnamese and Thái, st1 Vietnamese only. The Vietnamese version arrives on
+the 1st, the Thái one on the 3rd, a corrected Thái file on the 8th.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from radiocast import ingest, programmes
+from radiocast.airing import playout
+from radiocast.airing.planning import plan_all
+from radiocast.app import App, open_app
+from radiocast.db.schema import Airing, Delivery, Programme
+from radiocast.models import AiringState, ProgrammeState
+from radiocast.report import build_report
+from radiocast.stations import deliver
+from radiocast.status import find_problems
+
+from .conftest import SAMPLES, Clock, Site
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+MONTH = "2027-03"
+VI, THAI, THAI2 = (SAMPLES / n for n in ("chuyen-doi-so-thang-nay.mp3", "an-toan-thong-tin.mp3",
+                                         "thanh-toan-khong-dung-tien-mat.mp3"))
+
+
+def local(day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(2027, 3, day, hour, minute, tzinfo=TZ)
+
+
+def drop(app: App, src: Path, name: str) -> Programme:
+    """Staff save a file; radiocast takes it, normalizes it and queues its deliveries."""
+    path = app.settings.ingest.drop_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, path)
+    claimed = ingest.claim_file(app, path)
+    assert claimed is not None and not claimed.rejected
+    assert programmes.normalize_programme(app, claimed.programme_id)
+    with app.db.read() as s:
+        return s.get_one(Programme, claimed.programme_id)
+
+
+def airings(app: App, sid: str) -> list[Airing]:
+    with app.db.read() as s:
+        return list(s.scalars(select(Airing).where(
+            Airing.station_id == sid, Airing.state != AiringState.CANCELLED.value)
+            .order_by(Airing.planned_at)))
+
+
+def air_until(app: App, clock: Clock, until: datetime) -> None:
+    """The hub's airing cycle, with the clock moved to each airing's start and past its end."""
+    while True:
+        with app.db.read() as s:
+            due = s.scalars(select(Airing).where(
+                Airing.state == AiringState.PLANNED.value, Airing.planned_at <= until)
+                .order_by(Airing.planned_at)).first()
+        if due is None:
+            break
+        clock.now = due.planned_at
+        assert playout.air(app, due.id) == AiringState.AIRING
+        clock.now = due.planned_at + timedelta(minutes=5)
+        for st in app.settings.stations:
+            playout.check_station(app, st)
+    clock.now = until
+
+
+def test_a_vietnamese_and_a_thai_version_each_station_its_languages(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    s = site(2, extra="[schedule]\nlead_minutes = 0\n")
+    cfg = s.app.settings.path
+    assert cfg is not None
+    logs = [r / "played.log" for r in s.remotes]
+    text = cfg.read_text(encoding="utf-8")
+    head, st0, st1 = text.split("[[stations]]")
+    st0 += f'languages = ["vi", "thái"]\nplay_command = "echo {{file}} >> {logs[0]}"\n'
+    st1 += f'play_command = "echo {{file}} >> {logs[1]}"\n'
+    cfg.write_text("[[stations]]".join([head, st0, st1]), encoding="utf-8")
+    clock = Clock(local(1, 7, 0))
+    app = open_app(cfg, "vi", clock=clock)
+    try:
+        vi = drop(app, VI, f"{MONTH} Chuyển đổi số.mp3")
+        assert vi.language == "vi"
+        assert [o.delivered for o in deliver.deliver_due(app)] == [1, 1]
+        plan_all(app)
+        assert {a.programme_id for sid in ("st0", "st1") for a in airings(app, sid)} == {vi.id}
+        # st0 expects a Thái version nobody has dropped: a problem, not a silent gap
+        missing = [p for p in find_problems(app) if p.code == "version_missing"]
+        assert len(missing) == 1 and "st0" in missing[0].message and "st1" not in \
+            missing[0].message and "Tiếng Thái" in missing[0].message
+        air_until(app, clock, local(3, 9))  # the premiere at both stations
+
+        thai = drop(app, THAI, f"{MONTH} Chuyển đổi số [Thái].mp3")
+        assert (thai.language, thai.title) == ("blt", vi.title) and thai.revision == 1
+        assert thai.slug is not None and thai.slug.endswith("-blt")
+        assert [o.delivered for o in deliver.deliver_due(app)] == [1]  # st0 only
+        with app.db.read() as sess:
+            assert [d.station_id for d in sess.scalars(select(Delivery).where(
+                Delivery.programme_id == thai.id))] == ["st0"]
+        assert not (s.remotes[1] / f"{thai.slug}.mp3").exists()
+        assert not [p for p in find_problems(app) if p.code == "version_missing"]
+        before = {a.id: a.planned_at for a in airings(app, "st0")}
+        plan_all(app)
+        after = airings(app, "st0")
+        # the Thái version joins the remaining airings; times and the past stay as they were
+        assert {a.id: a.planned_at for a in after} == before
+        assert [a.programme_id for a in after] == [vi.id, thai.id, vi.id, thai.id]
+        assert {a.programme_id for a in airings(app, "st1")} == {vi.id}
+
+        air_until(app, clock, local(8, 9))
+        fixed = drop(app, THAI2, f"{MONTH} chuyển đổi số [thai].mp3")  # a corrected Thái file
+        with app.db.read() as sess:
+            states = {p.id: (p.state, p.revision) for p in sess.scalars(select(Programme))}
+        assert states[fixed.id] == (ProgrammeState.READY.value, 2)
+        assert states[thai.id][0] == ProgrammeState.SUPERSEDED.value
+        assert states[vi.id] == (ProgrammeState.READY.value, 1)  # the other language untouched
+        deliver.deliver_due(app)
+        plan_all(app)
+        air_until(app, clock, local(31, 23))
+
+        played = [[Path(ln).name for ln in lg.read_text().split()] for lg in logs]
+        thai_files = {f"{thai.slug}.mp3", f"{fixed.slug}.mp3"}
+        assert len(played[0]) == 4 and played[0][0] == played[0][2] == f"{vi.slug}.mp3"
+        assert {played[0][1], played[0][3]} <= thai_files
+        assert played[0][3] == f"{fixed.slug}.mp3"  # after the correction, the corrected file
+        assert played[1] == [f"{vi.slug}.mp3"] * 4
+
+        report = build_report(app, MONTH)
+        cells = {st["station_id"]: st["months"][0] for st in report["stations"]}
+        assert cells["st0"]["aired_by_language"] == {"vi": 2, "blt": 2}
+        assert cells["st1"]["aired_by_language"] == {"vi": 4}
+        for cell in cells.values():  # one programme, its rule met, whatever the language
+            assert cell["compliant"] and cell["replays_aired"] == 3
+            assert cell["programme_ids"] == [vi.id]
+        assert {a["language"] for a in report["airings"] if a["station_id"] == "st0"} == \
+            {"vi", "blt"}
+    finally:
+        app.close()
+
+
+def test_a_file_tagged_with_an_unknown_language_is_quarantined_with_the_known_tags(
+        make_app: Callable[..., App]) -> None:
+    clock = Clock(local(2, 8))
+    app = make_app(clock=clock)
+    path = app.settings.ingest.drop_dir / f"{MONTH} Chuyển đổi số [klingon].mp3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(VI, path)
+    claimed = ingest.claim_file(app, path)
+    assert claimed is not None and claimed.rejected
+    note = (app.settings.ingest.quarantine_dir / (path.name + ".txt")).read_text(
+        encoding="utf-8-sig")
+    assert "Nhãn ngôn ngữ" in note and "[klingon]" in note and "[thai]" in note
+    with app.db.read() as s:
+        assert s.get_one(Programme, claimed.programme_id).reason_code == "language"
+
+
+def test_a_sidecar_names_the_language_and_must_agree_with_the_tag(
+        make_app: Callable[..., App]) -> None:
+    app = make_app(clock=Clock(local(2, 8)))
+    folder = app.settings.ingest.drop_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    good, bad = folder / f"{MONTH} Bản tin.mp3", folder / f"{MONTH} Bản tin khác [thai].mp3"
+    for p, src, lang in ((good, VI, "Tiếng Mường"), (bad, THAI, "vi")):
+        shutil.copy(src, p)
+        p.with_name(p.name + ".toml").write_text(f'language = "{lang}"\n', encoding="utf-8")
+    ok, refused = ingest.claim_file(app, good), ingest.claim_file(app, bad)
+    assert ok is not None and not ok.rejected and refused is not None and refused.rejected
+    with app.db.read() as s:
+        assert s.get_one(Programme, ok.programme_id).language == "mtq"
+        assert s.get_one(Programme, refused.programme_id).reason_code == "sidecar"
