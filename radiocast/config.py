@@ -171,12 +171,12 @@ class Settings:
         return station.slots if station.slots is not None else self.schedule.slots
 
     def stations_for(self, month: str, chosen: list[str] | None = None,
-                     language: str = "vi") -> list[str]:
+                     language: str | None = None) -> list[str]:
         """The stations a programme of `month` in `language` goes to: a sidecar's list, or
         every station that exists in that month; only those that air the language."""
         wanted = None if chosen is None else set(chosen)
         return [st.id for st in self.stations if (wanted is None or st.id in wanted)
-                and st.valid_in(month) and language in st.languages]
+                and st.valid_in(month) and (language is None or language in st.languages)]
 
     def longest_window_seconds(self) -> float:
         slots = list(self.schedule.slots)

@@ -21,6 +21,7 @@ from radiocast.errors import AudioError
 from radiocast.faults import crash_point
 from radiocast.fsutil import file_away, sha256_file
 from radiocast.models import Normalized, ProgrammeState
+from radiocast.months import local_month
 from radiocast.naming import slugify
 from radiocast.receipts import acceptance_note, rejection_note
 
@@ -170,10 +171,29 @@ def finish_originals(app: App) -> int:
 
 
 def recover(app: App) -> None:
-    """At start: normalizing → received; finish moving originals of finished programmes."""
+    """At start: normalizing → received; finish moving originals of finished programmes;
+    deliveries for stations the configuration gained (or that now air a language)."""
     with app.db.write() as s:
         ops.reset_normalizing(s, app.clock())
     finish_originals(app)
+    reconcile_deliveries(app)
+
+
+def reconcile_deliveries(app: App) -> int:
+    """Every ready programme of this month or later goes to every station that should have
+    it by the configuration as it is now (a station added, or given a language, after the
+    programme was ready). Only adds: nothing already queued or delivered is touched."""
+    now = app.clock()
+    month = local_month(now, app.settings.general.tz)
+    added = 0
+    with app.db.write() as s:
+        for p in s.scalars(select(Programme).where(
+                Programme.state == ProgrammeState.READY.value, Programme.month >= month)):
+            added += ops.enqueue_deliveries(s, p, app.settings.stations_for(
+                p.month, views.programme_stations(p), p.language), now)
+    if added:
+        log.info("%d deliveries queued for stations the configuration gained", added)
+    return added
 
 
 def limits(app: App) -> dict[str, str]:

@@ -233,7 +233,7 @@ def site(make_app: Callable[..., App], sshd_factory: Callable[..., Sshd], client
 
 
 def ready_programme(app: App, path: Path, title: str = "Chuyển đổi số",
-                    month: str | None = None) -> int:
+                    month: str | None = None, language: str = "vi") -> int:
     """A ready programme whose station file is `path` (delivery does not look inside it)."""
     from radiocast.db import ops
     from radiocast.db.schema import Programme
@@ -250,11 +250,11 @@ def ready_programme(app: App, path: Path, title: str = "Chuyển đổi số",
         pid = ops.claim_programme(s, Claim(
             source_sha256=sha, source_name=path.name, source_size=size, drop_path=str(path),
             spool_path=str(path.with_name(path.name + ".original")), title=title,
-            title_key=title_key(title), month=month, language="vi", priority="normal",
+            title_key=title_key(title), month=month, language=language, priority="normal",
             stations=None), now)
         p = s.get_one(Programme, pid)
         ops.start_normalizing(s, p, f"{month}-{slugify(title)}", now)
         ops.mark_ready(s, p, Normalized(20.0, -20.0, 5.0, -3.0, -16.0, -1.5, str(path), sha,
                                         size), now)
-        ops.enqueue_deliveries(s, p, app.settings.stations_for(month), now)
+        ops.enqueue_deliveries(s, p, app.settings.stations_for(month, None, language), now)
         return pid

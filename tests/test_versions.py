@@ -25,7 +25,7 @@ from radiocast.report import build_report
 from radiocast.stations import deliver
 from radiocast.status import find_problems
 
-from .conftest import SAMPLES, Clock, Site
+from .conftest import SAMPLES, Clock, Site, ready_programme
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 MONTH = "2027-03"
@@ -176,3 +176,33 @@ def test_a_sidecar_names_the_language_and_must_agree_with_the_tag(
     with app.db.read() as s:
         assert s.get_one(Programme, ok.programme_id).language == "mtq"
         assert s.get_one(Programme, refused.programme_id).reason_code == "sidecar"
+
+
+def test_a_station_given_a_language_later_receives_that_version_after_a_restart(
+        make_app: Callable[..., App], tmp_path: Path) -> None:
+    stations = "".join(f'[[stations]]\nid = "{sid}"\nname = "Xã {sid}"\nhost = "{sid}.invalid"\n'
+                       for sid in ("a", "b"))
+    clock = Clock(local(2, 8))
+    app = make_app(stations=stations, clock=clock)
+    f = tmp_path / "thai.mp3"
+    shutil.copy(THAI, f)
+    pid = ready_programme(app, f, month=MONTH, language="blt")
+
+    def receivers(app: App) -> list[str]:
+        with app.db.read() as s:
+            return sorted(d.station_id for d in s.scalars(select(Delivery).where(
+                Delivery.programme_id == pid)))
+
+    assert receivers(app) == []  # nobody airs Thái yet
+    cfg = app.settings.path
+    assert cfg is not None
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        'host = "b.invalid"\n', 'host = "b.invalid"\nlanguages = ["vi", "blt"]\n'),
+        encoding="utf-8")
+    again = open_app(cfg, "vi", clock=clock)
+    try:
+        programmes.recover(again)
+        assert receivers(again) == ["b"]
+        assert programmes.reconcile_deliveries(again) == 0  # only adds, once
+    finally:
+        again.close()
