@@ -202,10 +202,11 @@ def _month_cell(data: _Data, sid: str, st: Station | None, month: str, need: int
     }
 
 
-def _by_language(cells: Iterable[_Cell]) -> dict[str, int]:
+def _by_language(cells: Iterable[_Cell | dict[str, Any]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for c in cells:
-        for lang, n in c.by_language.items():
+        counts = c["aired_by_language"] if isinstance(c, dict) else c.by_language
+        for lang, n in counts.items():
             out[lang] = out.get(lang, 0) + n
     return dict(sorted(out.items(), key=lambda x: (x[0] != "vi", x[0])))
 
@@ -222,6 +223,7 @@ def _totals(stations: list[dict[str, Any]], airings: list[Airing]) -> dict[str, 
         "airings_unconfirmed": sum(1 for a in airings
                                    if a.state == AiringState.UNCONFIRMED.value),
         "airings_planned": len(airings),
+        "aired_by_language": _by_language(c for s in stations for c in s["months"]),
     }
 
 

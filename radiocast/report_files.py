@@ -17,6 +17,7 @@ from radiocast.report_words import (
     document_title,
     evidence_sentence,
     headers,
+    language_sentence,
     period_title,
     summary_sentence,
 )
@@ -57,7 +58,7 @@ def _markdown(data: dict[str, Any], lang: str) -> str:
             "", f"**{document_title(data, lang)}**", "",
             t("report.sender", lang, sender=data["sender"]) + "  ",
             t("report.rule", lang, n=data["replays_required"]) + "  ",
-            summary_sentence(data, lang), "",
+            summary_sentence(data, lang), language_sentence(data, lang), "",
             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     body = ["| " + " | ".join(_cell(v) for v in r) + " |"
             for r in detail_rows(data, lang, numbers=False)]

@@ -18,6 +18,7 @@ from radiocast.i18n import t
 from radiocast.report_words import (
     document_title,
     evidence_sentence,
+    language_sentence,
     month_totals,
     period_title,
     place_date,
@@ -130,8 +131,10 @@ def _heading(pdf: Any, data: dict[str, Any], lang: str) -> None:
 def _body(pdf: Any, data: dict[str, Any], lang: str) -> None:
     for text in (t("report.sender", lang, sender=data["sender"]),
                  t("report.rule", lang, n=data["replays_required"]),
-                 summary_sentence(data, lang), evidence_sentence(data, lang)):
-        _text(pdf, text)
+                 summary_sentence(data, lang), language_sentence(data, lang),
+                 evidence_sentence(data, lang)):
+        if text:
+            _text(pdf, text)
     pdf.ln(2)
 
 

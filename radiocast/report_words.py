@@ -76,6 +76,14 @@ def by_language(data: dict[str, Any], counts: dict[str, int]) -> str:
     return "; ".join(f"{data['languages'].get(code, code)} {n}" for code, n in counts.items())
 
 
+def language_sentence(data: dict[str, Any], lang: str) -> str:
+    """Airings aired per language over the period; "" when all were in one language."""
+    counts = data["totals"]["aired_by_language"]
+    if len(counts) < 2:
+        return ""
+    return t("report.by_language", lang, parts=by_language(data, counts))
+
+
 def summary_sentence(data: dict[str, Any], lang: str) -> str:
     tot = data["totals"]
     def count(key: str) -> str:

@@ -22,6 +22,7 @@ from radiocast.app import App, open_app
 from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.models import AiringState, ProgrammeState
 from radiocast.report import build_report
+from radiocast.report_files import render_report
 from radiocast.stations import deliver
 from radiocast.status import find_problems
 
@@ -142,6 +143,9 @@ def test_a_vietnamese_and_a_thai_version_each_station_its_languages(
             assert cell["programme_ids"] == [vi.id]
         assert {a["language"] for a in report["airings"] if a["station_id"] == "st0"} == \
             {"vi", "blt"}
+        md = render_report(report, "md", "vi").decode("utf-8")
+        assert "Số lượt đã phát theo ngôn ngữ: Tiếng Việt 6; Tiếng Thái (Thái Đen) 2." in md
+        assert "| Tiếng Việt 2; Tiếng Thái (Thái Đen) 2 |" in md  # st0's month
     finally:
         app.close()
 
