@@ -55,7 +55,7 @@ def detail_rows(data: dict[str, Any], lang: str, numbers: bool = True) -> list[l
                          ", ".join(f"#{p}" for p in c["programme_ids"]),
                          yes_no(c["delivered"], lang), when(c["premiere_at"], year=True),
                          c["replays_aired"], c["makeups"], c["missed"], minutes,
-                         by_language(data, c["aired_by_language"]),
+                         by_language(data, c.get("aired_by_language", {}), lang),
                          met(c["compliant"], lang)])
     return rows
 
@@ -71,17 +71,18 @@ def airing_rows(data: dict[str, Any], lang: str) -> list[list[Any]]:
             for a in data["airings"]]
 
 
-def by_language(data: dict[str, Any], counts: dict[str, int]) -> str:
+def by_language(data: dict[str, Any], counts: dict[str, int], lang: str) -> str:
     """Airings aired per language version: "Tiếng Việt 2; Tiếng Thái (Thái Đen) 2"."""
-    return "; ".join(f"{data['languages'].get(code, code)} {n}" for code, n in counts.items())
+    names = data.get("languages", {})
+    return "; ".join(f"{names.get(code, code)} {num(n, lang, 0)}" for code, n in counts.items())
 
 
 def language_sentence(data: dict[str, Any], lang: str) -> str:
     """Airings aired per language over the period; "" when all were in one language."""
-    counts = data["totals"]["aired_by_language"]
+    counts = data["totals"].get("aired_by_language", {})
     if len(counts) < 2:
         return ""
-    return t("report.by_language", lang, parts=by_language(data, counts))
+    return t("report.by_language", lang, parts=by_language(data, counts, lang))
 
 
 def summary_sentence(data: dict[str, Any], lang: str) -> str:

@@ -117,7 +117,9 @@ def _province(n: int) -> dict[str, Any]:
             "totals": {"station_months": len(cells), "compliant": ok,
                        "compliance_rate": ok / len(cells), "airings_aired": 4 * ok,
                        "airings_missed": len(cells) - ok, "airings_unconfirmed": 0,
-                       "airings_planned": 4 * len(cells)},
+                       "airings_planned": 4 * len(cells),
+                       "aired_by_language": {"vi": 3 * ok, "blt": ok}},
+            "languages": {"vi": "Tiếng Việt", "blt": "Tiếng Thái (Thái Đen)"},
             "programmes": [], "airings": []}
 
 
@@ -129,6 +131,8 @@ def test_a_province_summary_still_fits_one_page(tmp_path: Path) -> None:
     assert "7.140/7.200" in text and "99,2%" in text  # 7,140 of 7,200 station-months
     assert "Xã số 590 (1)" in text and "… và 48 mục khác" in text
     assert "PHÓ GIÁM ĐỐC" in text
+    assert "theo ngôn ngữ: Tiếng Việt 21.420; Tiếng Thái (Thái Đen) 7.140" in " ".join(
+        text.split())
 
 
 @pytest.mark.parametrize(("period", "vi", "en"), [
