@@ -85,7 +85,8 @@ def main() -> None:
     for step in steps:  # the first pass plans, schedules and reads problems
         step()
     mono = time.monotonic()
-    contacts.unpublished.clear()  # served: playbooks written, inventories and outcomes read
+    contacts.published.update(contacts.changes)  # served: playbooks written, inventories and
+    # outcomes read
     for st in app.settings.stations:
         contacts.last_inventory[st.id] = mono
         contacts.last_outcome[st.id] = mono
