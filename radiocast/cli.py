@@ -147,8 +147,8 @@ def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
     elif not rows:
         click.echo(t("cli.no_programmes", app.lang))
     else:
-        render_table(rows, ["id", "month", "state", "title", "duration_s", "output_lufs",
-                            "slug", "reason"], app.lang, "programme")
+        render_table(rows, ["id", "month", "language", "state", "title", "duration_s",
+                            "output_lufs", "slug", "reason"], app.lang, "programme")
 
 
 @cli.command()

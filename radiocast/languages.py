@@ -18,8 +18,10 @@ from radiocast.naming import ascii_fold, nfc
 
 VIETNAMESE = "vi"
 CODE_RE = re.compile(r"^[a-z]{2,3}$")
-# a trailing "[...]" on a file's stem: the version's language
+# a "[...]" at the end (or the start) of a file's stem, its month left out: the language
 TAG_RE = re.compile(r"\s*\[([^\[\]]{1,40})\]\s*$")
+LEAD_TAG_RE = re.compile(r"^\s*\[([^\[\]]{1,40})\]\s*")
+BRACKETS_RE = re.compile(r"\[([^\[\]]{1,40})\]")
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,21 @@ class Languages:
 
 
 def split_tag(stem: str) -> tuple[str, str | None]:
-    """("2026-12 Chuyển đổi số [thai]") → ("2026-12 Chuyển đổi số", "thai")."""
+    """("Chuyển đổi số [thai]") → ("Chuyển đổi số", "thai"); a tag may also lead:
+    ("[thai] Chuyển đổi số"). The month is taken out of the stem before (naming)."""
+    stem = re.sub(r"[(\[]\s*[)\]]", " ", stem)  # "[2026-11]" without its month: no tag
     m = TAG_RE.search(stem)
-    if m is None:
-        return stem, None
-    return stem[:m.start()], m.group(1).strip()
+    if m is not None:
+        return stem[:m.start()], m.group(1).strip()
+    m = LEAD_TAG_RE.match(stem)
+    if m is not None:
+        return stem[m.end():], m.group(1).strip()
+    return stem, None
+
+
+def other_tags(text: str, languages: Languages) -> list[str]:
+    """Bracketed words left in a title that name a language: a second tag."""
+    return [g for g in BRACKETS_RE.findall(text) if languages.resolve(g) is not None]
 
 
 def parse_languages(key: str, table: Mapping[str, Any]) -> Languages:

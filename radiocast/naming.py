@@ -63,7 +63,26 @@ def month_from(path: PurePath, root: PurePath) -> str | None:
     return None
 
 
-def title_from(path: PurePath) -> str:
-    stem = THANG_RE.sub(" ", MONTH_RE.sub(" ", nfc(path.stem)))
-    title = re.sub(r"[_\s]+", " ", stem).strip(" -_.()[]")
+def without_month(text: str) -> str:
+    """The text with its month patterns ("2026-11", "tháng 11/2026") blanked."""
+    return THANG_RE.sub(" ", MONTH_RE.sub(" ", nfc(text)))
+
+
+def title_from(path: PurePath | str) -> str:
+    """The title in a file name (or a stem): months, empty brackets they leave and edge
+    punctuation out; "Chuyển đổi số (bản 2)" keeps its closing parenthesis."""
+    stem = without_month(path if isinstance(path, str) else path.stem)
+    stem = re.sub(r"[(\[]\s*[)\]]", " ", stem)  # "(2026-11)" → "( )" → gone
+    title = re.sub(r"[_\s]+", " ", stem).strip(" -_.")
+    title = _unpaired(title)
     return re.sub(r"\s*-\s*$", "", title)
+
+
+def _unpaired(title: str) -> str:
+    """A bracket at an end without its partner is edge punctuation: "(Chuyển đổi số" ."""
+    for opening, closing in ("()", "[]"):
+        if title.endswith(closing) and opening not in title:
+            title = title[:-1].rstrip(" -_.")
+        if title.startswith(opening) and closing not in title:
+            title = title[1:].lstrip(" -_.")
+    return title

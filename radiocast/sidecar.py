@@ -9,10 +9,10 @@ from typing import Any
 
 from radiocast.errors import ConfigError
 from radiocast.fsutil import is_regular
-from radiocast.languages import VIETNAMESE, Languages, split_tag
+from radiocast.languages import VIETNAMESE, Languages, other_tags, split_tag
 from radiocast.models import Priority
 from radiocast.months import is_month
-from radiocast.naming import month_from, nfc, title_from
+from radiocast.naming import month_from, nfc, title_from, without_month
 from radiocast.validate import priority_of
 
 SIDECAR_KEYS = {"title", "month", "language", "priority", "stations"}
@@ -50,13 +50,15 @@ def read_metadata(path: Path, root: Path, arrival_month: str, known_stations: se
     """What the file's name (and sidecar, if any) say. Raises SidecarError naming the key.
     A trailing "[tag]" on the name is the version's language; the title is without it."""
     languages = languages or Languages()
-    stem, tag = split_tag(nfc(path.stem))
+    stem, tag = split_tag(without_month(path.stem).strip())
     month = month_from(path, root) or arrival_month
-    title = title_from(path.with_name(stem + path.suffix)) or \
+    title = title_from(stem) or \
         f"Chương trình tháng {month[5:]}/{month[:4]}"
     language = VIETNAMESE if tag is None else languages.resolve(tag)
     if language is None:
         raise LanguageError(f"[{tag}] — {languages.tags()}")
+    if tag is not None and (more := other_tags(stem, languages)):
+        raise LanguageError(f"two language tags: [{tag}] and [{more[0]}]")
     meta = Meta(title, month, language, Priority.NORMAL, None, sidecar_for(path))
     if meta.sidecar is None:
         return meta

@@ -8,11 +8,13 @@ the 1st, the Thái one on the 3rd, a corrected Thái file on the 8th.
 from __future__ import annotations
 
 import shutil
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from radiocast import ingest, programmes
@@ -20,9 +22,12 @@ from radiocast.airing import playout
 from radiocast.airing.planning import plan_all
 from radiocast.app import App, open_app
 from radiocast.db.schema import Airing, Delivery, Programme
+from radiocast.errors import ConfigError
+from radiocast.languages import parse_languages
 from radiocast.models import AiringState, ProgrammeState
 from radiocast.report import build_report
 from radiocast.report_files import render_report
+from radiocast.sidecar import LanguageError, read_metadata
 from radiocast.stations import deliver
 from radiocast.status import find_problems
 
@@ -210,3 +215,43 @@ def test_a_station_given_a_language_later_receives_that_version_after_a_restart(
         assert programmes.reconcile_deliveries(again) == 0  # only adds, once
     finally:
         again.close()
+
+
+@pytest.mark.parametrize(("name", "title", "language"), [
+    ("2026-12 Chuyển đổi số [thai].mp3", "Chuyển đổi số", "blt"),
+    ("[Thái] 2026-12 Chuyển đổi số.mp3", "Chuyển đổi số", "blt"),
+    ("Chuyển đổi số [THAI DEN] 2026-12.mp3", "Chuyển đổi số", "blt"),
+    ("2026-12 Chuyển đổi số [Mường].wav", "Chuyển đổi số", "mtq"),
+    ("2026-12 Chuyển đổi số [vi].mp3", "Chuyển đổi số", "vi"),
+    ("2026-12 Chuyển đổi số.mp3", "Chuyển đổi số", "vi"),
+    ("2026-12 Chuyển đổi số (bản 2) [hmong].mp3", "Chuyển đổi số (bản 2)", "hmn"),
+    ("[2026-12] Chuyển đổi số.mp3", "Chuyển đổi số", "vi"),
+    ("Chuyển đổi số (2026-12).mp3", "Chuyển đổi số", "vi"),
+    (unicodedata.normalize("NFD", "2026-12 Chuyển đổi số [Thái].mp3"), "Chuyển đổi số", "blt"),
+])
+def test_the_language_tag_in_a_file_name(tmp_path: Path, name: str, title: str,
+                                         language: str) -> None:
+    meta = read_metadata(tmp_path / name, tmp_path, "2026-11", set())
+    assert (meta.title, meta.month, meta.language) == (title, "2026-12", language)
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("2026-12 Chuyển đổi số [klingon].mp3", "[klingon]"),
+    ("2026-12 Bản tin [số 3].mp3", "[số 3]"),
+    ("2026-12 Chuyển đổi số [thai] [vi].mp3", "two language tags"),
+])
+def test_a_tag_that_names_no_language_or_two_is_refused(tmp_path: Path, name: str,
+                                                         why: str) -> None:
+    with pytest.raises(LanguageError) as err:
+        read_metadata(tmp_path / name, tmp_path, "2026-11", set())
+    assert why in str(err.value) and err.value.code == "language"
+
+
+def test_configured_languages_and_their_clashes() -> None:
+    langs = parse_languages("languages", {"tdd": {"name": "Tiếng Thái (Thái Trắng)",
+                                                  "aliases": ["thai trang"]}})
+    assert langs.resolve("Thái Trắng") == "tdd" and langs.resolve("thai") == "blt"
+    with pytest.raises(ConfigError, match="already names"):
+        parse_languages("languages", {"tdd": {"name": "x", "aliases": ["thai"]}})
+    with pytest.raises(ConfigError, match="ISO 639"):
+        parse_languages("languages", {"Thai": "Tiếng Thái"})
