@@ -259,18 +259,21 @@ def _version_missing(look: _Look) -> Iterator[Problem]:
         groups.setdefault(p.title_key, []).append(p)
     for versions in groups.values():
         lead, have = versions[0], {p.language for p in versions}
-        chosen = views.programme_stations(lead)
+        since = min(p.ready_at or p.received_at for p in versions)
         for lang in sorted({x for st in cfg.stations for x in st.languages} - have):
-            ids = cfg.stations_for(look.month, chosen, lang)
-            if ids:
-                name = cfg.languages.name(lang)
-                yield look.problem(
-                    "warning", "version_missing", min(p.ready_at or p.received_at
-                                                      for p in versions),
-                    f"{lead.id}:{lang}", id=lead.id, title=lead.title, language=name,
-                    month=month_label(look.month), n=len(ids), programme=lead.id,
-                    stations=", ".join(ids[:5]) + (" …" if len(ids) > 5 else ""),
-                    example=f"{look.month} {lead.title} [{lang}].mp3")
+            ids = cfg.stations_for(look.month, views.programme_stations(lead), lang)
+            # a station with no version in any of its languages airs nothing of it
+            silent = [i for i in ids if not have & set(cfg.station(i).languages)]
+            for group, sev, variant in ((silent, "error", "message_none"),
+                                        ([i for i in ids if i not in silent], "warning",
+                                         "message")):
+                if group:
+                    yield look.problem(
+                        sev, "version_missing", since, f"{lead.id}:{lang}:{sev}",
+                        (variant, "action"), id=lead.id, title=lead.title, n=len(group),
+                        language=cfg.languages.name(lang), month=month_label(look.month),
+                        stations=", ".join(group[:5]) + (" …" if len(group) > 5 else ""),
+                        example=f"{look.month} {lead.title} [{lang}].mp3", programme=lead.id)
 
 
 FINDERS: tuple[Callable[[_Look], Iterator[Problem]], ...] = (

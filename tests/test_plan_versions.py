@@ -168,3 +168,22 @@ def test_each_version_its_own_premiere_and_replays() -> None:
     assert sorted((n.programme_id, n.kind.value) for n in each.add) == sorted(
         [(1, "premiere"), (1, "replay"), (1, "replay"), (1, "replay"),
          (2, "premiere"), (2, "replay"), (2, "replay"), (2, "replay")])
+
+
+def test_an_emergency_in_two_languages_airs_each_once_one_after_the_other() -> None:
+    m = "2026-12"
+    now = datetime(2026, 12, 9, 14, 0, tzinfo=TZ).astimezone(UTC)
+    urgent = [ProgrammeInfo(1, m, Priority.EMERGENCY, 120.0, (), "vi", "khẩn"),
+              ProgrammeInfo(2, m, Priority.EMERGENCY, 150.0, (), "blt", "khẩn")]
+    both, vi_only = (StationInfo("a", WINDOWS, languages=("vi", "blt")),
+                     StationInfo("b", WINDOWS))
+    avail = {(1, "a"): now, (2, "a"): now, (1, "b"): now}
+    plan = plan_month(m, urgent, [both, vi_only], [], avail, now, TZ, Rules())
+    a = sorted((n for n in plan.add if n.station_id == "a"), key=lambda n: n.planned_at)
+    assert [(n.programme_id, n.kind) for n in a] == [(1, AiringKind.EMERGENCY),
+                                                     (2, AiringKind.EMERGENCY)]
+    assert a[0].planned_at <= now + timedelta(seconds=15)  # at once
+    assert a[1].planned_at >= a[0].planned_at + timedelta(seconds=120)  # after the first
+    assert [n.programme_id for n in plan.add if n.station_id == "b"] == [1]
+    rows = apply(plan, [])
+    assert plan_month(m, urgent, [both, vi_only], rows, avail, now, TZ, Rules()).empty

@@ -255,3 +255,21 @@ def test_configured_languages_and_their_clashes() -> None:
         parse_languages("languages", {"tdd": {"name": "x", "aliases": ["thai"]}})
     with pytest.raises(ConfigError, match="ISO 639"):
         parse_languages("languages", {"Thai": "Tiếng Thái"})
+
+
+def test_a_station_without_any_version_in_its_languages_is_an_error_not_a_gap(
+        make_app: Callable[..., App], tmp_path: Path) -> None:
+    stations = "".join(f'[[stations]]\nid = "{sid}"\nname = "Xã {sid}"\nhost = "{sid}.invalid"\n'
+                       f"languages = {langs}\n" for sid, langs in (
+                           ("a", '["vi"]'), ("b", '["vi", "blt"]'), ("c", '["blt"]')))
+    app = make_app(stations=stations, clock=Clock(local(2, 8)))
+    f = tmp_path / "vi.mp3"
+    shutil.copy(VI, f)
+    ready_programme(app, f, month=MONTH)
+    found = {p.severity: p for p in find_problems(app) if p.code == "version_missing"}
+    assert set(found) == {"warning", "error"}
+    assert "(b)" in found["warning"].message and "(c)" in found["error"].message
+    assert "chưa phát được" in found["error"].message
+    assert "[blt].mp3" in found["error"].action
+    en = {p.severity: p for p in find_problems(app, "en") if p.code == "version_missing"}
+    assert "cannot air it" in en["error"].message

@@ -19,7 +19,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from radiocast.airing.windows import (
@@ -179,7 +179,8 @@ def plan_month(
                 continue  # no version of it at the station yet: nothing can be planned
             mine = [a for a in here if group_of.get(a.programme_id) == gkey]
             if group.lead.priority == Priority.EMERGENCY:
-                _plan_emergency(plan, group.lead, station, mine, group.when[group.lead.id], now)
+                _plan_emergency(plan, group.lead, station, mine, group.when[group.lead.id],
+                                max(now, _urgent_end(plan, here, by_id, station.id)))
             else:
                 _plan_programme(plan, occupancy, group, station, mine, now, rules, month)
         _order_windows(plan, occupancy, here, now, first_new)
@@ -265,11 +266,25 @@ def _assign_versions(plan: Plan, occupancy: Occupancy, group: _Group,
 
 
 def _plan_emergency(plan: Plan, prog: ProgrammeInfo, station: StationInfo,
-                    mine: list[ExistingAiring], avail: datetime, now: datetime) -> None:
+                    mine: list[ExistingAiring], avail: datetime, after: datetime) -> None:
+    """One airing, at once (`after`: now, or the end of the station's emergencies already
+    planned: the versions of an emergency in two languages play one after the other)."""
     if mine:
         return  # one airing, outside the quota; whatever happened to it is final
     plan.add.append(NewAiring(prog.id, station.id, AiringKind.EMERGENCY,
-                              max(avail, now) + timedelta(seconds=PLAN_MARGIN_SECONDS)))
+                              max(avail, after) + timedelta(seconds=PLAN_MARGIN_SECONDS)))
+
+
+def _urgent_end(plan: Plan, here: list[ExistingAiring], progs: dict[int, ProgrammeInfo],
+                sid: str) -> datetime:
+    """When the station's planned or playing emergencies (old and new) end."""
+    spans = [(a.planned_at, a.programme_id) for a in here if a.kind == AiringKind.EMERGENCY
+             and a.state in (AiringState.PLANNED, AiringState.AIRING)]
+    spans += [(n.planned_at, n.programme_id) for n in plan.add
+              if n.station_id == sid and n.kind == AiringKind.EMERGENCY]
+    return max((at + timedelta(seconds=(progs[pid].duration_s if pid in progs else 0)
+                               + GAP_SECONDS) for at, pid in spans), default=datetime.min
+               .replace(tzinfo=UTC))
 
 
 def _spread(occ: Occupancy, prog: ProgrammeInfo, earliest: datetime, last: datetime | None,
