@@ -88,7 +88,10 @@ def test_versions_share_the_quota_each_station_only_its_languages_in_turn(
             assert len(got) + missing == 4
             assert [a.kind for a in got][:1] == ([AiringKind.PREMIERE] if got else [])
             if mode == "share":  # the premiere in the first language, then each in turn
-                have = [x for x in order_of(s.languages) if x in {p.language for p in q}]
+                # (a version longer than every window here is left out, unless all are)
+                longest = max(sl.minutes * 60 for sl in s.slots)
+                fit = [p for p in q if p.duration_s <= longest] or q
+                have = [x for x in order_of(s.languages) if x in {p.language for p in fit}]
                 assert [lang_of[a.programme_id] for a in got] == \
                     [have[k % len(have)] for k in range(len(got))]
         if not here:
@@ -187,3 +190,14 @@ def test_an_emergency_in_two_languages_airs_each_once_one_after_the_other() -> N
     assert [n.programme_id for n in plan.add if n.station_id == "b"] == [1]
     rows = apply(plan, [])
     assert plan_month(m, urgent, [both, vi_only], rows, avail, now, TZ, Rules()).empty
+
+
+def test_a_version_too_long_for_the_station_windows_does_not_hold_the_others_back() -> None:
+    m = "2026-12"
+    now = datetime(2026, 12, 1, 8, 0, tzinfo=TZ).astimezone(UTC)
+    progs = [ProgrammeInfo(1, m, Priority.NORMAL, 900.0, (), "vi", GROUP),
+             ProgrammeInfo(2, m, Priority.NORMAL, 50 * 60.0, (), "blt", GROUP)]  # > 45 min
+    station = StationInfo("a", WINDOWS, languages=("vi", "blt"))
+    plan = plan_month(m, progs, [station], [], {(1, "a"): now, (2, "a"): now}, now, TZ,
+                      Rules())
+    assert [n.programme_id for n in plan.add] == [1, 1, 1, 1] and not plan.shortfalls

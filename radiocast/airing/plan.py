@@ -132,6 +132,10 @@ def _at_station(members: list[ProgrammeInfo], station: StationInfo,
     here = sorted((p for p in members if p.language in langs
                    and (p.id, station.id) in available_at),
                   key=lambda p: (order.index(p.language), p.id))
+    # a version longer than every window here would hold the others back: it is left out
+    # (when none fits, the shortfall says so)
+    longest = max((s.minutes * 60 for s in station.slots), default=0)
+    here = [p for p in here if p.duration_s <= longest] or here
     if not here:
         return None
     when: dict[int, datetime] = {}
