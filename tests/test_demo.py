@@ -18,9 +18,14 @@ def test_readme_demo_command_runs_the_whole_job(tmp_path: Path) -> None:
     assert "Báo cáo:" in res.stdout
     stations = sorted((out / "stations").iterdir())
     assert len(stations) == 3
+    thai = "son-thuy"  # the last of the three communes airs Thái too
+    assert "tiếng Thái" in res.stdout
     for st in stations:
-        mp3 = list((st / "radio").glob("*.mp3"))
-        assert len(mp3) == 3  # every good sample programme reached every station
+        mp3 = sorted(p.name for p in (st / "radio").glob("*.mp3"))
+        # every good sample programme reached every station; the Thái version only the
+        # station that airs Thái
+        assert len(mp3) == (4 if st.name == thai else 3), (st.name, mp3)
+        assert sum(name.endswith("-blt.mp3") for name in mp3) == (st.name == thai)
         assert (st / "radio" / "playbook.json").exists()
         assert len((st / "asrun.log").read_text().splitlines()) == 3  # three premieres aired
     quarantine = out / "drop" / "Lỗi"

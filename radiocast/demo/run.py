@@ -57,6 +57,7 @@ SAMPLES = [  # not-ui
 # the files a member of staff might drop by mistake: a copy under another name, a text file
 DUPLICATE, BROKEN, BROKEN_TEXT = (  # not-ui
     "Bản sao gửi nhầm.mp3", "Bản tin hỏng.mp3", "Đây không phải tệp âm thanh.\n")
+THAI_TAG = "[thai]"  # not-ui: a file name's language tag
 
 
 def samples_dir() -> Path | None:
@@ -193,11 +194,19 @@ stall_timeout_seconds = 15
 retry_backoff_seconds = [3, 6, 10]
 agent_poll_seconds = 5
 """]
-    for i, (sid, name) in enumerate(COMMUNES[:n]):
-        st = sims.stations[sid]
-        log_path = st.folder / "asrun.log"
-        playout = "agent" if i < agent_count(n) else "ssh-command"
-        parts.append(f"""
+    parts += [_station_table(i, sid, name, sims, n) for i, (sid, name) in
+              enumerate(COMMUNES[:n])]
+    cfg = root / "radiocast.toml"
+    cfg.write_text("".join(parts), encoding="utf-8")
+    return cfg
+
+
+def _station_table(i: int, sid: str, name: str, sims: SimStations, n: int) -> str:
+    st = sims.stations[sid]
+    playout = "agent" if i < agent_count(n) else "ssh-command"
+    # the last station airs Thái too: it receives the Thái version as well
+    langs = 'languages = ["vi", "blt"]\n' if i == n - 1 and n > 1 else ""
+    return f"""
 [[stations]]
 id = "{sid}"
 name = "{name}"
@@ -208,11 +217,8 @@ key_file = "keys/id_ed25519"
 known_hosts = "keys/known_hosts"
 remote_dir = "{st.remote_dir}"
 playout = "{playout}"
-play_command = {json.dumps(play_command(log_path))}
-""")
-    cfg = root / "radiocast.toml"
-    cfg.write_text("".join(parts), encoding="utf-8")
-    return cfg
+play_command = {json.dumps(play_command(st.folder / "asrun.log"))}
+{langs}"""
 
 
 def drop_samples(app: App, month: str) -> None:
@@ -228,6 +234,11 @@ def drop_samples(app: App, month: str) -> None:
     first = drop / f"{month} {SAMPLES[0][1]}.mp3"
     shutil.copy(first, drop / DUPLICATE)  # a duplicate: same bytes, other name
     (drop / f"{month} {BROKEN}").write_text(BROKEN_TEXT, encoding="utf-8")  # quarantined
+    thai = [st.id for st in app.settings.stations if "blt" in st.languages]
+    if thai:  # the first programme's Thái version, for the stations that air Thái
+        _synth_sample(drop / f"{month} {SAMPLES[0][1]} {THAI_TAG}.mp3", 18, 440)
+        click.echo(t("demo.versions", app.lang, stations=", ".join(thai),
+                     title=SAMPLES[0][1], tag=THAI_TAG))
 
 
 class Monitor(threading.Thread):
@@ -262,9 +273,11 @@ class Monitor(threading.Thread):
             lines.append("  " + t("demo.station_line", lang, id=f"{st.id:<10}", bar=f"{bar:<3}",
                                   ok=ok, total=len(mine), aired=aired, planned=planned)
                          + ("  " + t("demo.retrying", lang, err=err) if err else ""))
-        finished = bool(ready) and len(ready) == len(SAMPLES) and all(
-            sum(d.state == DeliveryState.DELIVERED.value for d in dels if d.station_id == st.id)
-            == len(ready) for st in self.app.settings.stations) and bool(prem) and all(
+        versions = sum("blt" in st.languages for st in self.app.settings.stations) > 0
+        finished = bool(ready) and len(ready) == len(SAMPLES) + versions and all(
+            all(d.state == DeliveryState.DELIVERED.value for d in dels if d.station_id == st.id)
+            and sum(d.station_id == st.id for d in dels) >= len(SAMPLES)
+            for st in self.app.settings.stations) and bool(prem) and all(
             a.state in (AiringState.AIRED.value, AiringState.MISSED.value,
                         AiringState.FAILED.value) for a in prem) and len(
             {a.station_id for a in prem}) == len(self.app.settings.stations)
