@@ -31,11 +31,10 @@ def local(y: int, m: int, d: int, h: int = 0, mi: int = 0) -> datetime:
 
 
 def apply(plan: Plan, existing: list[ExistingAiring], now: datetime) -> list[ExistingAiring]:
-    """What the database would hold after the plan is written."""
-    out = [a for a in existing if a.id not in plan.cancel]
-    out = [ExistingAiring(a.id, a.programme_id, a.station_id, a.kind,
+    """What the database would hold after the plan is written (versions revised too)."""
+    out = [ExistingAiring(a.id, plan.revise.get(a.id, a.programme_id), a.station_id, a.kind,
                           plan.move.get(a.id, a.planned_at), a.state, a.replaces_id)
-           for a in out]
+           for a in existing if a.id not in plan.cancel]
     nid = max((a.id for a in existing), default=0)
     for n in plan.add:
         nid += 1

@@ -20,22 +20,14 @@ from radiocast.airing.plan import (
 )
 from radiocast.models import AiringKind, AiringState, Priority, Slot
 from tests.test_plan import TZ, WINDOWS, in_window, slot_strategy
+from tests.test_plan import apply as applied
 
 LANGS = ("vi", "blt", "mtq")
-GROUP = "2026-12 chuyển đổi số"
 
 
 def apply(plan: Plan, existing: list[ExistingAiring]) -> list[ExistingAiring]:
-    """What the database holds after the plan is written (revised versions included)."""
-    out = [ExistingAiring(a.id, plan.revise.get(a.id, a.programme_id), a.station_id, a.kind,
-                          plan.move.get(a.id, a.planned_at), a.state, a.replaces_id)
-           for a in existing if a.id not in plan.cancel]
-    nid = max((a.id for a in existing), default=0)
-    for n in plan.add:
-        nid += 1
-        out.append(ExistingAiring(nid, n.programme_id, n.station_id, n.kind, n.planned_at,
-                                  AiringState.PLANNED, n.replaces_id))
-    return out
+    return applied(plan, existing, datetime.now(UTC))
+GROUP = "2026-12 chuyển đổi số"
 
 
 def order_of(langs: tuple[str, ...]) -> tuple[str, ...]:
