@@ -20,7 +20,9 @@ from sqlalchemy import select
 from radiocast import ingest, programmes
 from radiocast.airing import playout
 from radiocast.airing.planning import plan_all
+from radiocast.alerting.notices import digest
 from radiocast.app import App, open_app
+from radiocast.db import ops, views
 from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.errors import ConfigError
 from radiocast.languages import parse_languages
@@ -273,3 +275,43 @@ def test_a_station_without_any_version_in_its_languages_is_an_error_not_a_gap(
     assert "[blt].mp3" in found["error"].action
     en = {p.severity: p for p in find_problems(app, "en") if p.code == "version_missing"}
     assert "cannot air it" in en["error"].message
+
+
+@pytest.mark.parametrize("versions", ["share", "each"])
+def test_this_months_progress_counts_versions_as_the_planner_and_the_report_do(
+        make_app: Callable[..., App], tmp_path: Path, versions: str) -> None:
+    """The digest and the compliance metric: with "share", 4 airings of any versions meet the
+    rule; with "each", every version the station was sent needs its own 4."""
+    stations = "".join(f'[[stations]]\nid = "{sid}"\nname = "Xã {sid}"\nhost = "{sid}.invalid"\n'
+                       f"languages = {langs}\n" for sid, langs in (
+                           ("a", '["vi", "blt"]'), ("b", '["vi"]')))
+    clock = Clock(local(1, 8))
+    app = make_app(f'[schedule]\nversions = "{versions}"\n', stations, clock=clock)
+    for name, lang, src in (("vi.mp3", "vi", VI), ("blt.mp3", "blt", THAI)):
+        shutil.copy(src, tmp_path / name)
+        ready_programme(app, tmp_path / name, month=MONTH, language=lang)
+    with app.db.write() as s:
+        for d in s.scalars(select(Delivery)):
+            ops.mark_delivered(s, d, clock.now)
+    plan_all(app)
+    with app.db.write() as s:  # a: every vi airing and the first blt one; b: its first two
+        done: list[str] = []
+        for a in s.scalars(select(Airing).order_by(Airing.planned_at)):
+            key = f"{a.station_id} {s.get_one(Programme, a.programme_id).language}"
+            if key == "a vi" or done.count(key) < {"a blt": 1, "b vi": 2}[key]:
+                ops.finish_airing(s, a, AiringState.AIRED, a.planned_at, "exit 0")
+                done.append(key)
+    with app.db.read() as s:
+        progress = views.month_progress(s, MONTH, ["a", "b"], 3, versions == "each")
+        counted = {(a.station_id, s.get_one(Programme, a.programme_id).language)
+                   for a in s.scalars(select(Airing).where(
+                       Airing.state == AiringState.AIRED.value))}
+    assert ("a", "blt") in counted
+    if versions == "share":
+        assert progress == {"a": (3, 4), "b": (2, 4)}  # a airs vi, blt, vi, blt
+    else:  # a: 4 vi + 1 blt of 8; b has only the vi version
+        assert progress == {"a": (5, 8), "b": (2, 4)}
+    clock.now = local(20, 7)
+    with app.db.read() as s:
+        _, text = digest(s, app.settings, clock.now, "vi", [])
+    assert ("a 5/8" if versions == "each" else "a 3/4") in text and "b 2/4" in text

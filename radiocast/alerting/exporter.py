@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 
 from radiocast import metrics
 from radiocast.config import Settings
+from radiocast.db import views
 from radiocast.db.engine import Database
 from radiocast.db.schema import Airing, Delivery, Station
-from radiocast.models import AiringKind, AiringState
+from radiocast.models import AiringState
 from radiocast.months import local_month
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,10 @@ class DatabaseCollector(Collector):
             deliveries = s.execute(select(Delivery.state, func.count()).group_by(
                 Delivery.state)).all()
             stations = [st for st in s.scalars(select(Station)) if st.id in configured]
-            aired = dict(s.execute(select(Airing.station_id, func.count()).where(
-                Airing.month == month, Airing.state == AiringState.AIRED.value,
-                Airing.kind != AiringKind.EMERGENCY.value).group_by(Airing.station_id)).all())
+            progress = views.month_progress(
+                s, month, self.settings.stations_for(month),
+                self.settings.schedule.replays_per_month,
+                self.settings.schedule.versions == "each")
         yield self._airings(airings)
         done = CounterMetricFamily("radiocast_deliveries", "Deliveries by outcome "
                                    "(queued, sending, published, delivered, failed, cancelled).",
@@ -53,7 +55,7 @@ class DatabaseCollector(Collector):
             done.add_metric([state], n)
         yield done
         yield from self._stations(stations)
-        yield self._compliance(month, aired)
+        yield self._compliance(progress)
         yield self._problems()
 
     def _airings(self, rows: Sequence[Any]) -> Metric:
@@ -79,14 +81,15 @@ class DatabaseCollector(Collector):
         yield contact
         yield free
 
-    def _compliance(self, month: str, aired: dict[str, int]) -> Metric:
+    @staticmethod
+    def _compliance(progress: dict[str, tuple[int, int]]) -> Metric:
         """This month so far: airings aired out of the premiere and the replays needed."""
-        need = self.settings.schedule.replays_per_month + 1
         fam = GaugeMetricFamily("radiocast_month_compliance_ratio", "This month so far: "
-                                "airings aired / (1 premiere + the replays required), at most 1.",
+                                "airings aired / (1 premiere + the replays required, per "
+                                "version when versions = \"each\"), at most 1.",
                                 labels=["station"])
-        for sid in self.settings.stations_for(month):
-            fam.add_metric([sid], min(1.0, aired.get(sid, 0) / need))
+        for sid, (done, need) in progress.items():
+            fam.add_metric([sid], min(1.0, done / need))
         return fam
 
     def _problems(self) -> Metric:

@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 
 from radiocast.config import Settings
 from radiocast.config_alerts import AlertChannel
-from radiocast.db import ops_alerts
+from radiocast.db import ops_alerts, views
 from radiocast.db.engine import Database
 from radiocast.db.schema import Airing, Incident, Notice, Programme
 from radiocast.humane import age, month_label, when
 from radiocast.i18n import t, word
-from radiocast.models import AiringKind, AiringState, Priority
+from radiocast.models import AiringState, Priority
 from radiocast.months import local_month
 
 SEVERITY = {"warning": 0, "error": 1}
@@ -179,14 +179,11 @@ def digest(s: Session, settings: Settings, now: datetime, lang: str,
     tz: ZoneInfo = settings.general.tz
     local = now.astimezone(tz)
     month, need = local_month(now, tz), settings.schedule.replays_per_month
-    aired: dict[str, int] = {}
-    for sid, kind in s.execute(select(Airing.station_id, Airing.kind).where(
-            Airing.month == month, Airing.state == AiringState.AIRED.value)):
-        if kind != AiringKind.EMERGENCY.value:
-            aired[sid] = aired.get(sid, 0) + 1
     stations = settings.stations_for(month)
-    short = [f"{sid} {min(aired.get(sid, 0), need + 1)}/{need + 1}" for sid in stations
-             if aired.get(sid, 0) < need + 1]
+    progress = views.month_progress(s, month, stations, need,
+                                    settings.schedule.versions == "each")
+    short = [f"{sid} {done}/{total}" for sid, (done, total) in progress.items()
+             if done < total]
     start = datetime.combine(local.date() - timedelta(days=1), datetime.min.time(), tz)
     yesterday = [state for (state,) in s.execute(select(Airing.state).where(
         Airing.planned_at >= start, Airing.planned_at < start + timedelta(days=1)))]

@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from radiocast.db.schema import Airing, Delivery, Programme, Shortfall, Station, priority_rank
-from radiocast.models import AiringState, DeliveryState, ProgrammeState
+from radiocast.models import AiringKind, AiringState, DeliveryState, Priority, ProgrammeState
 from radiocast.receipts import reason_text
 
 
@@ -149,6 +149,43 @@ def newer_revision(s: Session, p: Programme) -> Programme | None:
         Programme.state.in_([ProgrammeState.READY.value, ProgrammeState.SUPERSEDED.value]))
         .order_by(Programme.id.desc())).first()
 
+
+
+def month_progress(s: Session, month: str, stations: list[str], replays: int,
+                   each_version: bool) -> dict[str, tuple[int, int]]:
+    """This month so far, per station: (airings that count, airings the rule needs).
+
+    The rule is 1 premiere + `replays` per station, counted over a programme's versions; with
+    `each_version` ([schedule] versions = "each") every language version the station was sent
+    needs its own, and a version's airings beyond its own count do not make up for another's.
+    Emergencies never count."""
+    need = replays + 1
+    aired: dict[tuple[str, str], int] = {}
+    for sid, language, n in s.execute(
+            select(Airing.station_id, Programme.language, func.count())
+            .join(Programme, Programme.id == Airing.programme_id)
+            .where(Airing.month == month, Airing.state == AiringState.AIRED.value,
+                   Airing.kind != AiringKind.EMERGENCY.value)
+            .group_by(Airing.station_id, Programme.language)):
+        aired[(sid, language if each_version else "")] = \
+            aired.get((sid, language if each_version else ""), 0) + n
+    sent: dict[str, set[str]] = {}
+    if each_version:
+        for sid, language in s.execute(
+                select(Delivery.station_id, Programme.language).distinct()
+                .join(Programme, Programme.id == Delivery.programme_id)
+                .where(Programme.month == month,
+                       Programme.priority != Priority.EMERGENCY.value,
+                       Delivery.state != DeliveryState.CANCELLED.value)):
+            sent.setdefault(sid, set()).add(language)
+    out: dict[str, tuple[int, int]] = {}
+    for sid in stations:
+        versions = (sent.get(sid, set()) | {lang for (st, lang) in aired if st == sid}) \
+            if each_version else {""}
+        versions = versions or {""}
+        out[sid] = (sum(min(aired.get((sid, v), 0), need) for v in versions),
+                    need * len(versions))
+    return out
 
 
 def upcoming_airings(s: Session, tz: ZoneInfo, now: datetime,
