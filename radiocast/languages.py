@@ -22,6 +22,9 @@ CODE_RE = re.compile(r"^[a-z]{2,3}$")
 TAG_RE = re.compile(r"\s*\[([^\[\]]{1,40})\]\s*$")
 LEAD_TAG_RE = re.compile(r"^\s*\[([^\[\]]{1,40})\]\s*")
 BRACKETS_RE = re.compile(r"\[([^\[\]]{1,40})\]")
+# "(Tiếng Thái)" at the end counts as a tag only when it names a language; "(bản 2)" is title
+PAREN_TAG_RE = re.compile(r"\s*\(([^()]{1,40})\)\s*$")
+PARENS_RE = re.compile(r"\(([^()]{1,40})\)")
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class Language:
 
 
 DEFAULTS: tuple[Language, ...] = (
-    Language("vi", "Tiếng Việt", ("viet", "tieng viet", "kinh", "vietnamese")),
+    Language("vi", "Tiếng Việt", ("viet", "tieng viet", "kinh", "vietnamese", "vie", "vn")),
     Language("blt", "Tiếng Thái (Thái Đen)", ("thai", "thai den", "tieng thai", "tai dam")),
     Language("mtq", "Tiếng Mường", ("muong", "tieng muong")),
     Language("tyz", "Tiếng Tày", ("tay", "tieng tay")),
@@ -56,12 +59,18 @@ class Languages:
         return tuple(lang.code for lang in self.known)
 
     def resolve(self, text: str) -> str | None:
-        """The code a tag, code, name or alias names; None when it names none."""
+        """The code a tag, code, name or alias names; None when it names none.
+
+        Exact words first; then, when exactly one language fits, the words without "tiếng"
+        and a name's parts ("Tiếng Thái (Thái Đen)": "thai", "thai den"), so "[Tiếng Thái
+        Đen]" and "[tiếng Mường]" work without an alias for each spelling."""
         want = fold(text)
         for lang in self.known:
-            if want in {lang.code, fold(lang.name), *(fold(a) for a in lang.aliases)}:
+            if want in _exact(lang):
                 return lang.code
-        return None
+        loose = _loose(want)
+        fits = [lang.code for lang in self.known if loose & _loose_words(lang)]
+        return fits[0] if len(fits) == 1 else None
 
     def name(self, code: str) -> str:
         return next((lang.name for lang in self.known if lang.code == code), code)
@@ -72,9 +81,26 @@ class Languages:
                          for lang in self.known)
 
 
-def split_tag(stem: str) -> tuple[str, str | None]:
+def _exact(lang: Language) -> set[str]:
+    return {lang.code, fold(lang.name), *(fold(a) for a in lang.aliases)}
+
+
+def _loose(word: str) -> set[str]:
+    """A folded word without a leading "tieng", and its parts outside and inside brackets."""
+    parts = {word, re.sub(r"\([^()]*\)", " ", word), *re.findall(r"\(([^()]*)\)", word)}
+    out = {" ".join(p.split()) for p in parts}
+    out |= {p[len("tieng "):] for p in out if p.startswith("tieng ")}
+    return {p for p in out if p}
+
+
+def _loose_words(lang: Language) -> set[str]:
+    return set().union(*(_loose(w) for w in _exact(lang)))
+
+
+def split_tag(stem: str, languages: Languages | None = None) -> tuple[str, str | None]:
     """("Chuyển đổi số [thai]") → ("Chuyển đổi số", "thai"); a tag may also lead:
-    ("[thai] Chuyển đổi số"). The month is taken out of the stem before (naming)."""
+    ("[thai] Chuyển đổi số"); with `languages`, a trailing "(Tiếng Thái)" that names one is a
+    tag too. The month is taken out of the stem before (naming)."""
     stem = re.sub(r"[(\[]\s*[)\]]", " ", stem)  # "[2026-11]" without its month: no tag
     m = TAG_RE.search(stem)
     if m is not None:
@@ -82,12 +108,17 @@ def split_tag(stem: str) -> tuple[str, str | None]:
     m = LEAD_TAG_RE.match(stem)
     if m is not None:
         return stem[m.end():], m.group(1).strip()
+    m = PAREN_TAG_RE.search(stem)
+    if m is not None and languages is not None and languages.resolve(m.group(1)) is not None:
+        return stem[:m.start()], m.group(1).strip()
     return stem, None
 
 
 def other_tags(text: str, languages: Languages) -> list[str]:
-    """Bracketed words left in a title that name a language: a second tag."""
-    return [g for g in BRACKETS_RE.findall(text) if languages.resolve(g) is not None]
+    """Bracketed (or parenthesised) words left in a title that name a language: a second
+    tag."""
+    return [g for g in (*BRACKETS_RE.findall(text), *PARENS_RE.findall(text))
+            if languages.resolve(g) is not None]
 
 
 def parse_languages(key: str, table: Mapping[str, Any]) -> Languages:
@@ -121,7 +152,7 @@ def _language(key: str, code: str, value: Any) -> Language:
 def _no_clash(key: str, known: Iterable[Language]) -> None:
     owner: dict[str, str] = {}
     for lang in known:
-        for word in {lang.code, fold(lang.name), *(fold(a) for a in lang.aliases)}:
+        for word in _exact(lang):
             if owner.setdefault(word, lang.code) != lang.code:
                 raise ConfigError(f"{key}.{lang.code}",
                                   f"{word!r} already names {owner[word]!r}")

@@ -50,7 +50,7 @@ def read_metadata(path: Path, root: Path, arrival_month: str, known_stations: se
     """What the file's name (and sidecar, if any) say. Raises SidecarError naming the key.
     A trailing "[tag]" on the name is the version's language; the title is without it."""
     languages = languages or Languages()
-    stem, tag = split_tag(without_month(path.stem).strip())
+    stem, tag = split_tag(without_month(path.stem).strip(), languages)
     month = month_from(path, root) or arrival_month
     title = title_from(stem) or \
         f"Chương trình tháng {month[5:]}/{month[:4]}"

@@ -230,6 +230,10 @@ def test_a_station_given_a_language_later_receives_that_version_after_a_restart(
     ("[2026-12] Chuyển đổi số.mp3", "Chuyển đổi số", "vi"),
     ("Chuyển đổi số (2026-12).mp3", "Chuyển đổi số", "vi"),
     (unicodedata.normalize("NFD", "2026-12 Chuyển đổi số [Thái].mp3"), "Chuyển đổi số", "blt"),
+    ("2026-12 Chuyển đổi số [Tiếng Thái Đen].mp3", "Chuyển đổi số", "blt"),
+    ("2026-12 Chuyển đổi số (tiếng Mường).mp3", "Chuyển đổi số", "mtq"),
+    ("2026-12 Chuyển đổi số (Thái).mp3", "Chuyển đổi số", "blt"),
+    ("2026-12 Người Thái làm du lịch (bản 2).mp3", "Người Thái làm du lịch (bản 2)", "vi"),
 ])
 def test_the_language_tag_in_a_file_name(tmp_path: Path, name: str, title: str,
                                          language: str) -> None:
@@ -241,6 +245,7 @@ def test_the_language_tag_in_a_file_name(tmp_path: Path, name: str, title: str,
     ("2026-12 Chuyển đổi số [klingon].mp3", "[klingon]"),
     ("2026-12 Bản tin [số 3].mp3", "[số 3]"),
     ("2026-12 Chuyển đổi số [thai] [vi].mp3", "two language tags"),
+    ("2026-12 Chuyển đổi số (Mường) [thai].mp3", "two language tags"),
 ])
 def test_a_tag_that_names_no_language_or_two_is_refused(tmp_path: Path, name: str,
                                                          why: str) -> None:
