@@ -26,8 +26,8 @@ from radiocast.agent.journal import Journal, event_id  # noqa: E402
 from radiocast.agent.ledger import Ledger  # noqa: E402
 from radiocast.airing import agents  # noqa: E402
 from radiocast.app import App, open_app  # noqa: E402
+from radiocast.core.models import AiringKind  # noqa: E402
 from radiocast.db import ops  # noqa: E402
-from radiocast.models import AiringKind  # noqa: E402
 from radiocast.stations.transport import StationLink  # noqa: E402
 from tests.conftest import ready_programme, station_toml  # noqa: E402
 from tests.netproxy import Proxy  # noqa: E402

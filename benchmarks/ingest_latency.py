@@ -16,10 +16,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from radiocast import ingest
 from radiocast.app import open_app
+from radiocast.core.months import local_month
 from radiocast.db.schema import Programme
-from radiocast.months import local_month
+from radiocast.intake import ingest
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from radiocast.audio.normalize import Tags, normalize
-from radiocast.config import AudioSettings
+from radiocast.config.settings import AudioSettings
 from radiocast.audio.meter import _signal
 _signal()  # scipy, imported once when the daemon starts: not part of a normalization
 t = time.perf_counter()

@@ -35,11 +35,11 @@ from sqlalchemy import func, select  # noqa: E402
 from benchmarks.scale_db import write_config  # noqa: E402
 from radiocast.airing import planning  # noqa: E402
 from radiocast.app import App, open_app  # noqa: E402
+from radiocast.core.models import DeliveryState  # noqa: E402
 from radiocast.daemon import AiringCycle, Daemon  # noqa: E402
 from radiocast.db import ops  # noqa: E402
 from radiocast.db.schema import Airing, Delivery, Event  # noqa: E402
-from radiocast.models import DeliveryState  # noqa: E402
-from radiocast.status import ProblemLog  # noqa: E402
+from radiocast.status.problems import ProblemLog  # noqa: E402
 from tests.conftest import Clock, ready_programme  # noqa: E402
 
 

@@ -28,7 +28,7 @@ from radiocast.agent.sync import HubSync  # noqa: E402
 from radiocast.airing import agents  # noqa: E402
 from radiocast.airing.planning import plan_all  # noqa: E402
 from radiocast.airing.playbook import publish_playbook  # noqa: E402
-from radiocast.months import local_month, next_month  # noqa: E402
+from radiocast.core.months import local_month, next_month  # noqa: E402
 from radiocast.stations import deliver  # noqa: E402
 from tests.agent.helpers import TZ, play_through  # noqa: E402
 from tests.conftest import Clock, ready_programme  # noqa: E402

@@ -37,8 +37,8 @@ from sqlalchemy import event  # noqa: E402
 from benchmarks.scale_db import build  # noqa: E402
 from radiocast.app import App, open_app  # noqa: E402
 from radiocast.db import views  # noqa: E402
-from radiocast.report import build_report  # noqa: E402
-from radiocast.status import build_status  # noqa: E402
+from radiocast.report.build import build_report  # noqa: E402
+from radiocast.status.problems import build_status  # noqa: E402
 
 AT = datetime(2026, 12, 10, 3, tzinfo=UTC)
 

@@ -21,9 +21,9 @@ from sqlalchemy import select  # noqa: E402
 
 from radiocast.airing.planning import plan_all  # noqa: E402
 from radiocast.app import App, open_app  # noqa: E402
+from radiocast.core.models import AiringState, DeliveryState  # noqa: E402
 from radiocast.db import ops  # noqa: E402
 from radiocast.db.schema import Airing, Delivery  # noqa: E402
-from radiocast.models import AiringState, DeliveryState  # noqa: E402
 from tests.conftest import Clock, ready_programme  # noqa: E402
 
 

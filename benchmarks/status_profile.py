@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.scale_db import build  # noqa: E402
 from radiocast.app import open_app  # noqa: E402
-from radiocast.status import build_status  # noqa: E402
+from radiocast.status.problems import build_status  # noqa: E402
 
 PLANNER_FILES = ("radiocast/airing/plan.py", "radiocast/airing/planning.py")
 

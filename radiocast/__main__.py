@@ -1,6 +1,6 @@
 """`python -m radiocast` entry point."""
 
-from radiocast.cli import main
+from radiocast.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -17,22 +17,22 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import FrameType
 
-from radiocast import ingest, programmes
 from radiocast.airing import agents, asrun, planning, playbook, playout
 from radiocast.airing.schedule import AiringJobs
 from radiocast.app import App
-from radiocast.config import StationSettings
+from radiocast.config.settings import StationSettings
+from radiocast.core.errors import ExitCode
+from radiocast.core.i18n import t
+from radiocast.core.sysd import SdNotify, acquire_lock
 from radiocast.db import views
-from radiocast.errors import ExitCode
-from radiocast.i18n import t
+from radiocast.intake import ingest, programmes
+from radiocast.intake.watch import Watch
 from radiocast.setup import ensure_folders
 from radiocast.stations import deliver
 from radiocast.stations.deliver import Link, open_link
 from radiocast.stations.outbox import InboxWatch
 from radiocast.stations.visit import Needs, Visit
-from radiocast.status import ProblemLog, find_problems
-from radiocast.sysd import SdNotify, acquire_lock
-from radiocast.watch import Watch
+from radiocast.status.problems import ProblemLog, find_problems
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from types import FrameType
 
 from radiocast.app import App
+from radiocast.core.errors import DatabaseError, ExitCode, LeaseLost, LockHeldError
+from radiocast.core.i18n import t
+from radiocast.core.sysd import SdNotify
 from radiocast.db import lease
-from radiocast.errors import DatabaseError, ExitCode, LeaseLost, LockHeldError
-from radiocast.i18n import t
-from radiocast.sysd import SdNotify
 
 log = logging.getLogger(__name__)
 RENEW_SHARE = 4  # renewals per lease period

@@ -14,11 +14,11 @@ from sqlalchemy import select
 from radiocast.alerting.send import scheme
 from radiocast.app import App
 from radiocast.audio.ffmpeg import find_ffmpeg
+from radiocast.core.errors import DeliveryError, UsageError
+from radiocast.core.i18n import t
+from radiocast.core.models import ProgrammeState
+from radiocast.core.months import local_month
 from radiocast.db.schema import Programme
-from radiocast.errors import DeliveryError, UsageError
-from radiocast.i18n import t
-from radiocast.models import ProgrammeState
-from radiocast.months import local_month
 from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import probe_station
 

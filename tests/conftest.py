@@ -235,12 +235,12 @@ def site(make_app: Callable[..., App], sshd_factory: Callable[..., Sshd], client
 def ready_programme(app: App, path: Path, title: str = "Chuyển đổi số",
                     month: str | None = None, language: str = "vi") -> int:
     """A ready programme whose station file is `path` (delivery does not look inside it)."""
+    from radiocast.core.fsutil import sha256_file
+    from radiocast.core.models import Claim, Normalized
+    from radiocast.core.months import local_month
+    from radiocast.core.naming import slugify, title_key
     from radiocast.db import ops
     from radiocast.db.schema import Programme
-    from radiocast.fsutil import sha256_file
-    from radiocast.models import Claim, Normalized
-    from radiocast.months import local_month
-    from radiocast.naming import slugify, title_key
 
     now = app.clock()
     month = month or local_month(now, app.settings.general.tz)

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from radiocast.app import open_app
+from radiocast.core.models import AiringKind, AiringState
 from radiocast.db.schema import Airing, Event
-from radiocast.models import AiringKind, AiringState
 from radiocast.stations import deliver
 
 from .conftest import Site, ready_programme

@@ -19,7 +19,7 @@ from radiocast.alerting.send import Sender
 from radiocast.app import App
 from radiocast.db import ops
 from radiocast.db.schema import Delivery, Notice, Programme
-from radiocast.status import find_problems
+from radiocast.status.problems import find_problems
 
 from .conftest import Clock, ready_programme
 from .receivers import HttpReceiver, SmtpReceiver, free_port

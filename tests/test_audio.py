@@ -10,8 +10,8 @@ import pytest
 from radiocast.audio import ffmpeg
 from radiocast.audio.ffmpeg import find_ffmpeg, measure_file
 from radiocast.audio.normalize import Tags, normalize
-from radiocast.config import AudioSettings
-from radiocast.errors import AudioError
+from radiocast.config.settings import AudioSettings
+from radiocast.core.errors import AudioError
 
 from .conftest import DATA, SAMPLES, ebur128, make_tone
 

@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from radiocast.app import App
-from radiocast.cli import cli, main
-from radiocast.errors import ExitCode
-from radiocast.months import local_month
-from radiocast.sysd import JournalFormatter, acquire_lock, syslog_priority
+from radiocast.cli.main import cli, main
+from radiocast.core.errors import ExitCode
+from radiocast.core.months import local_month
+from radiocast.core.sysd import JournalFormatter, acquire_lock, syslog_priority
 
 from .conftest import ready_programme
 

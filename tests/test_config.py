@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from radiocast.cli import cli
-from radiocast.config import load_settings
-from radiocast.errors import ConfigError, ExitCode
+from radiocast.cli.main import cli
+from radiocast.config.settings import load_settings
+from radiocast.core.errors import ConfigError, ExitCode
 
 REPO = Path(__file__).resolve().parents[1]
 STATION = '[[stations]]\nid = "son-lu"\nname = "Sơn Lư"\nhost = "son-lu.quanson.invalid"\n'

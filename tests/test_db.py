@@ -10,10 +10,10 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
 from radiocast.app import App
+from radiocast.core.models import Claim, DeliveryState, ProgrammeState
 from radiocast.db import ops
 from radiocast.db.engine import Database, open_database
 from radiocast.db.schema import Delivery, Event, Programme, Station
-from radiocast.models import Claim, DeliveryState, ProgrammeState
 
 NOW = datetime(2026, 11, 3, 1, 0, tzinfo=UTC)
 HEAD = "0008"  # the newest migration

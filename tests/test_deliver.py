@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from radiocast.app import open_app
+from radiocast.core.models import DeliveryState
 from radiocast.db.schema import Delivery, Station
-from radiocast.models import DeliveryState
 from radiocast.stations import deliver
 from radiocast.stations.transport import StationLink
 

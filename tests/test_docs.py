@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from radiocast.cli import cli
-from radiocast.config import parse_settings
-from radiocast.validate import Table
+from radiocast.cli.main import cli
+from radiocast.config.settings import parse_settings
+from radiocast.config.validate import Table
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from radiocast.app import open_app
+from radiocast.core.models import AiringState, DeliveryState, ProgrammeState
 from radiocast.db.schema import Airing, Delivery, Programme
-from radiocast.models import AiringState, DeliveryState, ProgrammeState
 
 from .conftest import SAMPLES, Site
 from .test_airing import next_window, set_zone_and_play

@@ -1,9 +1,12 @@
-"""The package's shape holds: layers only import downward (import-linter), no cycles, at most
-8 floors, small modules and functions. Imports inside functions count like any other."""
+"""The package's shape holds: folders are layers and import only downward (import-linter), no
+cycles, at most 8 floors, small modules and functions, a short top level of folders that each
+say their one job. Imports inside functions count like any other."""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,23 +26,50 @@ def _lint(cwd: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_the_layer_contract_is_kept() -> None:
+def _contracts() -> list[dict[str, object]]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(config["tool"]["importlinter"]["contracts"])
+
+
+def test_the_layer_contracts_are_kept() -> None:
     res = _lint(ROOT)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "1 kept, 0 broken" in res.stdout
+    assert f"{len(_contracts())} kept, 0 broken" in res.stdout
 
 
-def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
+def _break(tmp_path: Path, module: str, statement: str) -> str:
+    """lint-imports' report on a copy of the package where `module` gains `statement` inside a
+    function (a lazy import counts)."""
     shutil.copytree(PACKAGE, tmp_path / "radiocast",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    views = tmp_path / "radiocast" / "db" / "views.py"
-    views.write_text(views.read_text(encoding="utf-8")
-                     + "\n\ndef _up() -> object:\n    from radiocast.status import Problem\n\n"
-                       "    return Problem\n", encoding="utf-8")
+    path = tmp_path / (module.replace(".", "/") + ".py")
+    path.write_text(path.read_text(encoding="utf-8")
+                    + f"\n\ndef _up() -> None:\n    {statement}  # noqa\n", encoding="utf-8")
     res = _lint(tmp_path)
     assert res.returncode != 0
-    assert "radiocast.db.views is not allowed to import radiocast.status" in res.stdout
+    return res.stdout
+
+
+def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
+    out = _break(tmp_path, "radiocast.db.views", "from radiocast.status.problems import Problem")
+    assert "radiocast.db is not allowed to import radiocast.status" in out
+    assert "radiocast.db.views -> radiocast.status.problems" in out
+
+
+def test_the_kernel_imports_nothing_above_it(tmp_path: Path) -> None:
+    out = _break(tmp_path, "radiocast.core.months", "from radiocast.config import settings")
+    assert "radiocast.core is not allowed to import radiocast.config" in out
+
+
+def test_an_upward_import_inside_a_folder_breaks_its_contract(tmp_path: Path) -> None:
+    out = _break(tmp_path, "radiocast.audio.meter", "from radiocast.audio import normalize")
+    assert "radiocast.audio.meter is not allowed to import radiocast.audio.normalize" in out
+
+
+def test_the_planner_stays_pure(tmp_path: Path) -> None:
+    out = _break(tmp_path, "radiocast.airing.plan", "import sqlalchemy")
+    assert "radiocast.airing.plan is not allowed to import sqlalchemy" in out
 
 
 def test_no_cycles_and_at_most_eight_floors() -> None:
@@ -57,19 +87,40 @@ def test_no_module_over_400_lines_no_function_over_50() -> None:
 def test_the_measure_sees_a_lazy_upward_import(tmp_path: Path) -> None:
     pkg = tmp_path / "radiocast"
     shutil.copytree(PACKAGE, pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    errors = pkg / "errors.py"
+    errors = pkg / "core" / "errors.py"
     errors.write_text(errors.read_text(encoding="utf-8")
-                      + "\n\ndef _up() -> None:\n    from radiocast import cli  # noqa\n",
+                      + "\n\ndef _up() -> None:\n    from radiocast.cli import main  # noqa\n",
                       encoding="utf-8")
     shape = measure(pkg)
     assert shape.cycles(), "errors → cli → … → errors is a cycle"
 
 
+def _named(contract: dict[str, object], prefix: str = "") -> set[str]:
+    layers = contract["layers"]
+    assert isinstance(layers, list)
+    return {prefix + m.strip() for layer in layers for m in layer.replace(":", "|").split("|")}
+
+
 def test_every_module_has_a_layer() -> None:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    [contract] = config["tool"]["importlinter"]["contracts"]
-    named = {m.strip() for layer in contract["layers"] for m in layer.replace(":", "|").split("|")}
+    """Every module sits in a folder layer, and every module of a folder that has inner layers
+    is named in them (a new module must say where it stands)."""
+    folders, *rest = _contracts()
+    named = _named(folders)
     packages = {m for m in measure().imports if (PACKAGE.parent / m.replace(".", "/")).is_dir()}
-    unplaced = [m for m in measure().imports if m not in packages and not any(
-        m == n or m.startswith(n + ".") for n in named)]
-    assert unplaced == []
+    modules = [m for m in measure().imports if m not in packages]
+    assert [m for m in modules if not any(m == n or m.startswith(n + ".") for n in named)] == []
+    inner = [c for c in rest if "containers" in c]
+    assert len(inner) >= 8
+    for contract in inner:
+        [container] = contract["containers"]  # type: ignore[misc]
+        names = _named(contract, f"{container}.")
+        assert [m for m in modules if m.startswith(container + ".") and m not in names] == []
+
+
+def test_a_short_top_level_of_folders_that_say_their_job() -> None:
+    top = [p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__")]
+    assert len(top) <= 12, top
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+        assert doc, f"{init.parent.name}/ says what it owns in its __init__ docstring"
+        assert len(re.findall(r"[.!?](?:\s|$)", doc)) == 1, f"{init.parent.name}: one sentence"

@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import func, select
 
 from radiocast.app import App, open_app
+from radiocast.core.errors import LeaseLost
+from radiocast.core.models import AiringState, DeliveryState
 from radiocast.db import lease, ops
 from radiocast.db.engine import open_database
 from radiocast.db.schema import Airing, Delivery, Event, Station
-from radiocast.errors import LeaseLost
-from radiocast.models import AiringState, DeliveryState
 from radiocast.stations import deliver
 from radiocast.stations.transport import StationLink
 

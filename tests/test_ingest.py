@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from radiocast import ingest
 from radiocast.app import App
+from radiocast.core.models import ProgrammeState
+from radiocast.core.months import local_month, next_month
 from radiocast.db.schema import Programme
-from radiocast.models import ProgrammeState
-from radiocast.months import local_month, next_month
+from radiocast.intake import ingest
 
 from .conftest import SAMPLES, make_tone
 
@@ -104,7 +104,7 @@ def test_twenty_files_dropped_at_once_are_each_taken_exactly_once(
 
 
 def test_nfd_and_nfc_names_are_the_same_title() -> None:
-    from radiocast.naming import title_from, title_key
+    from radiocast.core.naming import title_from, title_key
 
     nfc = f"{THIS} Chuyển đổi số.mp3"
     nfd = unicodedata.normalize("NFD", nfc)
@@ -256,8 +256,8 @@ def test_notes_open_in_old_notepad_and_say_what_staff_expect() -> None:
     correction is called the first; the receipt names every kind of commune station."""
     from datetime import datetime
 
-    from radiocast.fsutil import note_bytes
-    from radiocast.receipts import acceptance_note, rejection_note
+    from radiocast.core.fsutil import note_bytes
+    from radiocast.core.receipts import acceptance_note, rejection_note
 
     at = datetime(2026, 11, 3, 8, 30)
     first = acceptance_note("a.mp3", "Chuyển đổi số", "2026-11", 600.0, at, 7, revision=2,

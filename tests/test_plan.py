@@ -19,7 +19,7 @@ from radiocast.airing.plan import (
     month_days,
     plan_month,
 )
-from radiocast.models import AiringKind, AiringState, Priority, Slot
+from radiocast.core.models import AiringKind, AiringState, Priority, Slot
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 RULES = Rules(3, 3)

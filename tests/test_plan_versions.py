@@ -18,7 +18,7 @@ from radiocast.airing.plan import (
     month_days,
     plan_month,
 )
-from radiocast.models import AiringKind, AiringState, Priority, Slot
+from radiocast.core.models import AiringKind, AiringState, Priority, Slot
 from tests.test_plan import TZ, WINDOWS, in_window, slot_strategy
 from tests.test_plan import apply as applied
 

@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from radiocast.airing.planning import plan_all
 from radiocast.app import App
+from radiocast.core.models import AiringState
 from radiocast.db import ops
 from radiocast.db.schema import Airing, Delivery, Programme
-from radiocast.models import AiringState
-from radiocast.report import build_report
-from radiocast.report_files import render_report
+from radiocast.report.build import build_report
+from radiocast.report.files import render_report
 
 from .conftest import Clock, ready_programme
 
@@ -250,7 +250,7 @@ def test_json_and_markdown(year: App) -> None:
 
 
 def test_no_data_is_an_error_not_an_empty_file(year: App) -> None:
-    from radiocast.errors import NoDataError
+    from radiocast.core.errors import NoDataError
 
     with pytest.raises(NoDataError):
         build_report(year, "2024-H2")

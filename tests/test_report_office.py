@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from radiocast.app import App
-from radiocast.report import build_report
-from radiocast.report_files import render_report
-from radiocast.report_words import period_title
+from radiocast.report.build import build_report
+from radiocast.report.files import render_report
+from radiocast.report.words import period_title
 
 from .test_report import year  # noqa: F401 - the module's fixture: a year of airings
 

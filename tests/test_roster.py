@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from radiocast.cli import cli
-from radiocast.config import load_settings
-from radiocast.errors import ConfigError, ExitCode
+from radiocast.cli.main import cli
+from radiocast.config.settings import load_settings
+from radiocast.core.errors import ConfigError, ExitCode
 from radiocast.stations.roster import RosterError, import_stations
 
 BASE = """# radiocast — Trung tâm VH-TT huyện Quan Sơn

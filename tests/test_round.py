@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from radiocast.core.models import DeliveryState
 from radiocast.daemon import run_round
-from radiocast.models import DeliveryState
 from radiocast.stations.transport import StationLink
 from radiocast.stations.visit import Handshakes
 

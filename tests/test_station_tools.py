@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from radiocast.airing import asrun, playout
-from radiocast.cli import cli
+from radiocast.cli.main import cli
+from radiocast.core.models import AiringKind, AiringState
 from radiocast.db import ops
 from radiocast.db.schema import Airing
-from radiocast.models import AiringKind, AiringState
 from radiocast.setup import run_checks
 from radiocast.stations import deliver
 

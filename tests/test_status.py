@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from radiocast.airing.planning import plan_all
 from radiocast.app import App
+from radiocast.core.i18n import t
+from radiocast.core.models import AiringKind, AiringState
 from radiocast.db import ops
 from radiocast.db.schema import Airing, Delivery, Programme
-from radiocast.i18n import t
-from radiocast.models import AiringKind, AiringState
-from radiocast.status import ProblemLog, build_status, find_problems
+from radiocast.status.problems import ProblemLog, build_status, find_problems
 
 from .conftest import Clock, ready_programme
 
@@ -162,7 +162,7 @@ def test_problems_are_logged_once_when_they_start_and_when_they_clear(
         world: tuple[App, Clock], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     app, _ = world
     log = ProblemLog(app, every_seconds=0)
-    with caplog.at_level(logging.WARNING, logger="radiocast.status"):
+    with caplog.at_level(logging.WARNING, logger="radiocast.status.problems"):
         [late] = [p for p in find_problems(app) if p.code == "programme_late"]
         assert t("log.problem_started", app.lang, code=late.code, message=late.message) \
             in log.update(force=True)
@@ -181,7 +181,7 @@ def test_status_document_has_the_contract_keys(world: tuple[App, Clock]) -> None
 
 
 def test_a_province_matrix_lists_only_the_stations_that_need_a_look() -> None:
-    from radiocast.status_screen import render_status
+    from radiocast.status.screen import render_status
 
     stations = [{"id": f"xa-{i:03d}"} for i in range(300)]
     deliveries = [{"programme_id": 7, "station_id": st["id"],

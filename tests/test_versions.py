@@ -17,21 +17,21 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from radiocast import ingest, programmes
 from radiocast.airing import playout
 from radiocast.airing.planning import plan_all
 from radiocast.alerting.notices import digest
 from radiocast.app import App, open_app
+from radiocast.core.errors import ConfigError
+from radiocast.core.languages import parse_languages
+from radiocast.core.models import AiringState, ProgrammeState
 from radiocast.db import ops, views
 from radiocast.db.schema import Airing, Delivery, Programme
-from radiocast.errors import ConfigError
-from radiocast.languages import parse_languages
-from radiocast.models import AiringState, ProgrammeState
-from radiocast.report import build_report
-from radiocast.report_files import render_report
-from radiocast.sidecar import LanguageError, read_metadata
+from radiocast.intake import ingest, programmes
+from radiocast.intake.sidecar import LanguageError, read_metadata
+from radiocast.report.build import build_report
+from radiocast.report.files import render_report
 from radiocast.stations import deliver
-from radiocast.status import find_problems
+from radiocast.status.problems import find_problems
 
 from .conftest import SAMPLES, Clock, Site, ready_programme
 

@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 from radiocast.airing.planning import plan_all
 from radiocast.alerting.exporter import DatabaseCollector, registry_for, serve
 from radiocast.app import App
+from radiocast.core.models import AiringKind, AiringState
 from radiocast.daemon import Daemon
 from radiocast.db import ops
 from radiocast.db.schema import Airing, Delivery
-from radiocast.models import AiringKind, AiringState
-from radiocast.status import find_problems
+from radiocast.status.problems import find_problems
 
 from .conftest import Clock, ready_programme
 from .receivers import HttpReceiver, free_port

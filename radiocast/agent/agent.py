@@ -22,8 +22,8 @@ from radiocast.agent.journal import Journal, event_id
 from radiocast.agent.ledger import Ledger, Started
 from radiocast.agent.playbook import Item, Keeper
 from radiocast.agent.player import Player
-from radiocast.fsutil import HashCache, atomic_write
-from radiocast.models import Clock, utc_now
+from radiocast.core.fsutil import HashCache, atomic_write
+from radiocast.core.models import Clock, utc_now
 
 log = logging.getLogger(__name__)
 STATUS_FILE = "status.json"

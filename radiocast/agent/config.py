@@ -7,8 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from radiocast.errors import ConfigError, UsageError
-from radiocast.validate import (
+from radiocast.config.validate import (
     Table,
     as_int_range,
     as_nonempty,
@@ -19,6 +18,7 @@ from radiocast.validate import (
     as_table,
     as_timezone,
 )
+from radiocast.core.errors import ConfigError, UsageError
 
 SYSTEM_CONFIG = Path("/etc/radiocast/station.toml")
 STARTER = """\

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from radiocast.agent.ledger import Ledger
-from radiocast.fsutil import fsync_dir
+from radiocast.core.fsutil import fsync_dir
 
 ASRUN_DIR = "asrun"
 ACK_FILE = "asrun.ack"

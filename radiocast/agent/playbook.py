@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from radiocast.fsutil import atomic_write
+from radiocast.core.fsutil import atomic_write
 
 PLAYBOOK = "playbook.json"
 GOOD_COPY = "playbook.good.json"

@@ -20,8 +20,8 @@ from radiocast.agent.config import StationConfig
 from radiocast.agent.journal import ASRUN_DIR
 from radiocast.agent.player import Player
 from radiocast.agent.sync import HubSync
-from radiocast.i18n import t
-from radiocast.sysd import SdNotify, acquire_lock
+from radiocast.core.i18n import t
+from radiocast.core.sysd import SdNotify, acquire_lock
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.5

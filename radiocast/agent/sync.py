@@ -33,8 +33,8 @@ import paramiko
 from radiocast.agent.config import HubConfig, StationConfig
 from radiocast.agent.journal import ACK_FILE, ASRUN_DIR
 from radiocast.agent.playbook import PLAYBOOK, SAFE_FILE, SHA_RE, PlaybookError, parse
-from radiocast.errors import DeliveryError
-from radiocast.fsutil import HashCache, atomic_write, fsync_dir, sha256_file
+from radiocast.core.errors import DeliveryError
+from radiocast.core.fsutil import HashCache, atomic_write, fsync_dir, sha256_file
 from radiocast.stations.ssh import StallWatchdog, load_key, ssh_login
 
 log = logging.getLogger(__name__)

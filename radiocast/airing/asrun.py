@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import select
 
 from radiocast.app import App
-from radiocast.config import StationSettings
+from radiocast.config.settings import StationSettings
+from radiocast.core.errors import DeliveryError
+from radiocast.core.models import OUTCOME_WITHIN, AiringState
 from radiocast.db import evidence, ops
 from radiocast.db.schema import Airing
-from radiocast.errors import DeliveryError
-from radiocast.models import OUTCOME_WITHIN, AiringState
 from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import StationLink
 from radiocast.stations.visit import Visit, link_for

@@ -31,8 +31,8 @@ from radiocast.airing.windows import (
     StationInfo,
     instances,
 )
-from radiocast.models import AiringKind, AiringState, Priority
-from radiocast.months import month_days
+from radiocast.core.models import AiringKind, AiringState, Priority
+from radiocast.core.months import month_days
 
 __all__ = ["ExistingAiring", "NewAiring", "Plan", "ProgrammeInfo", "Rules", "Shortfall",
            "StationInfo", "month_days", "plan_month"]

@@ -16,10 +16,10 @@ from radiocast.airing.plan import (
     plan_month,
 )
 from radiocast.app import App
+from radiocast.core.models import AiringKind, AiringState, DeliveryState, Priority, ProgrammeState
+from radiocast.core.months import local_month
 from radiocast.db import ops, shortfalls
 from radiocast.db.schema import Airing, Delivery, Programme
-from radiocast.models import AiringKind, AiringState, DeliveryState, Priority, ProgrammeState
-from radiocast.months import local_month
 
 
 def _months_to_plan(app: App, now: datetime) -> list[str]:

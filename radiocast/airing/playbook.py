@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from radiocast.app import App
+from radiocast.core.errors import DeliveryError
+from radiocast.core.models import AiringState
 from radiocast.db.schema import Airing, Event, Programme
-from radiocast.errors import DeliveryError
-from radiocast.models import AiringState
 from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import StationLink
 from radiocast.stations.visit import Visit, link_for

@@ -21,12 +21,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from radiocast.app import App
-from radiocast.config import StationSettings
+from radiocast.config.settings import StationSettings
+from radiocast.core.errors import DeliveryError
+from radiocast.core.faults import crash_point
+from radiocast.core.models import OUTCOME_WITHIN, AiringState, DeliveryState
 from radiocast.db import ops
 from radiocast.db.schema import Airing, Delivery, Programme
-from radiocast.errors import DeliveryError
-from radiocast.faults import crash_point
-from radiocast.models import OUTCOME_WITHIN, AiringState, DeliveryState
 from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import StationLink
 from radiocast.stations.visit import Visit, link_for

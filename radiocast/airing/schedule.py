@@ -15,8 +15,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
 
 from radiocast.app import App
+from radiocast.core.models import AiringState
 from radiocast.db.schema import Airing, Event
-from radiocast.models import AiringState
 
 MAX_THREADS = 256
 

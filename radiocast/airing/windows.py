@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from radiocast.models import AiringKind, Priority, Slot
-from radiocast.months import month_days
+from radiocast.core.models import AiringKind, Priority, Slot
+from radiocast.core.months import month_days
 
 GAP_SECONDS = 5  # silence between two programmes in one window
 NOON = 12

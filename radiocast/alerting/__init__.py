@@ -1,2 +1,2 @@
-"""Telling people about problems: incidents and notices (`notices`), sending them and the
-dead-man signal (`send`), and the metrics endpoint (`exporter`)."""
+"""Telling people about problems: incidents and notices, sending them with the dead-man
+signal, and the metrics endpoint."""

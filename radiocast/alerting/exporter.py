@@ -1,6 +1,6 @@
 """The Prometheus endpoint: figures read from the database at each scrape (so they are what
 the database says), the current problems as the daemon last found them, and the in-process
-timings (`radiocast.metrics`). Labels are bounded: stations are the configured ones, codes,
+timings (`radiocast.core.metrics`). Labels are bounded: stations are the configured ones, codes,
 kinds and states are fixed sets."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from radiocast import metrics
-from radiocast.config import Settings
+from radiocast.config.settings import Settings
+from radiocast.core import metrics
+from radiocast.core.models import AiringState
+from radiocast.core.months import local_month
 from radiocast.db import views
 from radiocast.db.engine import Database
 from radiocast.db.schema import Airing, Delivery, Station
-from radiocast.models import AiringState
-from radiocast.months import local_month
 
 log = logging.getLogger(__name__)
 OUTCOMES = [s.value for s in AiringState if s not in (AiringState.PLANNED, AiringState.AIRING,

@@ -17,15 +17,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from radiocast.config import Settings
-from radiocast.config_alerts import AlertChannel
+from radiocast.config.alerts import AlertChannel
+from radiocast.config.settings import Settings
+from radiocast.core.humane import age, month_label, when
+from radiocast.core.i18n import t, word
+from radiocast.core.models import AiringState, Priority
+from radiocast.core.months import local_month
 from radiocast.db import ops_alerts, views
 from radiocast.db.engine import Database
 from radiocast.db.schema import Airing, Incident, Notice, Programme
-from radiocast.humane import age, month_label, when
-from radiocast.i18n import t, word
-from radiocast.models import AiringState, Priority
-from radiocast.months import local_month
 
 SEVERITY = {"warning": 0, "error": 1}
 KEEP_CLOSED = timedelta(days=7)  # a cleared incident is still told as cleared this long

@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from radiocast.config import Settings
-from radiocast.config_alerts import AlertChannel
+from radiocast.config.alerts import AlertChannel
+from radiocast.config.settings import Settings
+from radiocast.core.i18n import t
 from radiocast.db import ops_alerts
 from radiocast.db.engine import Database
 from radiocast.db.schema import Notice
-from radiocast.i18n import t
 
 log = logging.getLogger(__name__)
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)

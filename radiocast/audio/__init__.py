@@ -1,1 +1,1 @@
-"""Audio: the ffmpeg adapter, the BS.1770-4 meter, normalization, sample mixing."""
+"""Audio: measure (BS.1770), normalize and verify a programme, through the one ffmpeg adapter."""

@@ -18,7 +18,7 @@ from typing import IO
 import numpy as np
 
 from radiocast.audio.meter import FloatArray, Loudness, LoudnessMeter
-from radiocast.errors import AudioError
+from radiocast.core.errors import AudioError
 
 CHUNK_SECONDS = 5
 

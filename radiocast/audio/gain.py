@@ -22,11 +22,11 @@ from typing import Protocol
 
 from radiocast.audio.ffmpeg import find_ffmpeg, last_line, widen_pipe
 from radiocast.audio.meter import LoudnessMeter, feed_stream
-from radiocast.errors import AudioError
+from radiocast.core.errors import AudioError
 
 
 class Target(Protocol):
-    """What the search needs of `config.AudioSettings` (read-only)."""
+    """What the search needs of `config.settings.AudioSettings` (read-only)."""
 
     @property
     def target_lufs(self) -> float: ...

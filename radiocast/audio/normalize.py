@@ -31,8 +31,8 @@ from radiocast.audio.ffmpeg import (
 )
 from radiocast.audio.gain import find_gain, limiter_filters
 from radiocast.audio.meter import FloatArray, Loudness, LoudnessMeter, feed_stream
-from radiocast.config import AudioSettings
-from radiocast.errors import AudioError
+from radiocast.config.settings import AudioSettings
+from radiocast.core.errors import AudioError
 
 log = logging.getLogger(__name__)
 DIGITAL_SILENCE = 10 ** (-80 / 20)  # below -80 dBFS counts as digital silence

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from radiocast.core.models import AiringState, DeliveryState
 from radiocast.db import ops
 from radiocast.db.schema import Airing, AsRunEvent, Delivery, Event, Programme, Station
-from radiocast.models import AiringState, DeliveryState
 
 # what an agent's status means for the airing at the hub
 OUTCOME = {"aired": AiringState.AIRED, "failed": AiringState.FAILED,

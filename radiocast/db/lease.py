@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from radiocast.errors import LeaseLost
+from radiocast.core.errors import LeaseLost
 
 ROW = "hub"
 MARGIN_SHARE = 0.1  # local validity ends this share of the period before the database's

@@ -10,15 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from radiocast.db.schema import (
-    Airing,
-    Delivery,
-    Event,
-    Programme,
-    Station,
-    priority_rank,
-)
-from radiocast.models import (
+from radiocast.core.models import (
     AiringKind,
     AiringState,
     Claim,
@@ -26,6 +18,14 @@ from radiocast.models import (
     Normalized,
     ProgrammeState,
     StationRecord,
+)
+from radiocast.db.schema import (
+    Airing,
+    Delivery,
+    Event,
+    Programme,
+    Station,
+    priority_rank,
 )
 
 

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from radiocast.core.models import AiringKind, AiringState, DeliveryState, Priority, ProgrammeState
+from radiocast.core.receipts import reason_text
 from radiocast.db.schema import Airing, Delivery, Programme, Shortfall, Station, priority_rank
-from radiocast.models import AiringKind, AiringState, DeliveryState, Priority, ProgrammeState
-from radiocast.receipts import reason_text
 
 
 def iso(dt: datetime | None, tz: ZoneInfo) -> str | None:

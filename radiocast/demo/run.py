@@ -22,18 +22,18 @@ from radiocast.agent.config import StationConfig
 from radiocast.agent.run import serve
 from radiocast.app import App, open_app
 from radiocast.audio.ffmpeg import find_ffmpeg
+from radiocast.core.errors import ExitCode
+from radiocast.core.i18n import t
+from radiocast.core.models import AiringKind, AiringState, DeliveryState, ProgrammeState
+from radiocast.core.months import local_month
+from radiocast.core.sysd import SdNotify
 from radiocast.db import evidence
 from radiocast.db.schema import Airing, Delivery, Programme, Station
 from radiocast.demo.simstation import SimStations, make_client_key
-from radiocast.errors import ExitCode
-from radiocast.i18n import t
-from radiocast.models import AiringKind, AiringState, DeliveryState, ProgrammeState
-from radiocast.months import local_month
-from radiocast.report import build_report
-from radiocast.report_files import render_report
-from radiocast.status import build_status
-from radiocast.status_screen import render_status
-from radiocast.sysd import SdNotify
+from radiocast.report.build import build_report
+from radiocast.report.files import render_report
+from radiocast.status.problems import build_status
+from radiocast.status.screen import render_status
 
 log = logging.getLogger(__name__)
 

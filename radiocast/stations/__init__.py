@@ -1,1 +1,2 @@
-"""Stations: the SSH/SFTP transport and fan-out delivery."""
+"""Stations: the SSH/SFTP link (push) and the hub's outbox (pull), fan-out delivery, the
+station roster, and setting a station up."""

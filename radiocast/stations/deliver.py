@@ -17,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from radiocast.app import App
-from radiocast.config import StationSettings
+from radiocast.config.settings import StationSettings
+from radiocast.core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from radiocast.core.models import AiringState, DeliveryState, ProgrammeState
+from radiocast.core.months import local_month
 from radiocast.db import evidence, ops, views
 from radiocast.db.schema import Airing, Delivery, Programme
-from radiocast.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from radiocast.models import AiringState, DeliveryState, ProgrammeState
-from radiocast.months import local_month
 from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import PART_RE, StationLink, part_name
 from radiocast.stations.visit import Visit, link_for

@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from radiocast.config import Settings, StationSettings
+from radiocast.config.settings import Settings, StationSettings
+from radiocast.core.errors import PermanentDeliveryError, TransientDeliveryError
+from radiocast.core.fsutil import atomic_write, fsync_dir
 from radiocast.db.lease import guard
-from radiocast.errors import PermanentDeliveryError, TransientDeliveryError
-from radiocast.fsutil import atomic_write, fsync_dir
 from radiocast.stations.ssh import RemoteFile
 
 OUTBOX = "outbox"

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from radiocast.config import Settings, StationSettings
-from radiocast.errors import UsageError
-from radiocast.fsutil import atomic_write
+from radiocast.config.settings import Settings, StationSettings
+from radiocast.core.errors import UsageError
+from radiocast.core.fsutil import atomic_write
 from radiocast.stations.outbox import INBOX, OUTBOX, account_name, station_root
 
 PUBKEY_RE = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]{40,1000}$")

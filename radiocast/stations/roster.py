@@ -28,10 +28,8 @@ from typing import Any
 import tomlkit
 from tomlkit.items import AoT, Table
 
-from radiocast.config import parse_settings
-from radiocast.errors import ConfigError, UsageError
-from radiocast.naming import nfc
-from radiocast.validate import (
+from radiocast.config.settings import parse_settings
+from radiocast.config.validate import (
     as_choice,
     as_date,
     as_int_range,
@@ -40,6 +38,8 @@ from radiocast.validate import (
     as_slots,
     as_slug,
 )
+from radiocast.core.errors import ConfigError, UsageError
+from radiocast.core.naming import nfc
 
 MAX_CSV_BYTES = 8 << 20
 REMOVE = "-"

@@ -19,7 +19,7 @@ from typing import ClassVar, Protocol
 import paramiko
 from paramiko.compress import ZlibDecompressor
 
-from radiocast.errors import PermanentDeliveryError, TransientDeliveryError
+from radiocast.core.errors import PermanentDeliveryError, TransientDeliveryError
 
 
 @dataclass(frozen=True)

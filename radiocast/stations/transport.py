@@ -21,10 +21,10 @@ from pathlib import Path
 import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
-from radiocast.config import DeliverySettings, StationSettings
+from radiocast.config.settings import DeliverySettings, StationSettings
+from radiocast.core.errors import PermanentDeliveryError, TransientDeliveryError
+from radiocast.core.faults import crash_point
 from radiocast.db.lease import guard
-from radiocast.errors import PermanentDeliveryError, TransientDeliveryError
-from radiocast.faults import crash_point
 from radiocast.stations.ssh import RemoteFile, StallWatchdog, load_key, ssh_login
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from radiocast.errors import DeliveryError
+from radiocast.core.errors import DeliveryError
 
 L = TypeVar("L", bound=AbstractContextManager[Any])
 

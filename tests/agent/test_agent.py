@@ -21,15 +21,15 @@ from radiocast.agent.run import serve
 from radiocast.airing import agents
 from radiocast.airing.planning import plan_all
 from radiocast.airing.playbook import publish_playbook
+from radiocast.core.models import AiringKind, AiringState, DeliveryState
+from radiocast.core.months import local_month, next_month
+from radiocast.core.sysd import SdNotify
 from radiocast.db import ops
 from radiocast.db.schema import AsRunEvent, Delivery
-from radiocast.models import AiringKind, AiringState, DeliveryState
-from radiocast.months import local_month, next_month
-from radiocast.report import build_report
-from radiocast.report_files import render_report
+from radiocast.report.build import build_report
+from radiocast.report.files import render_report
 from radiocast.stations import deliver
-from radiocast.status import find_problems
-from radiocast.sysd import SdNotify
+from radiocast.status.problems import find_problems
 
 from ..conftest import Site, ready_programme
 from ..netproxy import Proxy

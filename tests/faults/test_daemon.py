@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 from radiocast.airing import playout
 from radiocast.app import App, open_app
+from radiocast.core.models import AiringKind, AiringState, DeliveryState, ProgrammeState
+from radiocast.core.months import local_month
 from radiocast.db import ops
 from radiocast.db.schema import Airing, Delivery, Programme
-from radiocast.models import AiringKind, AiringState, DeliveryState, ProgrammeState
-from radiocast.months import local_month
 from radiocast.stations import deliver
 
 from ..conftest import SAMPLES, Site, ready_programme, station_toml
@@ -239,7 +239,7 @@ def test_killed_while_normalizing_finishes_at_the_next_start(
         (SAMPLES / "an-toan-thong-tin.mp3").read_bytes())
     cfg = s.app.settings.path
     assert cfg is not None
-    killed_at("after_normalize", "from radiocast import ingest, programmes\n"
+    killed_at("after_normalize", "from radiocast.intake import ingest, programmes\n"
               f"c = ingest.claim_file(app, app.settings.ingest.drop_dir / {month!r} "
               "' Chuyển đổi số.mp3')\nprogrammes.normalize_programme(app, c.programme_id)\n",
               cfg)

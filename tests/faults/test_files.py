@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from radiocast import programmes
 from radiocast.app import App
+from radiocast.core.models import ProgrammeState
+from radiocast.core.months import local_month
+from radiocast.core.naming import month_from
 from radiocast.db.schema import Programme
-from radiocast.models import ProgrammeState
-from radiocast.months import local_month
-from radiocast.naming import month_from
-from radiocast.status import find_problems
+from radiocast.intake import programmes
+from radiocast.status.problems import find_problems
 
 from ..conftest import SAMPLES, write_config
 

@@ -18,17 +18,17 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from radiocast import ingest, programmes
 from radiocast.airing.planning import build_plan
 from radiocast.app import App
+from radiocast.core.errors import ExitCode
+from radiocast.core.models import Priority, ProgrammeState
+from radiocast.core.months import local_month
 from radiocast.db import ops, views
 from radiocast.db.engine import Database
 from radiocast.db.schema import Delivery, Programme
-from radiocast.errors import ExitCode
-from radiocast.models import Priority, ProgrammeState
-from radiocast.months import local_month
-from radiocast.report import build_report
-from radiocast.report_files import render_report
+from radiocast.intake import ingest, programmes
+from radiocast.report.build import build_report
+from radiocast.report.files import render_report
 
 from ..conftest import SAMPLES, Clock, ready_programme
 from ..test_db import HEAD

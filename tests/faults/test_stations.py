@@ -17,13 +17,13 @@ from sqlalchemy import select
 
 from radiocast.airing import asrun, playout
 from radiocast.app import open_app
+from radiocast.core.models import AiringKind, AiringState, DeliveryState
+from radiocast.core.months import local_month
 from radiocast.db import ops
 from radiocast.db.schema import Airing, Delivery, Event, Programme
-from radiocast.models import AiringKind, AiringState, DeliveryState
-from radiocast.months import local_month
 from radiocast.stations import deliver
 from radiocast.stations.transport import part_name
-from radiocast.status import find_problems
+from radiocast.status.problems import find_problems
 
 from ..conftest import Site, ready_programme
 from ..netproxy import Proxy

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from radiocast.agent.config import HubConfig, StationConfig
 from radiocast.app import App, open_app
-from radiocast.cli import cli
+from radiocast.cli.main import cli
 from radiocast.stations import provision
 from radiocast.stations.outbox import account_name
 from radiocast.stations.ssh import make_key

@@ -24,11 +24,11 @@ from radiocast.agent.sync import PARTIAL, HubSync, SyncError
 from radiocast.airing import agents
 from radiocast.airing.planning import plan_all
 from radiocast.airing.playbook import publish_playbook
-from radiocast.cli import cli
+from radiocast.cli.main import cli
+from radiocast.core.models import AiringState, DeliveryState
+from radiocast.core.months import local_month, next_month
 from radiocast.daemon import Daemon
 from radiocast.db.schema import AsRunEvent, Delivery, Station
-from radiocast.models import AiringState, DeliveryState
-from radiocast.months import local_month, next_month
 from radiocast.stations import deliver
 from radiocast.stations.ssh import load_key, ssh_login
 

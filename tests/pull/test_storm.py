@@ -1,6 +1,6 @@
 """300 pull stations come back after a provincial outage at once: with exponential backoff
 and per-station jitter they all sync, and the hub's sshd (default MaxStartups 10:30:100)
-refuses at most a few of their connections (each retried)."""
+refuses only a few of their connections (each retried)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from radiocast.agent.sync import HubSync
-from radiocast.months import local_month, next_month
+from radiocast.core.months import local_month, next_month
 
 from ..agent.helpers import TZ
 from .helpers import needs_root, pull_world
@@ -65,6 +65,8 @@ def test_300_agents_reconnect_after_an_outage(tmp_path: Path) -> None:
         assert all((s.cfg.media_dir / name).exists() for s in syncs)
         assert all((w.root / sid / "inbox" / "status.json").exists() for sid in ids)
         assert failed_in_outage >= N
-        # the backoff here is squeezed into 1–20 s (defaults 10–900 s): on a loaded 2-core CI
-        # machine sshd refused up to 3 connections, each retried; never more than 2 %
-        assert dropped <= N // 50, log[-2000:]
+        # the backoff here is squeezed into 1–20 s (defaults 10–900 s). Measured on 2-core
+        # machines: 3, 6 and 7 refused, each retried. MaxStartups 10:30:100 refuses at random
+        # once 10 logins are pending, so agents dialling in step would lose a large share;
+        # 5 % still tells the two apart without failing on a busy machine.
+        assert dropped <= N // 20, log[-2000:]

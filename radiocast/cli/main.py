@@ -16,9 +16,8 @@ from pathlib import Path
 import click
 
 from radiocast import __version__
-from radiocast.cli_alerts import alerts
-from radiocast.cli_station import station
-from radiocast.clikit import (
+from radiocast.cli.alerts import alerts
+from radiocast.cli.kit import (
     Ctx,
     emit_json,
     json_option,
@@ -28,12 +27,13 @@ from radiocast.clikit import (
     pin_host_key,
     render_table,
 )
-from radiocast.config import find_config
+from radiocast.cli.station import station
+from radiocast.config.settings import find_config
+from radiocast.core.errors import ExitCode, NoDataError, RadiocastError, UsageError
+from radiocast.core.i18n import t
+from radiocast.core.sysd import JournalFormatter, under_systemd
 from radiocast.db import views
 from radiocast.db.ops import retry_failed
-from radiocast.errors import ExitCode, NoDataError, RadiocastError, UsageError
-from radiocast.i18n import t
-from radiocast.sysd import JournalFormatter, under_systemd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,8 +123,8 @@ def migrate(c: Ctx) -> None:
 def status(c: Ctx, as_json: bool) -> None:
     """One screen: programmes, delivery matrix, next airings, problems."""
     app = c.app(readonly=True)
-    from radiocast.status import build_status
-    from radiocast.status_screen import render_status
+    from radiocast.status.problems import build_status
+    from radiocast.status.screen import render_status
 
     doc = build_status(app)
     if as_json:
@@ -301,8 +301,8 @@ def report(c: Ctx, period: str | None, start: datetime | None, end: datetime | N
            fmt: str, output: str | None) -> None:
     """Compliance report for a month, half-year, year, or a date range."""
     app = c.app(readonly=True)
-    from radiocast.report import build_report
-    from radiocast.report_files import BINARY, render_report
+    from radiocast.report.build import build_report
+    from radiocast.report.files import BINARY, render_report
 
     data = build_report(app, period, start.date() if start else None,
                         end.date() if end else None)

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from radiocast import validate as v
-from radiocast.config_alerts import AlertChannel, WatchSettings
-from radiocast.config_hub import HubSettings
-from radiocast.config_report import ReportSettings
-from radiocast.errors import ConfigError
-from radiocast.languages import Languages, as_station_languages, parse_languages
-from radiocast.models import Slot
-from radiocast.months import valid_in
-from radiocast.validate import Table
+from radiocast.config import validate as v
+from radiocast.config.alerts import AlertChannel, WatchSettings
+from radiocast.config.hub import HubSettings
+from radiocast.config.report import ReportSettings
+from radiocast.config.validate import Table
+from radiocast.core.errors import ConfigError
+from radiocast.core.languages import Languages, as_station_languages, parse_languages
+from radiocast.core.models import Slot
+from radiocast.core.months import valid_in
 
 S = TypeVar("S")
 Conv = Callable[[str, Any], Any]

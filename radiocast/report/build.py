@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from radiocast.app import App
+from radiocast.core.errors import NoDataError, UsageError
+from radiocast.core.i18n import t
+from radiocast.core.models import AiringKind, AiringState, DeliveryState
+from radiocast.core.months import month_span, period_months, range_months, valid_in
 from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
-from radiocast.errors import NoDataError, UsageError
-from radiocast.i18n import t
-from radiocast.models import AiringKind, AiringState, DeliveryState
-from radiocast.months import month_span, period_months, range_months, valid_in
 
 
 @dataclass

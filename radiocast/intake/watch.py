@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from radiocast import metrics
 from radiocast.alerting.exporter import DatabaseCollector, registry_for, serve
 from radiocast.alerting.notices import Alerts
 from radiocast.alerting.send import DeadMan, Sender
 from radiocast.app import App
+from radiocast.core import metrics
 
 log = logging.getLogger(__name__)
 EVERY_SECONDS = 30.0  # problems are looked for this often

@@ -1,6 +1,6 @@
 """The report as files people open: CSV (with a BOM, for Excel), JSON (keys in English, for
-scripts), Markdown, XLSX (`report_xlsx`) and a one-page PDF (`report_pdf`), in Vietnamese or
-English. Works on the report's data (`report.build_report`), never on the database."""
+scripts), Markdown, XLSX (`report.xlsx`) and a one-page PDF (`report.pdf`), in Vietnamese or
+English. Works on the report's data (`report.build.build_report`), never on the database."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import io
 import json
 from typing import Any
 
-from radiocast.errors import UsageError
-from radiocast.i18n import t
-from radiocast.report_words import (
+from radiocast.core.errors import UsageError
+from radiocast.core.i18n import t
+from radiocast.report.words import (
     DETAIL_COLUMNS,
     detail_rows,
     document_title,
@@ -38,11 +38,11 @@ def render_report(data: dict[str, Any], fmt: str, lang: str) -> bytes:
     if fmt == "md":
         return _markdown(data, lang).encode("utf-8")
     if fmt == "xlsx":
-        from radiocast.report_xlsx import workbook
+        from radiocast.report.xlsx import workbook
 
         return workbook(data, lang)
     if fmt == "pdf":
-        from radiocast.report_pdf import summary_pdf
+        from radiocast.report.pdf import summary_pdf
 
         return summary_pdf(data, lang)
     raise UsageError(t("report.unknown_format", lang, fmt=repr(fmt)))

@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from radiocast.humane import month_label, num, percent, when
-from radiocast.i18n import t
-from radiocast.report_words import (
+from radiocast.core.humane import month_label, num, percent, when
+from radiocast.core.i18n import t
+from radiocast.report.words import (
     document_title,
     evidence_sentence,
     language_sentence,

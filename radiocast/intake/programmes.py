@@ -12,18 +12,18 @@ from pathlib import Path
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from radiocast import metrics
 from radiocast.app import App
 from radiocast.audio.normalize import NormalizeResult, Tags, normalize
+from radiocast.core import metrics
+from radiocast.core.errors import AudioError
+from radiocast.core.faults import crash_point
+from radiocast.core.fsutil import file_away, sha256_file
+from radiocast.core.models import Normalized, ProgrammeState
+from radiocast.core.months import local_month
+from radiocast.core.naming import slugify
+from radiocast.core.receipts import acceptance_note, rejection_note
 from radiocast.db import ops, views
 from radiocast.db.schema import Programme, priority_rank
-from radiocast.errors import AudioError
-from radiocast.faults import crash_point
-from radiocast.fsutil import file_away, sha256_file
-from radiocast.models import Normalized, ProgrammeState
-from radiocast.months import local_month
-from radiocast.naming import slugify
-from radiocast.receipts import acceptance_note, rejection_note
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = (30, 120, 600, 1800, 3600)

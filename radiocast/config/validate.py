@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from radiocast.errors import ConfigError
-from radiocast.models import Priority, Slot
+from radiocast.core.errors import ConfigError
+from radiocast.core.models import Priority, Slot
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SLOT_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")

@@ -11,8 +11,8 @@ import socket
 from pathlib import Path
 from typing import IO
 
-from radiocast.errors import LockHeldError
-from radiocast.i18n import t
+from radiocast.core.errors import LockHeldError
+from radiocast.core.i18n import t
 
 
 class SdNotify:

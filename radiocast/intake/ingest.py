@@ -26,10 +26,8 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from radiocast.app import App
-from radiocast.db import ops
-from radiocast.db.schema import Programme
-from radiocast.faults import crash_point
-from radiocast.fsutil import (
+from radiocast.core.faults import crash_point
+from radiocast.core.fsutil import (
     COPY_ROOM,
     NOTE_SUFFIX,
     NotRegularFile,
@@ -43,11 +41,13 @@ from radiocast.fsutil import (
     unique_path,
     walk_files,
 )
-from radiocast.models import Claim, Priority, ProgrammeState
-from radiocast.months import local_month
-from radiocast.naming import nfc, title_from, title_key
-from radiocast.receipts import duplicate_note, rejection_note
-from radiocast.sidecar import Meta, SidecarError, read_metadata, sidecar_for
+from radiocast.core.models import Claim, Priority, ProgrammeState
+from radiocast.core.months import local_month
+from radiocast.core.naming import nfc, title_from, title_key
+from radiocast.core.receipts import duplicate_note, rejection_note
+from radiocast.db import ops
+from radiocast.db.schema import Programme
+from radiocast.intake.sidecar import Meta, SidecarError, read_metadata, sidecar_for
 
 log = logging.getLogger(__name__)
 MTIME_TRUST_SECONDS = 1.0

@@ -1,4 +1,5 @@
-"""`status`: is everything all right, and if not, what to do. Problems are data, with an age.
+"""Is everything all right, and if not, what to do: problems are data, with an age; and the
+status document that carries them with this month's programmes, deliveries and airings.
 
 Each kind of problem has its own finder; status only reads what the other parts recorded (the
 planner's shortfalls included) and never plans, sends or changes anything.
@@ -18,14 +19,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from radiocast.app import App
+from radiocast.core.fsutil import walk_files
+from radiocast.core.humane import month_label, size, when
+from radiocast.core.i18n import t, word
+from radiocast.core.models import AiringState, DeliveryState, ProgrammeState
+from radiocast.core.months import local_month
 from radiocast.db import lease, views
 from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
 from radiocast.db.views import iso
-from radiocast.fsutil import walk_files
-from radiocast.humane import month_label, size, when
-from radiocast.i18n import t, word
-from radiocast.models import AiringState, DeliveryState, ProgrammeState
-from radiocast.months import local_month
 
 log = logging.getLogger(__name__)
 DELIVERY_FAILING_AFTER = timedelta(hours=1)

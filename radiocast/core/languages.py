@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from radiocast.errors import ConfigError
-from radiocast.naming import ascii_fold, nfc
+from radiocast.core.errors import ConfigError
+from radiocast.core.naming import ascii_fold, nfc
 
 VIETNAMESE = "vi"
 CODE_RE = re.compile(r"^[a-z]{2,3}$")

@@ -1,14 +1,14 @@
 """The `status` screen as text, in Vietnamese or English: renders the document that
-`status.build_status` makes (the same one `status --json` prints). Pure: no database."""
+`status.problems.build_status` makes (the same one `status --json` prints). Pure: no database."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from radiocast.humane import age, month_label, when
-from radiocast.i18n import t, word
-from radiocast.models import DeliveryState
+from radiocast.core.humane import age, month_label, when
+from radiocast.core.i18n import t, word
+from radiocast.core.models import DeliveryState
 
 MATRIX_PROGRAMMES = 4
 MATRIX_ALL_UP_TO = 30  # beyond this many stations, only those not yet served are listed

@@ -1,5 +1,5 @@
 """The report in words: period titles, column headers and rows in Vietnamese or English,
-shared by every report file (CSV, Markdown, XLSX, PDF). Works on `report.build_report`'s data,
+shared by every report file (CSV, Markdown, XLSX, PDF). Works on `report.build.build_report`'s data,
 never on the database."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from radiocast.humane import month_label, num, percent, when
-from radiocast.i18n import t, word
+from radiocast.core.humane import month_label, num, percent, when
+from radiocast.core.i18n import t, word
 
 DETAIL_COLUMNS = ("station_id", "station", "month", "programme", "delivered", "premiere",
                   "replays", "makeups", "missed", "minutes", "by_language", "compliant")

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import click
 
 from radiocast.app import App, open_app
-from radiocast.errors import ExitCode, UsageError
-from radiocast.humane import month_label, num, size, when
-from radiocast.i18n import t, word
+from radiocast.core.errors import ExitCode, UsageError
+from radiocast.core.humane import month_label, num, size, when
+from radiocast.core.i18n import t, word
 
 if TYPE_CHECKING:  # paramiko is imported only by the commands that talk SSH
     from radiocast.stations.ssh import Target

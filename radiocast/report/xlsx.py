@@ -9,9 +9,9 @@ import io
 import unicodedata
 from typing import Any
 
-from radiocast.humane import month_label
-from radiocast.i18n import t
-from radiocast.report_words import (
+from radiocast.core.humane import month_label
+from radiocast.core.i18n import t
+from radiocast.report.words import (
     AIRING_COLUMNS,
     DETAIL_COLUMNS,
     airing_rows,

@@ -11,7 +11,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from radiocast.naming import is_clutter
+from radiocast.core.naming import is_clutter
 
 CHUNK = 1 << 20
 NAME_MAX = 255  # bytes in one file name, on every file system radiocast writes to

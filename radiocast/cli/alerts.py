@@ -7,9 +7,9 @@ import sys
 import click
 
 from radiocast.alerting.send import apprise_notify, scheme
-from radiocast.clikit import Ctx, pass_ctx
-from radiocast.errors import ExitCode, UsageError
-from radiocast.i18n import t
+from radiocast.cli.kit import Ctx, pass_ctx
+from radiocast.core.errors import ExitCode, UsageError
+from radiocast.core.i18n import t
 
 
 @click.group()

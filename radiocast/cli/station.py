@@ -15,9 +15,9 @@ from radiocast.agent.config import (
     init_station_dir,
     load_station_config,
 )
-from radiocast.clikit import Ctx, emit_json, json_option, pass_ctx, pin_host_key
-from radiocast.errors import ExitCode, UsageError
-from radiocast.i18n import t
+from radiocast.cli.kit import Ctx, emit_json, json_option, pass_ctx, pin_host_key
+from radiocast.core.errors import ExitCode, UsageError
+from radiocast.core.i18n import t
 
 
 @click.group()

@@ -1,6 +1,6 @@
 """The notes staff find beside their files: a receipt, a rejection (what is wrong, what to
 do) or a duplicate note. Vietnamese first, English below; the words are the catalogue's
-(`note.*`, `reason.*`). `fsutil.note_bytes` writes them with a BOM and CRLF for Notepad."""
+(`note.*`, `reason.*`). `core.fsutil.note_bytes` writes them with a BOM and CRLF for Notepad."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from radiocast.i18n import catalogue, t
+from radiocast.core.i18n import catalogue, t
 
 RULE = "\n----\n"
 

@@ -29,7 +29,7 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, str]:
 def catalogue(lang: str) -> dict[str, str]:
     """Every key of one language (a language other than vi/en falls back to vi)."""
     name = lang if lang in LANGS else "vi"
-    text = resources.files("radiocast").joinpath(f"locale/{name}.toml").read_text("utf-8")
+    text = resources.files("radiocast.core").joinpath(f"locale/{name}.toml").read_text("utf-8")
     return _flatten(tomllib.loads(text))
 
 

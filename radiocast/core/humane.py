@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from radiocast.i18n import t
+from radiocast.core.i18n import t
 
 MB = 1000 * 1000
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from radiocast.errors import ConfigError
-from radiocast.fsutil import is_regular
-from radiocast.languages import VIETNAMESE, Languages, other_tags, split_tag
-from radiocast.models import Priority
-from radiocast.months import is_month
-from radiocast.naming import month_from, nfc, title_from, without_month
-from radiocast.validate import priority_of
+from radiocast.config.validate import priority_of
+from radiocast.core.errors import ConfigError
+from radiocast.core.fsutil import is_regular
+from radiocast.core.languages import VIETNAMESE, Languages, other_tags, split_tag
+from radiocast.core.models import Priority
+from radiocast.core.months import is_month
+from radiocast.core.naming import month_from, nfc, title_from, without_month
 
 SIDECAR_KEYS = {"title", "month", "language", "priority", "stations"}
 

@@ -6,8 +6,8 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from radiocast.errors import UsageError
-from radiocast.i18n import t
+from radiocast.core.errors import UsageError
+from radiocast.core.i18n import t
 
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2]|H1|H2))?$")
