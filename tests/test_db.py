@@ -6,7 +6,9 @@ import multiprocessing as mp
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from radiocast.app import App
@@ -16,7 +18,7 @@ from radiocast.db.engine import Database, open_database
 from radiocast.db.schema import Delivery, Event, Programme, Station
 
 NOW = datetime(2026, 11, 3, 1, 0, tzinfo=UTC)
-HEAD = "0008"  # the newest migration
+HEAD = "0009"  # the newest migration
 
 
 def test_migrates_an_empty_database_to_head(db_url: str) -> None:
@@ -131,3 +133,27 @@ def test_daemon_writer_and_cli_reader_never_see_database_locked(
         assert d.bytes_sent == 300  # no lost update
         assert d.state == DeliveryState.QUEUED.value
     assert reads > 0
+
+
+def test_0009_keeps_stored_events_and_makes_them_unique_per_station(db_url: str) -> None:
+    old = Database(db_url)
+    old.migrate("0008")
+    with old.engine.begin() as conn:
+        for sid in ("a", "b"):
+            conn.execute(text("INSERT INTO station (id, name, consecutive_failures) "
+                              "VALUES (:sid, :sid, 0)"), {"sid": sid})
+        conn.execute(text(
+            "INSERT INTO asrun_event (event_id, station_id, seq, airing_id, status, raw, "
+            "received_at) VALUES ('e1', 'a', 1, 7, 'aired', '{}', '2026-11-01')"))
+    old.dispose()
+    db = open_database(db_url)
+    assert db.current_revision() == HEAD
+    insert = text("INSERT INTO asrun_event (event_id, station_id, seq, airing_id, status, raw, "
+                  "received_at) VALUES ('e1', :sid, 2, 7, 'aired', '{}', '2026-11-02')")
+    with db.engine.begin() as conn:
+        conn.execute(insert, {"sid": "b"})  # another station's id: its own row
+        ids = conn.execute(text("SELECT station_id, id FROM asrun_event ORDER BY id")).all()
+    assert [r[0] for r in ids] == ["a", "b"] and ids[1][1] > ids[0][1]
+    with pytest.raises(IntegrityError), db.engine.begin() as conn:
+        conn.execute(insert, {"sid": "a"})  # the same station twice: refused
+    assert "asrun_skip" in inspect(db.engine).get_table_names()

@@ -46,6 +46,7 @@ UNCONFIRMED_AFTER = timedelta(minutes=20)  # past the airing's end (the agent's 
 class Collected:
     stored: int = 0
     duplicates: int = 0
+    refused: int = 0
     bad: int = 0
     acked: int = 0
 
@@ -103,10 +104,10 @@ def _store(app: App, sid: str, segment: str, raw: bytes, out: Collected) -> bool
     now = app.clock()
     with app.db.write() as s:
         for ev in events:
-            if evidence.store_event(s, sid, ev, now):
-                out.stored += 1
-            else:
-                out.duplicates += 1
+            result = evidence.store_event(s, sid, ev, now)
+            out.stored += result == "stored"
+            out.duplicates += result == "duplicate"
+            out.refused += result == "refused"
         evidence.record_rejected_lines(
             s, sid, [f"{ASRUN_DIR}/{segment} line {n}: {why}" for n, why in bad], now)
     out.bad += len(bad)

@@ -1,5 +1,6 @@
 """State changes that come from station agents: their proof-of-play events (each stored
-exactly once, by event_id, then applied to its airing) and their heartbeats. Like `ops`, every
+exactly once per station, by event_id, then applied to its airing; an event about another
+station's airing refused) and their heartbeats. Like `ops`, every
 change is a named function that records an event."""
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from sqlalchemy.orm import Session
 
 from radiocast.core.models import AiringState, DeliveryState
 from radiocast.db import ops
-from radiocast.db.schema import Airing, AsRunEvent, Delivery, Event, Programme, Station
+from radiocast.db.schema import (
+    Airing,
+    AsRunEvent,
+    AsRunSkip,
+    Delivery,
+    Event,
+    Programme,
+    Station,
+)
 
 # what an agent's status means for the airing at the hub
 OUTCOME = {"aired": AiringState.AIRED, "failed": AiringState.FAILED,
@@ -34,20 +43,30 @@ class AgentEvent:
     raw: dict[str, Any]
 
 
-def store_event(s: Session, station_id: str, ev: AgentEvent, now: datetime) -> bool:
-    """Store one event and apply it to its airing. False (nothing changed) when it is already
-    stored: an event is counted once however often it is read."""
-    if s.scalar(select(AsRunEvent.id).where(AsRunEvent.event_id == ev.event_id)) is not None:
-        return False
+def store_event(s: Session, station_id: str, ev: AgentEvent, now: datetime) -> str:
+    """Store one event of `station_id` and apply it to its airing: "stored". "duplicate" when
+    this station's event is already stored (an event counts once however often it is read, also
+    when written again under a new seq); "refused" when its airing is not this station's (a
+    station never speaks for another), recorded and never stored."""
+    if s.get(AsRunSkip, (station_id, ev.seq)) is not None:
+        return "duplicate"  # this very line was handled at an earlier contact
+    seq = s.scalar(select(AsRunEvent.seq).where(AsRunEvent.station_id == station_id,
+                                                AsRunEvent.event_id == ev.event_id))
+    if seq is not None:
+        if seq != ev.seq:
+            _skip(s, station_id, ev, "the same event again under a new seq", now)
+        return "duplicate"
+    a = s.get(Airing, ev.airing_id)
+    if a is None or a.station_id != station_id:
+        why = f"airing #{ev.airing_id} is not this station's; refused"
+        _skip(s, station_id, ev, why, now)
+        ops.record_event(s, now, "station", station_id, "asrun_rejected",
+                         detail=f"event {ev.event_id} (seq {ev.seq}): {why}")
+        return "refused"
     s.add(AsRunEvent(event_id=ev.event_id, station_id=station_id, seq=ev.seq,
                      airing_id=ev.airing_id, status=ev.status, started_at=ev.started_at,
                      finished_at=ev.finished_at, detail=ev.detail,
                      raw=json.dumps(ev.raw, ensure_ascii=False), received_at=now))
-    a = s.get(Airing, ev.airing_id)
-    if a is None or a.station_id != station_id:
-        ops.record_event(s, now, "station", station_id, "asrun_unknown_airing",
-                         detail=f"event {ev.event_id} names airing #{ev.airing_id}")
-        return True
     if a.state in OPEN:
         to = OUTCOME[ev.status]
         detail = f"station: {ev.detail}"
@@ -58,7 +77,13 @@ def store_event(s: Session, station_id: str, ev: AgentEvent, now: datetime) -> b
     else:
         ops.record_event(s, now, "airing", a.id, "asrun_late", a.state, a.state,
                          f"station said {ev.status} after the airing was {a.state}")
-    return True
+    return "stored"
+
+
+def _skip(s: Session, station_id: str, ev: AgentEvent, reason: str, now: datetime) -> None:
+    s.add(AsRunSkip(station_id=station_id, seq=ev.seq, event_id=ev.event_id,
+                    reason=reason[:300], received_at=now))
+    s.flush()
 
 
 def record_rejected_lines(s: Session, station_id: str, details: list[str],
@@ -75,11 +100,14 @@ def record_rejected_lines(s: Session, station_id: str, details: list[str],
 
 
 def acknowledge(s: Session, station_id: str, now: datetime) -> int:
-    """The highest seq such that every seq up to it is stored: what the agent may delete."""
+    """The highest seq such that every seq up to it is handled (stored, or skipped as a
+    duplicate or a refusal): what the agent may delete."""
     st = s.get_one(Station, station_id)
     acked = st.asrun_acked or 0
     seqs = set(s.scalars(select(AsRunEvent.seq).where(AsRunEvent.station_id == station_id,
                                                       AsRunEvent.seq > acked)))
+    seqs |= set(s.scalars(select(AsRunSkip.seq).where(AsRunSkip.station_id == station_id,
+                                                      AsRunSkip.seq > acked)))
     while acked + 1 in seqs:
         acked += 1
     if acked != (st.asrun_acked or 0):

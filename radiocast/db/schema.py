@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -161,12 +162,16 @@ class Shortfall(Base):
 
 
 class AsRunEvent(Base):
-    """A station agent's proof-of-play event, stored exactly once (unique event_id)."""
+    """A station agent's proof-of-play event, stored exactly once per station (unique station
+    and event_id: one station's ids never displace another's)."""
 
     __tablename__ = "asrun_event"
+    __table_args__ = (UniqueConstraint("station_id", "event_id",
+                                       name="uq_asrun_event_station_event"),
+                      Index("ix_asrun_event_station_seq", "station_id", "seq"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event_id: Mapped[str] = mapped_column(String(36))
     station_id: Mapped[str] = mapped_column(ForeignKey("station.id"))
     seq: Mapped[int] = mapped_column(Integer)
     airing_id: Mapped[int] = mapped_column(Integer, index=True)
@@ -175,6 +180,20 @@ class AsRunEvent(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     raw: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AsRunSkip(Base):
+    """A seq a station wrote that the hub handled without storing an event: refused (an
+    airing that is not the station's) or the same event again under a new seq. Counted by the
+    acknowledgement like a stored one, so the agent's backlog drains."""
+
+    __tablename__ = "asrun_skip"
+
+    station_id: Mapped[str] = mapped_column(ForeignKey("station.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(String(300))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -49,21 +49,52 @@ def account_name(prefix: str, sid: str) -> str:
     return f"{prefix}{sid[:31 - len(prefix) - 6]}-{digest}"
 
 
-def read_untrusted(path: Path, limit: int) -> bytes | None:
-    """A file a station wrote: never through a link, never a device or FIFO, at most `limit`
-    bytes. None when it is not there."""
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_dir(base: Path, parts: tuple[str, ...]) -> int:
+    """A descriptor of `base`/`parts`, each folder opened relative to the one before and
+    never through a link (a station may replace any folder it owns with one). Raises
+    FileNotFoundError when a folder is not there, ValueError when one is a link or a file."""
+    fd = os.open(base, DIR_FLAGS)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        for part in parts:
+            try:
+                nxt = os.open(part, DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise ValueError(f"{part} is a link or not a folder; ignored") from None
+                raise
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_untrusted(base: Path, parts: tuple[str, ...], name: str, limit: int) -> bytes | None:
+    """A file a station wrote, `base`/`parts`/`name`: no folder and not the file itself
+    through a link, never a device or FIFO, at most `limit` bytes. None when it is not there."""
+    try:
+        dfd = open_dir(base, parts)
+    except FileNotFoundError:
+        return None
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=dfd)
     except FileNotFoundError:
         return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise ValueError(f"{path.name} is a link; ignored") from None
+            raise ValueError(f"{name} is a link; ignored") from None
         raise
+    finally:
+        os.close(dfd)
     try:
         st = os.fstat(fd)
         if not stat_mod.S_ISREG(st.st_mode):
-            raise ValueError(f"{path.name} is not a regular file; ignored")
+            raise ValueError(f"{name} is not a regular file; ignored")
         chunks, left = [], limit
         while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
             chunks.append(chunk)
@@ -126,27 +157,35 @@ class OutboxLink:
     def read_small(self, name: str, limit: int = 65536, sub: str | None = None) -> bytes | None:
         self._name(name, sub)
         if sub is not None:
-            path = self.inbox / sub / name
+            parts: tuple[str, ...] = (INBOX, sub)
         else:
-            path = (self.inbox if name in STATION_WRITES else self.outbox) / name
+            parts = (INBOX if name in STATION_WRITES else OUTBOX,)
         try:
-            return read_untrusted(path, limit)
+            return read_untrusted(self.root, parts, name, limit)
         except ValueError as exc:
             raise TransientDeliveryError(self.station.id, str(exc)) from None
         except OSError as exc:
             raise self._errors(f"reading {name}", exc) from exc
 
     def list_names(self, sub: str) -> list[RemoteFile]:
-        """Regular files (not links) in the inbox's folder `sub`."""
+        """Regular files (not links) in the inbox's folder `sub` (itself never a link)."""
         self._name("x", sub)
         try:
-            entries = list(os.scandir(self.inbox / sub))
+            fd = open_dir(self.root, (INBOX, sub))
         except FileNotFoundError:
             return []
+        except ValueError as exc:
+            raise TransientDeliveryError(self.station.id, str(exc)) from None
         except OSError as exc:
             raise self._errors(f"listing {sub}", exc) from exc
-        return [RemoteFile(e.name, e.stat(follow_symlinks=False).st_size) for e in entries
-                if e.is_file(follow_symlinks=False)]
+        try:
+            with os.scandir(fd) as it:
+                return [RemoteFile(e.name, e.stat(follow_symlinks=False).st_size) for e in it
+                        if e.is_file(follow_symlinks=False)]
+        except OSError as exc:
+            raise self._errors(f"listing {sub}", exc) from exc
+        finally:
+            os.close(fd)
 
     # ------------------------------------------------------------ what the hub publishes
 

@@ -1,0 +1,124 @@
+"""Everything a station writes is untrusted: one station's as-run, status or folders can change
+nothing the hub believes about another station, and cost the hub no more than that station's
+own share."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from radiocast.agent.journal import event_id
+from radiocast.airing import agents
+from radiocast.app import App
+from radiocast.config.settings import StationSettings
+from radiocast.core.errors import TransientDeliveryError
+from radiocast.core.models import AiringState
+from radiocast.db.schema import AsRunEvent, Event, Station
+from radiocast.stations.outbox import OutboxLink
+
+from ..conftest import Site, ready_programme
+from ..faults.test_stations import add_airing, airing, payload
+
+DAY = "2026-12-01.jsonl"
+
+
+def two_agents(site: Callable[..., Site], tmp_path: Path) -> tuple[Site, list[int]]:
+    """Two agent stations, one airing each (st0's first)."""
+    s = site(2, station_extra='playout = "agent"')
+    pid = ready_programme(s.app, payload(tmp_path / "p.mp3", 5000))
+    return s, [add_airing(s, pid, "st0"), add_airing(s, pid, "st1")]
+
+
+def inbox(tmp_path: Path, sid: str) -> Path:
+    """A pull station's folders at the hub, as `stations provision` lays them out."""
+    root = tmp_path / "pull" / sid
+    for sub in ("outbox", "inbox/asrun"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def link(app: App, root: Path, sid: str) -> OutboxLink:
+    st: StationSettings = app.settings.station(sid)
+    return OutboxLink(st, root)
+
+
+def event(station: str, airing_id: int, seq: int, id_of: tuple[str, int] | None = None,
+          **over: Any) -> str:
+    """One as-run line, its event id made as the agent makes it (from `id_of` when given)."""
+    eid = event_id(*(id_of or (station, airing_id)))
+    rec = {"event_id": eid, "seq": seq, "station_id": station,
+           "airing_id": airing_id, "status": "aired", "detail": "exit 0",
+           "started_at": "2026-12-01T06:00:00+07:00",
+           "finished_at": "2026-12-01T06:10:00+07:00", **over}
+    return json.dumps(rec) + "\n"
+
+
+def write(root: Path, text: str, name: str = DAY) -> None:
+    (root / "inbox" / "asrun" / name).write_text(text)
+
+
+def events_of(app: App, sid: str) -> list[AsRunEvent]:
+    with app.db.read() as s:
+        return list(s.scalars(select(AsRunEvent).where(AsRunEvent.station_id == sid)))
+
+
+def test_a_station_cannot_take_another_stations_proof_of_play(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    """st1 writes an event with st0's event id (a uuid5 of a public namespace and a sequential
+    airing id), first for st0's airing, then for its own: neither displaces st0's real proof."""
+    s, (a0, a1) = two_agents(site, tmp_path)
+    r0, r1 = inbox(tmp_path, "st0"), inbox(tmp_path, "st1")
+    write(r1, event("st1", a0, 1, id_of=("st0", a0)) + event("st1", a1, 2, id_of=("st0", a0)))
+    got = agents.collect_on(s.app, link(s.app, r1, "st1"))
+    assert airing(s, a0).state == AiringState.PLANNED.value  # st1 cannot speak for st0
+    write(r0, event("st0", a0, 1))
+    real = agents.collect_on(s.app, link(s.app, r0, "st0"))
+    assert airing(s, a0).state == AiringState.AIRED.value  # st0's real proof is stored
+    assert airing(s, a1).state == AiringState.AIRED.value  # its own airing, a borrowed id
+    assert (real.stored, real.duplicates, real.refused) == (1, 0, 0)
+    assert (got.stored, got.refused) == (1, 1)
+    assert got.acked == 2  # the refused seq is handled: the agent's backlog drains
+    assert [e.airing_id for e in events_of(s.app, "st1")] == [a1]
+    with s.app.db.read() as sess:
+        [refusal] = sess.scalars(select(Event.detail).where(
+            Event.action == "asrun_rejected", Event.entity_id == "st1")).all()
+    assert f"airing #{a0} is not this station's" in (refusal or "")
+    again = agents.collect_on(s.app, link(s.app, r1, "st1"), {})  # read again: nothing new
+    assert (again.stored, again.refused, again.duplicates) == (0, 0, 2)
+
+
+def test_an_unknown_airing_is_refused_and_the_same_event_under_a_new_seq_counts_once(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    s, (a0, _) = two_agents(site, tmp_path)
+    r0 = inbox(tmp_path, "st0")
+    write(r0, event("st0", a0, 1) + event("st0", a0, 2) + event("st0", 99_999, 3))
+    got = agents.collect_on(s.app, link(s.app, r0, "st0"))
+    with s.app.db.read() as sess:  # every seq handled: the agent may let the segment go
+        assert sess.get_one(Station, "st0").asrun_acked == 3
+    assert (got.stored, got.duplicates, got.refused, got.acked) == (1, 1, 1, 3)
+
+
+@pytest.mark.parametrize("target", ["other-station", "outside"])
+def test_an_inbox_folder_replaced_by_a_link_is_refused(
+        site: Callable[..., Site], tmp_path: Path, target: str) -> None:
+    s, (a0, _) = two_agents(site, tmp_path)
+    r0, r1 = inbox(tmp_path, "st0"), inbox(tmp_path, "st1")
+    write(r0, event("st0", a0, 1))
+    elsewhere = r0 / "inbox" / "asrun" if target == "other-station" else tmp_path / "outside"
+    elsewhere.mkdir(exist_ok=True)
+    (elsewhere / "x.jsonl").write_text(event("st0", a0, 2))
+    (r1 / "inbox" / "asrun").rmdir()
+    os.symlink(elsewhere, r1 / "inbox" / "asrun")
+    with pytest.raises(TransientDeliveryError, match="link"):
+        agents.collect_on(s.app, link(s.app, r1, "st1"))
+    with pytest.raises(TransientDeliveryError, match="link"):
+        link(s.app, r1, "st1").read_small("x.jsonl", sub="asrun")
+    assert events_of(s.app, "st1") == [] and events_of(s.app, "st0") == []
+    real = agents.collect_on(s.app, link(s.app, r0, "st0"))  # st0 itself is unaffected
+    assert real.stored == 1 and airing(s, a0).state == AiringState.AIRED.value
