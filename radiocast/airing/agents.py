@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from radiocast.airing.lines import parse_lines
 from radiocast.app import App
 from radiocast.config.settings import StationSettings
 from radiocast.core.errors import DeliveryError
@@ -40,6 +41,12 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 HELD_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,150}\.mp3$")
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 UNCONFIRMED_AFTER = timedelta(minutes=20)  # past the airing's end (the agent's grace is 15)
+# what one contact may cost the hub, whatever the station wrote: the rest waits for the next
+MAX_BAD_LINES = 5  # then the segment is noted once and not read further
+MAX_REFUSED = 20  # events about airings not the station's, likewise
+MAX_SEGMENTS = 16
+CONTACT_BYTES = 32 << 20
+BATCH = 200  # events per write transaction: the other writers never wait long
 
 
 @dataclass
@@ -87,45 +94,51 @@ def collect_on(app: App, link: Link,
     present = sorted(link.list_names(ASRUN_DIR), key=lambda f: f.name)
     for name in set(stored) - {f.name for f in present}:
         del stored[name]  # the agent let it go
-    for seg in present:
-        if SEGMENT_RE.match(seg.name) and stored.get(seg.name) != seg.size:
-            raw = link.read_small(seg.name, SEGMENT_LIMIT, sub=ASRUN_DIR) or b""
-            if _store(app, sid, seg.name, raw, out):
-                stored[seg.name] = len(raw)
+    todo = [f for f in present if SEGMENT_RE.match(f.name) and stored.get(f.name) != f.size]
+    budget = CONTACT_BYTES
+    for seg in todo[:MAX_SEGMENTS]:
+        if budget <= 0:
+            break
+        raw = link.read_small(seg.name, SEGMENT_LIMIT, sub=ASRUN_DIR) or b""
+        budget -= len(raw)
+        _store(app, sid, seg.name, raw, out)
+        stored[seg.name] = max(seg.size, len(raw))  # good or not: read again only if it changes
     with app.db.write() as s:
         out.acked = evidence.acknowledge(s, sid, app.clock())
     link.write_small(ACK_FILE, f"{out.acked}\n".encode("ascii"))
     return out
 
 
-def _store(app: App, sid: str, segment: str, raw: bytes, out: Collected) -> bool:
-    """Store a segment's events. True when every line of it was a good event."""
-    events, bad = parse_segment(raw)
-    now = app.clock()
-    with app.db.write() as s:
-        for ev in events:
-            result = evidence.store_event(s, sid, ev, now)
-            out.stored += result == "stored"
-            out.duplicates += result == "duplicate"
-            out.refused += result == "refused"
-        evidence.record_rejected_lines(
-            s, sid, [f"{ASRUN_DIR}/{segment} line {n}: {why}" for n, why in bad], now)
-    out.bad += len(bad)
-    return not bad
+def _store(app: App, sid: str, segment: str, raw: bytes, out: Collected) -> None:
+    """Store a segment's events, a batch per transaction; parsed before any transaction, and
+    given up after a few bad lines or refusals, with one note for the segment."""
+    parsed = parse_lines(raw, _parse, MAX_BAD_LINES, tail=False)
+    refused = 0
+    for first in range(0, len(parsed.good), BATCH):
+        now = app.clock()
+        with app.db.write() as s:
+            for ev in parsed.good[first:first + BATCH]:
+                result = evidence.store_event(s, sid, ev, now)
+                out.stored += result == "stored"
+                out.duplicates += result == "duplicate"
+                refused += result == "refused"
+                if refused >= MAX_REFUSED:
+                    break
+        if refused >= MAX_REFUSED:
+            break
+    out.refused += refused
+    out.bad += len(parsed.bad)
+    notes = [parsed.note(f"{ASRUN_DIR}/{segment}")] if parsed.bad else []
+    if refused >= MAX_REFUSED:
+        notes.append(f"{ASRUN_DIR}/{segment}: {refused} events about airings that are not "
+                     "this station's; stopped reading the segment")
+    if notes:
+        with app.db.write() as s:
+            evidence.record_rejected_lines(s, sid, notes, app.clock())
 
 
-def parse_segment(raw: bytes) -> tuple[list[evidence.AgentEvent], list[tuple[int, str]]]:
-    """Events of one segment; a line that is not one (a half line after a power cut, garbage)
-    is skipped and reported, never stored."""
-    events, bad = [], []
-    for n, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            events.append(_event(json.loads(line)))
-        except (ValueError, TypeError, KeyError) as exc:
-            bad.append((n, str(exc)[:200]))
-    return events, bad
+def _parse(line: bytes) -> evidence.AgentEvent:
+    return _event(json.loads(line))
 
 
 def _when(v: Any, key: str) -> datetime | None:

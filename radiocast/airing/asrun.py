@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from radiocast.airing.lines import parse_lines
 from radiocast.app import App
 from radiocast.config.settings import StationSettings
 from radiocast.core.errors import DeliveryError
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 ASRUN_FILE = "asrun.jsonl"
 ASRUN_LIMIT = 4 << 20
 DETAIL_MAX = 300
+MAX_NOTED = 20  # bad lines noted one by one; past them, one line says how many more
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def _when(rec: dict[str, Any], key: str) -> datetime:
     return dt
 
 
-def parse_line(line: str) -> AsRun:
+def parse_line(line: str | bytes) -> AsRun:
     """One as-run line, or ValueError saying what is wrong with it."""
     try:
         rec = json.loads(line)
@@ -74,18 +76,15 @@ def parse_line(line: str) -> AsRun:
 
 
 def parse(raw: bytes) -> tuple[dict[int, AsRun], list[tuple[int, str]]]:
-    """Records by airing id (the last line for an id wins), and the bad lines (number, why)."""
-    records: dict[int, AsRun] = {}
-    bad: list[tuple[int, str]] = []
-    for n, line in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = parse_line(line)
-        except ValueError as exc:
-            bad.append((n, str(exc)))
-            continue
-        records[rec.airing_id] = rec
+    """Records by airing id (the last line for an id wins), and the bad lines (number, why):
+    the first MAX_NOTED of them, then one saying how many more. Every line is read (a later
+    good one still confirms its airing), one at a time."""
+    parsed = parse_lines(raw, parse_line, MAX_NOTED, tail=True, stop=False)
+    records = {rec.airing_id: rec for rec in parsed.good}
+    bad = list(parsed.bad)
+    if parsed.bad_total > len(bad):
+        bad.append((bad[-1][0], f"and {parsed.bad_total - len(bad)} more unreadable line(s) "
+                                "after it"))
     return records, bad
 
 

@@ -88,14 +88,15 @@ def _skip(s: Session, station_id: str, ev: AgentEvent, reason: str, now: datetim
 
 def record_rejected_lines(s: Session, station_id: str, details: list[str],
                           now: datetime) -> list[str]:
-    """Unreadable lines a station wrote, each recorded once however often it is read again.
-    Returns the ones new this time."""
-    seen = set(s.scalars(select(Event.detail).where(
-        Event.entity == "station", Event.entity_id == station_id,
-        Event.action == "asrun_rejected")))
-    new = [d for d in details if d not in seen]
-    for detail in new:
-        ops.record_event(s, now, "station", station_id, "asrun_rejected", detail=detail)
+    """Notes on unreadable lines a station wrote, each recorded once however often it is read
+    again. Returns the ones new this time."""
+    new = []
+    for detail in dict.fromkeys(details):
+        if s.scalar(select(Event.id).where(
+                Event.entity == "station", Event.entity_id == station_id,
+                Event.action == "asrun_rejected", Event.detail == detail).limit(1)) is None:
+            ops.record_event(s, now, "station", station_id, "asrun_rejected", detail=detail)
+            new.append(detail)
     return new
 
 

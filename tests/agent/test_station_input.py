@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -122,3 +125,70 @@ def test_an_inbox_folder_replaced_by_a_link_is_refused(
     assert events_of(s.app, "st1") == [] and events_of(s.app, "st0") == []
     real = agents.collect_on(s.app, link(s.app, r0, "st0"))  # st0 itself is unaffected
     assert real.stored == 1 and airing(s, a0).state == AiringState.AIRED.value
+
+
+def test_a_junk_segment_costs_its_station_a_note_not_the_hub_its_time(
+        site: Callable[..., Site], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """2 M garbage lines (4 MB) from one station: parsed outside any transaction, given up after
+    a few bad lines with one note, not read again; other writers never wait; memory bounded."""
+    s, (a0, a1) = two_agents(site, tmp_path)
+    r0, r1 = inbox(tmp_path, "st0"), inbox(tmp_path, "st1")
+    write(r1, event("st1", a1, 1) + "x\n" * 2_000_000)
+    write(r0, event("st0", a0, 1))
+    waits: list[float] = []
+    done = threading.Event()
+
+    def other_writer() -> None:  # the daemon's loop and the other stations' visits
+        while not done.is_set():
+            t0 = time.monotonic()
+            with s.app.db.write() as sess:
+                sess.get_one(Station, "st0").free_bytes = len(waits)
+            waits.append(time.monotonic() - t0)
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    tracemalloc.start()
+    t0 = time.monotonic()
+    cache: dict[str, int] = {}
+    try:
+        junk = agents.collect_on(s.app, link(s.app, r1, "st1"), cache)
+        took = time.monotonic() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        done.set()
+        writer.join()
+    fine = agents.collect_on(s.app, link(s.app, r0, "st0"))
+    with capsys.disabled():
+        print(f"\n[2 M junk lines, 4 MB] collected in {took:.2f} s, Python peak "
+              f"{peak / 2**20:.1f} MiB, longest wait of another writer {max(waits):.3f} s "
+              f"over {len(waits)} writes")
+    assert junk.stored == 1 and junk.bad == agents.MAX_BAD_LINES  # the good line before it
+    assert fine.stored == 1 and airing(s, a0).state == AiringState.AIRED.value
+    assert took < 5.0 and max(waits) < 1.0 and peak < 64 * 2**20
+    with s.app.db.read() as sess:
+        [note] = sess.scalars(select(Event.detail).where(
+            Event.action == "asrun_rejected", Event.entity_id == "st1")).all()
+    assert note is not None and "stopped reading after line 6" in note
+    again = agents.collect_on(s.app, link(s.app, r1, "st1"), cache)
+    assert (again.stored, again.duplicates, again.bad) == (0, 0, 0)  # remembered: not re-read
+    forgetful = agents.collect_on(s.app, link(s.app, r1, "st1"), {})  # a restarted hub
+    assert forgetful.bad == agents.MAX_BAD_LINES
+    with s.app.db.read() as sess:
+        assert len(sess.scalars(select(Event.id).where(
+            Event.action == "asrun_rejected")).all()) == 1  # noted once
+
+
+def test_one_contact_reads_a_bounded_number_of_segments_and_the_rest_next_time(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    s, (a0, _) = two_agents(site, tmp_path)
+    r0 = inbox(tmp_path, "st0")
+    n = agents.MAX_SEGMENTS * 2 + 3
+    for i in range(n):
+        write(r0, event("st0", 100_000 + i, i + 1), name=f"2026-11-{i:03d}.jsonl")
+    cache: dict[str, int] = {}
+    seen = [agents.collect_on(s.app, link(s.app, r0, "st0"), cache).refused for _ in range(4)]
+    assert seen == [agents.MAX_SEGMENTS, agents.MAX_SEGMENTS, 3, 0]
+    with s.app.db.read() as sess:
+        assert sess.get_one(Station, "st0").asrun_acked == n
