@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -146,9 +147,11 @@ def _when(v: Any, key: str) -> datetime | None:
         return None
     if not isinstance(v, str):
         raise ValueError(f"{key} must be a time or null")
-    dt = datetime.fromisoformat(v)
+    dt = datetime.fromisoformat(v[:64])
     if dt.utcoffset() is None:
         raise ValueError(f"{key} has no UTC offset")
+    if not 2000 <= dt.year <= 2200:
+        raise ValueError(f"{key} is not a real date")
     return dt
 
 
@@ -169,38 +172,79 @@ def _event(rec: Any) -> evidence.AgentEvent:
                                detail[:300] if isinstance(detail, str) else status, rec)
 
 
+@dataclass(frozen=True)
+class Heartbeat:
+    """What a station's `status.json` says, every value checked: finite, in range, bounded."""
+
+    station_time: datetime
+    interval: float
+    free: int | None
+    playbook_version: int | None
+    agent_version: str
+    error: str
+    bad_files: list[str]
+    held: dict[str, str]
+
+
+def _number(doc: dict[str, Any], key: str, lo: float, hi: float, default: float | None = None,
+            whole: bool = False) -> float | None:
+    """doc[key] as a finite number in [lo, hi] (a whole one if `whole`), or ValueError."""
+    v = doc.get(key, default)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or (whole and not isinstance(v, int)):
+        raise ValueError(f"{key} must be a {'whole ' if whole else ''}number")
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f"{key} out of range ({str(v)[:20]})")
+    return v
+
+
+def parse_heartbeat(raw: bytes, pull: bool) -> Heartbeat:
+    """A station's status.json, untrusted: ValueError (or TypeError, KeyError) saying what is
+    wrong. Times need a UTC offset and a year 2000–2200; numbers are finite and in range."""
+    doc = json.loads(raw)
+    if not isinstance(doc, dict):
+        raise ValueError("not an object")
+    station_time = datetime.fromisoformat(str(doc["time"])[:64])
+    if station_time.utcoffset() is None or not 2000 <= station_time.year <= 2200:
+        raise ValueError("time needs a UTC offset and a real date")
+    files = doc.get("files") or {}
+    if not isinstance(files, dict):
+        raise ValueError("files must be an object")
+    lists = [files.get(k) or [] for k in ("missing", "corrupt")]
+    if not all(isinstance(v, list) for v in lists):
+        raise ValueError("files.missing and files.corrupt must be lists")
+    bad_files = [f for v in lists for f in v[:2000] if isinstance(f, str) and HELD_NAME.match(f)]
+    held = _held(doc.get("held"))
+    free = _number(doc, "free_bytes", 0, 2**62, whole=True)
+    version = _number(doc, "playbook_version", 0, 2**62, whole=True)
+    return Heartbeat(station_time, float(_number(doc, "heartbeat_seconds", 1, 86400, 60) or 60),
+                     None if free is None else int(free),
+                     None if version is None else int(version),
+                     str(doc.get("agent_version", ""))[:40], str(doc.get("last_error") or "")[:500],
+                     bad_files, held if pull else {})
+
+
 def _heartbeat(app: App, st: StationSettings, raw: bytes | None, now: datetime) -> None:
     """`now`: when the station wrote it (a pull station's upload) or the hub read it."""
     if raw is None:
         return
     try:
-        doc = json.loads(raw)
-        if not isinstance(doc, dict):
-            raise ValueError("not an object")
-        station_time = datetime.fromisoformat(str(doc["time"]))
-        interval = float(doc.get("heartbeat_seconds", 60))
-        files = doc.get("files") or {}
-        bad_files = [f for k in ("missing", "corrupt") for f in files.get(k, [])
-                     if isinstance(f, str)]
-        free = doc.get("free_bytes")
-        held = _held(doc.get("held")) if st.pull else {}
-    except (ValueError, TypeError, KeyError) as exc:
+        hb = parse_heartbeat(raw, st.pull)
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
         with app.db.write() as s:
             evidence.record_heartbeat(s, st.id, now, None, None, "", None,
-                                      f"status.json unreadable: {exc}")
+                                      f"status.json unreadable: {str(exc)[:200]}")
         return
     # written up to `interval` seconds ago: the true offset lies in [early, early + interval]
-    early = (station_time - now).total_seconds()
-    offset = early if early > 0 else min(0.0, early + interval)
+    early = (hb.station_time - now).total_seconds()
+    offset = early if early > 0 else min(0.0, early + hb.interval)
     with app.db.write() as s:
-        evidence.record_heartbeat(
-            s, st.id, now, free if isinstance(free, int) and not isinstance(free, bool) else None,
-            round(offset, 1), str(doc.get("agent_version", "")),
-            doc.get("playbook_version") if isinstance(doc.get("playbook_version"), int) else None,
-            str(doc.get("last_error") or ""))
-        _resend(s, st.id, bad_files, now)
-        if held:
-            evidence.confirm_pulled(s, st.id, held, now)
+        evidence.record_heartbeat(s, st.id, now, hb.free, round(offset, 1), hb.agent_version,
+                                  hb.playbook_version, hb.error)
+        _resend(s, st.id, hb.bad_files, now)
+        if hb.held:
+            evidence.confirm_pulled(s, st.id, hb.held, now)
 
 
 def _held(v: Any) -> dict[str, str]:

@@ -47,9 +47,11 @@ def _when(rec: dict[str, Any], key: str) -> datetime:
     value = rec.get(key)
     if not isinstance(value, str):
         raise ValueError(f"{key} must be a text time like 2026-11-03T17:30:00+07:00")
-    dt = datetime.fromisoformat(value)
+    dt = datetime.fromisoformat(value[:64])
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError(f"{key} has no UTC offset ({value[:40]!r})")
+    if not 2000 <= dt.year <= 2200:
+        raise ValueError(f"{key} is not a real date ({value[:40]!r})")
     return dt
 
 

@@ -44,14 +44,15 @@ class Parsed(Generic[T]):
 
 def parse_lines(raw: bytes, parse: Callable[[bytes], T], max_bad: int, tail: bool = True,
                 stop: bool = True) -> Parsed[T]:
-    """Every line through `parse` (which raises ValueError, TypeError or KeyError for a bad
-    one). The first `max_bad` bad lines are kept; at the last of them reading stops, or, with
-    `stop=False`, goes on counting (a file whose later lines still matter)."""
+    """Every line through `parse` (which raises ValueError, TypeError, KeyError or
+    OverflowError for a bad one). The first `max_bad` bad lines are kept; at the last of them
+    reading stops, or, with `stop=False`, goes on counting (a file whose later lines still
+    matter)."""
     out: Parsed[T] = Parsed()
     for n, line in lines(raw, tail):
         try:
             out.good.append(parse(line))
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
             out.bad_total += 1
             if len(out.bad) < max_bad:
                 out.bad.append((n, str(exc)[:200]))

@@ -86,8 +86,20 @@ def find_problems(app: App, lang: str | None = None) -> list[Problem]:
     with app.db.read() as s:
         look = _Look(app, s, now, tz, local_month(now, tz), lang or app.lang)
         for finder in FINDERS:
-            out.extend(finder(look))
+            out.extend(_each(finder, look))
     return out
+
+
+def _each(finder: Callable[[_Look], Iterator[Problem]], look: _Look) -> list[Problem]:
+    """One finder's problems; a finder that fails (a bug, a value it did not expect) costs only
+    its own kind of problem, shown as a problem itself, never the status of everything."""
+    try:
+        return list(finder(look))
+    except Exception as exc:
+        log.exception("status: the check %s failed", finder.__name__)
+        return [look.problem("error", "check_failed", look.now, finder.__name__.strip("_"),
+                             check=finder.__name__.strip("_"),
+                             error=f"{type(exc).__name__}: {exc}"[:200])]
 
 
 def _programme_late(look: _Look) -> Iterator[Problem]:

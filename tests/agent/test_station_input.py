@@ -9,7 +9,8 @@ import os
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from radiocast.core.errors import TransientDeliveryError
 from radiocast.core.models import AiringState
 from radiocast.db.schema import AsRunEvent, Event, Station
 from radiocast.stations.outbox import OutboxLink
+from radiocast.status import problems
+from radiocast.status.problems import find_problems
 
 from ..conftest import Site, ready_programme
 from ..faults.test_stations import add_airing, airing, payload
@@ -182,7 +185,7 @@ def test_a_junk_segment_costs_its_station_a_note_not_the_hub_its_time(
 
 def test_one_contact_reads_a_bounded_number_of_segments_and_the_rest_next_time(
         site: Callable[..., Site], tmp_path: Path) -> None:
-    s, (a0, _) = two_agents(site, tmp_path)
+    s, _ = two_agents(site, tmp_path)
     r0 = inbox(tmp_path, "st0")
     n = agents.MAX_SEGMENTS * 2 + 3
     for i in range(n):
@@ -192,3 +195,46 @@ def test_one_contact_reads_a_bounded_number_of_segments_and_the_rest_next_time(
     assert seen == [agents.MAX_SEGMENTS, agents.MAX_SEGMENTS, 3, 0]
     with s.app.db.read() as sess:
         assert sess.get_one(Station, "st0").asrun_acked == n
+
+
+@pytest.mark.parametrize("status", [
+    {"heartbeat_seconds": float("-inf")}, {"heartbeat_seconds": float("nan")},
+    {"heartbeat_seconds": 1e308}, {"free_bytes": -5}, {"free_bytes": 2**70},
+    {"playbook_version": 1.5}, {"time": "0001-01-01T00:00:00+14:00"},
+    {"time": "2026-12-01T06:00:00"}, {"files": {"missing": "x" * 10}}, {"held": [1]},
+])
+def test_every_value_in_a_status_is_checked_and_status_still_answers(
+        site: Callable[..., Site], tmp_path: Path, status: dict[str, Any]) -> None:
+    s, _ = two_agents(site, tmp_path)
+    r0 = inbox(tmp_path, "st0")
+    doc = {"time": "2026-12-01T06:00:00+07:00", "heartbeat_seconds": 60, "free_bytes": 10**9,
+           "playbook_version": 3, "agent_version": "0.1.0", **status}
+    (r0 / "inbox" / "status.json").write_text(json.dumps(doc))
+    agents.collect_on(s.app, OutboxLink(s.app.settings.station("st0"), r0))
+    with s.app.db.read() as sess:
+        st = sess.get_one(Station, "st0")
+        assert st.clock_offset_s is None and st.free_bytes is None
+        assert st.agent_error is not None and "status.json unreadable" in st.agent_error
+    problems = find_problems(s.app, "en")  # answers, for every station
+    assert not [p for p in problems if p.code == "check_failed"]
+
+
+def test_a_check_that_fails_costs_only_its_own_kind_of_problem(
+        site: Callable[..., Site], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s, _ = two_agents(site, tmp_path)
+    r0 = inbox(tmp_path, "st0")
+    ahead = s.app.clock() + timedelta(minutes=10)  # a clock 10 minutes fast: a problem to show
+    (r0 / "inbox" / "status.json").write_text(json.dumps({"time": ahead.isoformat()}))
+    agents.collect_on(s.app, OutboxLink(s.app.settings.station("st0"), r0))
+    before = {p.code for p in find_problems(s.app, "en")}
+    assert "clock_skew" in before
+
+    def broken(look: object) -> Iterator[problems.Problem]:
+        raise OverflowError("cannot convert float infinity to integer")
+        yield  # a generator, like the others
+
+    monkeypatch.setattr(problems, "FINDERS", (broken, *problems.FINDERS))
+    after = find_problems(s.app, "vi")
+    [failed] = [p for p in after if p.code == "check_failed"]
+    assert "broken" in failed.message and "OverflowError" in failed.message
+    assert {p.code for p in after} - {"check_failed"} == before
