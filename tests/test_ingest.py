@@ -274,3 +274,23 @@ def test_notes_open_in_old_notepad_and_say_what_staff_expect() -> None:
     assert "10 giây" not in short and "4.0 s" in short  # the minimum is configurable
     assert all("bỏ vào" not in rejection_note("c.mp3", code, "", at)
                for code in ("empty", "undecodable", "truncated", "silent", "sidecar"))
+
+
+@pytest.mark.parametrize(("sidecar", "code", "words"), [
+    ("stations = []\n", "sidecar_no_stations", "xóa hẳn dòng «stations»"),
+    ('title = "x"\n' + "# " + "x" * 70_000 + "\n", "sidecar_too_big", "quá lớn"),
+])
+def test_a_sidecar_that_sends_nowhere_or_is_too_big_is_refused_with_a_note_saying_why(
+        make_app: Callable[..., App], sidecar: str, code: str, words: str) -> None:
+    app = make_app()
+    drop = app.settings.ingest.drop_dir
+    drop.mkdir(parents=True, exist_ok=True)
+    f = drop / "2026-12 Chuyển đổi số.mp3"
+    f.write_bytes((SAMPLES / "an-toan-thong-tin.mp3").read_bytes())
+    (drop / f"{f.name}.toml").write_text(sidecar, encoding="utf-8")
+    claimed = ingest.claim_file(app, f)
+    assert claimed is not None and claimed.rejected
+    [p] = programmes(app)
+    assert (p.state, p.reason_code) == (ProgrammeState.REJECTED.value, code)
+    note = (app.settings.ingest.quarantine_dir / f"{f.name}.txt").read_text(encoding="utf-8")
+    assert words in note and "Cần làm:" in note

@@ -16,6 +16,7 @@ from radiocast.core.months import is_month
 from radiocast.core.naming import month_from, nfc, title_from, without_month
 
 SIDECAR_KEYS = {"title", "month", "language", "priority", "stations"}
+SIDECAR_MAX = 64 << 10
 
 
 @dataclass
@@ -30,6 +31,16 @@ class Meta:
 
 class SidecarError(Exception):
     code = "sidecar"  # the rejection's reason
+
+
+class NoStationsError(SidecarError):
+    """`stations = []`: sending to no station is never what staff mean."""
+
+    code = "sidecar_no_stations"
+
+
+class SidecarTooBig(SidecarError):
+    code = "sidecar_too_big"
 
 
 class LanguageError(SidecarError):
@@ -63,7 +74,7 @@ def read_metadata(path: Path, root: Path, arrival_month: str, known_stations: se
     if meta.sidecar is None:
         return meta
     try:
-        data: dict[str, Any] = tomllib.loads(meta.sidecar.read_text(encoding="utf-8"))
+        data: dict[str, Any] = tomllib.loads(_read_small(meta.sidecar).decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SidecarError(f"{meta.sidecar.name}: {exc}") from exc
     unknown = sorted(set(data) - SIDECAR_KEYS)
@@ -76,6 +87,16 @@ def read_metadata(path: Path, root: Path, arrival_month: str, known_stations: se
     except ConfigError as exc:
         raise SidecarError(str(exc)) from exc
     return meta
+
+
+def _read_small(path: Path) -> bytes:
+    """A sidecar's bytes; one over SIDECAR_MAX is refused unread (it is a note of a few lines,
+    and it is read on the daemon's loop)."""
+    with open(path, "rb") as fh:
+        data = fh.read(SIDECAR_MAX + 1)
+    if len(data) > SIDECAR_MAX:
+        raise SidecarTooBig(f"{path.name}: over {SIDECAR_MAX // 1024} KiB")
+    return data
 
 
 def _apply(meta: Meta, data: dict[str, Any], known_stations: set[str]) -> None:
@@ -94,6 +115,8 @@ def _apply(meta: Meta, data: dict[str, Any], known_stations: set[str]) -> None:
         ids = data["stations"]
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise SidecarError("stations: must be a list of station ids")
+        if not ids:
+            raise NoStationsError("stations = []: leave the key out to send to every station")
         bad = [i for i in ids if i not in known_stations]
         if bad:
             raise SidecarError(f"stations: unknown station {bad[0]!r}")
