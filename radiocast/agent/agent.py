@@ -27,6 +27,9 @@ from radiocast.core.models import Clock, utc_now
 
 log = logging.getLogger(__name__)
 STATUS_FILE = "status.json"
+OVERRUN_MIN = timedelta(minutes=5)  # a player may run this much past its item's duration…
+OVERRUN_SHARE = 0.25  # …or this share of it, whichever is longer; then it is stopped
+UNKNOWN_LENGTH = timedelta(hours=3)  # an item whose duration the playbook does not give
 
 
 def boot_id() -> str:
@@ -134,6 +137,7 @@ class Agent:
             return
         code = self.current.player.poll()
         if code is None:
+            self._stop_overrun(now)
             return
         self.player_exit = code
         p = self.current
@@ -143,6 +147,22 @@ class Agent:
         else:
             self._outcome(p.item, "failed", f"exit {code}: {p.player.stderr_tail()}",
                           p.started_at, now, p.monotonic_s)
+
+    def _stop_overrun(self, now: datetime) -> None:
+        """A player still running well past its item's length (hung on a device, waiting for
+        input) is stopped and the airing recorded failed, so the next airings can play."""
+        p = self.current
+        assert p is not None
+        length = timedelta(seconds=p.item.duration_s) if p.item.duration_s > 0 \
+            else UNKNOWN_LENGTH
+        limit = length + max(OVERRUN_MIN, length * OVERRUN_SHARE)
+        if now - p.started_at <= limit:
+            return
+        p.player.stop()
+        self.current = None
+        self._outcome(p.item, "failed", f"the player was still running {limit} after it "
+                      f"started (the programme is {length} long); stopped",
+                      p.started_at, now, p.monotonic_s)
 
     def _preempt(self, now: datetime) -> None:
         if self.current is None or self.current.item.urgent:

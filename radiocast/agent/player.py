@@ -8,6 +8,7 @@ import os
 import shlex
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 STDERR_TAIL = 300
@@ -26,14 +27,30 @@ class Player:
         return self.proc.poll()
 
     def stop(self, wait: float = 5.0) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
+        """Stop the whole process group: SIGTERM, and SIGKILL for whatever of it is still
+        there after `wait` seconds — also when the `sh -c` wrapper went at once and left a
+        player that ignores SIGTERM behind."""
+        self._signal(signal.SIGTERM)
+        deadline = time.monotonic() + wait
+        while self._group_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self._group_alive():
+            self._signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+
+    def _signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+    def _group_alive(self) -> bool:
+        """Is any process of the group left (the wrapper reaped, so a zombie never counts)."""
+        self.proc.poll()
+        try:
+            os.killpg(self.proc.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
 
     def stderr_tail(self) -> str:
         try:
