@@ -29,10 +29,27 @@ def _tool(name: str) -> str:
     return path
 
 
+# the part of LibreOffice that opens each kind of file: its library, and the Debian package
+OFFICE_PARTS = {".pdf": ("libsdlo.so", "libreoffice-draw-nogui"),
+                ".xlsx": ("libsclo.so", "libreoffice-calc-nogui")}
+
+
+def office_part(soffice: str, suffix: str) -> None:
+    """Fail (in CI) or skip, naming the package, when the part of LibreOffice that opens
+    `suffix` files is missing: soffice alone says nothing about Draw or Calc."""
+    lib, package = OFFICE_PARTS[suffix]
+    if not (Path(os.path.realpath(soffice)).parent / lib).exists():
+        message = f"LibreOffice cannot open {suffix} files here: install {package}"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (scripts/test installs it)")
+        pytest.skip(message)
+
+
 def office_print(path: Path, tmp: Path) -> tuple[str, int]:
     """LibreOffice opens `path` and prints it to PDF; returns that PDF's text and pages, and
     leaves its first page as PNG beside it."""
     soffice, pdftotext, pdftoppm = _tool("soffice"), _tool("pdftotext"), _tool("pdftoppm")
+    office_part(soffice, path.suffix)
     out = tmp / f"printed-{path.stem}"
     fmt = "pdf:draw_pdf_Export" if path.suffix == ".pdf" else "pdf"
     subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp}/lo-profile",
@@ -145,3 +162,16 @@ def test_a_province_summary_still_fits_one_page(tmp_path: Path) -> None:
 ])
 def test_period_titles(period: str, vi: str, en: str) -> None:
     assert period_title(period, "vi") == vi and period_title(period, "en") == en
+
+
+def test_a_missing_part_of_libreoffice_is_named(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine with Calc and without Draw: the PDF tests say which package is missing."""
+    program = tmp_path / "program"
+    program.mkdir()
+    (program / "soffice").write_text("")
+    (program / "libsclo.so").write_text("")  # Calc is there, Draw is not
+    office_part(str(program / "soffice"), ".xlsx")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="install libreoffice-draw-nogui"):
+        office_part(str(program / "soffice"), ".pdf")
