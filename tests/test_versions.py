@@ -7,6 +7,7 @@ the 1st, the Thái one on the 3rd, a corrected Thái file on the 8th.
 
 from __future__ import annotations
 
+import json
 import shutil
 import unicodedata
 from collections.abc import Callable
@@ -15,12 +16,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from radiocast.airing import playout
 from radiocast.airing.planning import plan_all
 from radiocast.alerting.notices import digest
 from radiocast.app import App, open_app
+from radiocast.cli.main import cli
 from radiocast.core.errors import ConfigError
 from radiocast.core.languages import parse_languages
 from radiocast.core.models import AiringState, ProgrammeState
@@ -31,7 +34,8 @@ from radiocast.intake.sidecar import LanguageError, read_metadata
 from radiocast.report.build import build_report
 from radiocast.report.files import render_report
 from radiocast.stations import deliver
-from radiocast.status.problems import find_problems
+from radiocast.status.problems import build_status, find_problems
+from radiocast.status.screen import render_status
 
 from .conftest import SAMPLES, Clock, Site, ready_programme
 
@@ -277,9 +281,30 @@ def test_a_station_without_any_version_in_its_languages_is_an_error_not_a_gap(
     assert set(found) == {"warning", "error"}
     assert "(b)" in found["warning"].message and "(c)" in found["error"].message
     assert "chưa phát được" in found["error"].message
-    assert "[blt].mp3" in found["error"].action
+    assert "[thai].mp3" in found["error"].action  # the tag staff are taught, not the code
     en = {p.severity: p for p in find_problems(app, "en") if p.code == "version_missing"}
     assert "cannot air it" in en["error"].message
+
+
+def test_staff_read_a_language_by_its_name_in_the_lists_and_the_status_screen(
+        make_app: Callable[..., App], tmp_path: Path) -> None:
+    stations = '[[stations]]\nid = "b"\nname = "Xã b"\nhost = "b.invalid"\n' \
+        'languages = ["vi", "blt"]\n'
+    app = make_app(stations=stations, clock=Clock(local(2, 8)))
+    for name, lang, src in (("vi.mp3", "vi", VI), ("blt.mp3", "blt", THAI)):
+        shutil.copy(src, tmp_path / name)
+        ready_programme(app, tmp_path / name, month=MONTH, language=lang)
+    screen = render_status(build_status(app), "vi")
+    assert "[Tiếng Thái (Thái Đen)]" in screen and "[blt]" not in screen
+    cfg = app.settings.path
+    assert cfg is not None
+    res = CliRunner().invoke(cli, ["--config", str(cfg), "programmes"])
+    assert res.exit_code == 0 and "Tiếng Thái (Thái Đen)" in res.output
+    assert " blt " not in res.output
+    res = CliRunner().invoke(cli, ["--config", str(cfg), "programmes", "--json"])
+    rows = json.loads(res.output)
+    assert {(r["language"], r["language_name"]) for r in rows} == {
+        ("vi", "Tiếng Việt"), ("blt", "Tiếng Thái (Thái Đen)")}
 
 
 @pytest.mark.parametrize("versions", ["share", "each"])

@@ -141,13 +141,15 @@ def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
     """List programmes with state, reason and loudness."""
     app = c.app(readonly=True)
     with app.db.read() as s:
-        rows = views.list_programmes(s, app.settings.general.tz, month, app.lang)
+        rows = views.list_programmes(s, app.settings.general.tz, month, app.lang,
+                                     app.settings.languages)
     if as_json:
         emit_json(rows)
     elif not rows:
         click.echo(t("cli.no_programmes", app.lang))
     else:
-        render_table(rows, ["id", "month", "language", "state", "title", "duration_s",
+        shown = [{**r, "language": r["language_name"]} for r in rows]  # the name staff use
+        render_table(shown, ["id", "month", "language", "state", "title", "duration_s",
                             "output_lufs", "slug", "reason"], app.lang, "programme")
 
 

@@ -75,6 +75,11 @@ class Languages:
     def name(self, code: str) -> str:
         return next((lang.name for lang in self.known if lang.code == code), code)
 
+    def tag(self, code: str) -> str:
+        """The tag staff write in a file name for `code` (its first alias: "thai" for blt)."""
+        lang = next((lang for lang in self.known if lang.code == code), None)
+        return lang.aliases[0] if lang is not None and lang.aliases else code
+
     def tags(self) -> str:
         """What staff may write, for a note: "[vi] Tiếng Việt, [thai] Tiếng Thái …"."""
         return ", ".join(f"[{lang.aliases[0] if lang.aliases else lang.code}] {lang.name}"

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from radiocast.core.languages import Languages
 from radiocast.core.models import AiringKind, AiringState, DeliveryState, Priority, ProgrammeState
 from radiocast.core.receipts import reason_text
 from radiocast.db.schema import Airing, Delivery, Programme, Shortfall, Station, priority_rank
@@ -28,10 +29,13 @@ def render_reason(code: str | None, detail: str | None, lang: str = "vi") -> str
     return f"{text} ({detail})" if detail else text
 
 
-def programme_dict(p: Programme, tz: ZoneInfo, lang: str = "vi") -> dict[str, Any]:
+def programme_dict(p: Programme, tz: ZoneInfo, lang: str = "vi",
+                   languages: Languages | None = None) -> dict[str, Any]:
+    """`language` is the code; `language_name` the name staff know it by."""
     return {
         "id": p.id, "title": p.title, "month": p.month, "state": p.state,
-        "priority": p.priority, "language": p.language, "revision": p.revision,
+        "priority": p.priority, "language": p.language,
+        "language_name": (languages or Languages()).name(p.language), "revision": p.revision,
         "supersedes_id": p.supersedes_id, "source_name": p.source_name,
         "source_sha256": p.source_sha256,
         "reason": render_reason(p.reason_code, p.reason_detail, lang),
@@ -44,12 +48,12 @@ def programme_dict(p: Programme, tz: ZoneInfo, lang: str = "vi") -> dict[str, An
     }
 
 
-def list_programmes(s: Session, tz: ZoneInfo, month: str | None = None,
-                    lang: str = "vi") -> list[dict[str, Any]]:
+def list_programmes(s: Session, tz: ZoneInfo, month: str | None = None, lang: str = "vi",
+                    languages: Languages | None = None) -> list[dict[str, Any]]:
     q = select(Programme).order_by(Programme.id)
     if month:
         q = q.where(Programme.month == month)
-    return [programme_dict(p, tz, lang) for p in s.scalars(q)]
+    return [programme_dict(p, tz, lang, languages) for p in s.scalars(q)]
 
 
 def list_deliveries(s: Session, tz: ZoneInfo, station: str | None = None) -> list[dict[str, Any]]:

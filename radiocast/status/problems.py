@@ -286,7 +286,8 @@ def _version_missing(look: _Look) -> Iterator[Problem]:
                         (variant, "action"), id=lead.id, title=lead.title, n=len(group),
                         language=cfg.languages.name(lang), month=month_label(look.month),
                         stations=", ".join(group[:5]) + (" …" if len(group) > 5 else ""),
-                        example=f"{look.month} {lead.title} [{lang}].mp3", programme=lead.id)
+                        example=f"{look.month} {lead.title} [{cfg.languages.tag(lang)}].mp3",
+                        programme=lead.id)
 
 
 FINDERS: tuple[Callable[[_Look], Iterator[Problem]], ...] = (
@@ -300,7 +301,8 @@ def build_status(app: App, lang: str | None = None) -> dict[str, Any]:
     tz = app.settings.general.tz
     now = app.clock()
     with app.db.read() as s:
-        programmes = views.list_programmes(s, tz, lang=lang or app.lang)
+        programmes = views.list_programmes(s, tz, lang=lang or app.lang,
+                                           languages=app.settings.languages)
         deliveries = views.list_deliveries(s, tz)
         upcoming = views.upcoming_airings(s, tz, now, limit=20)
         stations = views.list_stations(s, tz)

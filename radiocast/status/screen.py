@@ -23,7 +23,8 @@ def _grid(rows: list[list[str]]) -> list[str]:
 
 def _programmes(doc: dict[str, Any], lang: str) -> list[str]:
     rows = [[f"#{p['id']}", month_label(p["month"]), word("programme", p["state"], lang),
-             p["title"] + (f" [{p['language']}]" if p.get("language", "vi") != "vi" else "")
+             p["title"] + (f" [{p.get('language_name') or p['language']}]"
+                           if p.get("language", "vi") != "vi" else "")
              + (f" ({p['reason']})" if p["reason"] else "")]
             for p in doc["programmes"][-10:]]
     return _grid(rows) if rows else ["  " + t("cli.no_programmes", lang)]
