@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -34,3 +35,13 @@ def test_readme_demo_command_runs_the_whole_job(tmp_path: Path) -> None:
     assert report.startswith("# Báo cáo tháng ") and "Xã Trung Hạ" in report
     status = res.stdout[res.stdout.rindex("== Vấn đề"):]
     assert "[LỖI]" not in status, status  # a healthy month, whatever the date
+    # the screen is the newcomer's progress in Vietnamese; the daemon's log is in a file
+    assert not re.search(r"(WARNING|ERROR) radiocast", res.stdout + res.stderr)
+    log = out / "demo.log"
+    assert f"Nhật ký chi tiết:     {log}" in res.stdout and log.stat().st_size > 0
+    # the closing hint runs as typed, from another folder and without .venv/bin on PATH
+    hint = next(line for line in res.stdout.splitlines() if line.startswith("Xem thêm: "))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    again = subprocess.run(hint.removeprefix("Xem thêm: "), shell=True, cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode in (0, 1) and "== Vấn đề" in again.stdout, again.stderr

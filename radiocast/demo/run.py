@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -29,6 +30,7 @@ from radiocast.core.months import local_month
 from radiocast.core.sysd import SdNotify
 from radiocast.db import evidence
 from radiocast.db.schema import Airing, Delivery, Programme, Station
+from radiocast.demo.console import LOG_FILE, log_to, own_command
 from radiocast.demo.simstation import SimStations, make_client_key
 from radiocast.report.build import build_report
 from radiocast.report.files import render_report
@@ -221,7 +223,11 @@ play_command = {json.dumps(play_command(st.folder / "asrun.log"))}
 {langs}"""
 
 
-def drop_samples(app: App, month: str) -> None:
+def drop_samples(app: App, month: str) -> Path | None:
+    """The sample programmes, a duplicate and a broken file, into the drop folder. Returns
+    where the first programme's Thái version goes (stations airing Thái exist): the Monitor
+    drops it once the Vietnamese one is ready, as a centre adds a version to a programme it
+    sent (dropped together, whichever was ready first would make the premiere)."""
     drop = app.settings.ingest.drop_dir
     drop.mkdir(parents=True, exist_ok=True)
     src = samples_dir()
@@ -235,10 +241,11 @@ def drop_samples(app: App, month: str) -> None:
     shutil.copy(first, drop / DUPLICATE)  # a duplicate: same bytes, other name
     (drop / f"{month} {BROKEN}").write_text(BROKEN_TEXT, encoding="utf-8")  # quarantined
     thai = [st.id for st in app.settings.stations if "blt" in st.languages]
-    if thai:  # the first programme's Thái version, for the stations that air Thái
-        _synth_sample(drop / f"{month} {SAMPLES[0][1]} {THAI_TAG}.mp3", 18, 440)
-        click.echo(t("demo.versions", app.lang, stations=", ".join(thai),
-                     title=SAMPLES[0][1], tag=THAI_TAG))
+    if not thai:
+        return None
+    click.echo(t("demo.versions", app.lang, stations=", ".join(thai), title=SAMPLES[0][1],
+                 tag=THAI_TAG))
+    return drop / f"{month} {SAMPLES[0][1]} {THAI_TAG}.mp3"
 
 
 class Monitor(threading.Thread):
@@ -251,6 +258,7 @@ class Monitor(threading.Thread):
         self.offline, self.offline_s, self.timeout_s = offline, offline_s, timeout_s
         self.done = False
         self.last = ""
+        self.thai: Path | None = None  # the Thái version to drop once its programme is ready
 
     def snapshot(self) -> tuple[str, bool]:
         with self.app.db.read() as s:
@@ -258,6 +266,9 @@ class Monitor(threading.Thread):
             dels = list(s.scalars(select(Delivery)))
             prem = list(s.scalars(select(Airing).where(Airing.kind == AiringKind.PREMIERE.value)))
         ready = [p for p in progs if p.state == ProgrammeState.READY.value]
+        if self.thai is not None and any(p.title == SAMPLES[0][1] for p in ready):
+            _synth_sample(self.thai, 18, 440)  # the Vietnamese one is ready: add the version
+            self.thai = None
         rejected = [p for p in progs if p.state == ProgrammeState.REJECTED.value]
         lang = self.app.lang
         lines = ["  " + t("demo.programmes", lang, ready=len(ready), rejected=len(rejected),
@@ -315,6 +326,12 @@ def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool,
     root.mkdir(parents=True, exist_ok=True)
     if (root / "radiocast.toml").exists():
         raise click.UsageError(t("demo.not_empty", lang, root=root))
+    with log_to(root / LOG_FILE):
+        return _run(root, n_stations, lang, quick, runner)
+
+
+def _run(root: Path, n_stations: int, lang: str, quick: bool,
+         runner: Callable[[App], Runner]) -> int:
     n = min(n_stations, len(COMMUNES))
     click.echo(t("demo.start", lang, root=root, n=n))
     pub = make_client_key(root / "keys" / "id_ed25519")
@@ -325,7 +342,7 @@ def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool,
         cfg = write_config(root, sims, n, quick)
         app = open_app(cfg, lang)
         month = local_month(app.clock(), app.settings.general.tz)
-        drop_samples(app, month)
+        thai = drop_samples(app, month)
         click.echo(t("demo.windows", app.lang,
                      windows=", ".join(map(str, app.settings.schedule.slots))))
         _warn_if_month_too_short(app, month)
@@ -337,6 +354,7 @@ def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool,
         agents_stop = threading.Event()
         agents = start_agents(app, sims, root, agents_stop)
         monitor = Monitor(app, daemon, sims, offline, 12 if quick else 40, 380 if quick else 600)
+        monitor.thai = thai
         monitor.start()
         daemon.run(once=False)
         monitor.join(timeout=5)
@@ -353,8 +371,10 @@ def run_demo(directory: Path | None, n_stations: int, lang: str, quick: bool,
         for key, path in (("report", report), ("drop", app.settings.ingest.drop_dir),
                           ("archive", app.settings.ingest.archive_dir),
                           ("quarantine", app.settings.ingest.quarantine_dir),
-                          ("stations", root / "stations"), ("more", cfg)):
+                          ("stations", root / "stations"), ("log", root / LOG_FILE)):
             click.echo(t(f"demo.{key}", app.lang, path=path))
+        click.echo(t("demo.more", app.lang, command=f"{own_command()} --config "
+                     f"{shlex.quote(str(cfg))} status"))
         app.close()
         return ExitCode.OK if monitor.done else ExitCode.PARTIAL
     finally:
