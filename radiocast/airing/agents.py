@@ -24,6 +24,7 @@ from radiocast.core.errors import DeliveryError
 from radiocast.core.models import AiringState, DeliveryState
 from radiocast.db import evidence, ops
 from radiocast.db.schema import Airing, Delivery, Programme
+from radiocast.stations.inbox import SEGMENT_MAX, STATUS_MAX, sweep_inbox
 from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import StationLink
 from radiocast.stations.visit import Visit, link_for
@@ -35,8 +36,8 @@ STATUS_FILE = "status.json"
 ACK_FILE = "asrun.ack"
 ASRUN_DIR = "asrun"
 SEGMENT_RE = re.compile(r"^[0-9A-Za-z._-]{1,64}\.jsonl$")
-STATUS_LIMIT = 256 << 10
-SEGMENT_LIMIT = 16 << 20
+STATUS_LIMIT = STATUS_MAX
+SEGMENT_LIMIT = SEGMENT_MAX
 SKEW_SECONDS = 120
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 HELD_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,150}\.mp3$")
@@ -90,6 +91,8 @@ def collect_on(app: App, link: Link,
     if contact is not None:
         with app.db.write() as s:
             ops.record_contact(s, sid, min(contact, now), None)
+    if isinstance(link, OutboxLink):
+        _sweep(app, link)
     _heartbeat(app, link.station, link.read_small(STATUS_FILE, STATUS_LIMIT),
                min(wrote or now, now))
     present = sorted(link.list_names(ASRUN_DIR), key=lambda f: f.name)
@@ -108,6 +111,18 @@ def collect_on(app: App, link: Link,
         out.acked = evidence.acknowledge(s, sid, app.clock())
     link.write_small(ACK_FILE, f"{out.acked}\n".encode("ascii"))
     return out
+
+
+def _sweep(app: App, link: OutboxLink) -> None:
+    """What does not belong in a pull station's inbox goes, noted against that station: its
+    account can write there, and the hub's disk is everyone's."""
+    removed = sweep_inbox(link.root)
+    if removed:
+        detail = "; ".join(removed)
+        with app.db.write() as s:
+            ops.record_event(s, app.clock(), "station", link.station.id, "inbox_swept",
+                             detail=detail[:1000])
+        log.warning("%s: removed from its inbox: %s", link.station.id, detail[:500])
 
 
 def _store(app: App, sid: str, segment: str, raw: bytes, out: Collected) -> None:

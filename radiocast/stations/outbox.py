@@ -32,6 +32,7 @@ from radiocast.stations.ssh import RemoteFile
 
 OUTBOX = "outbox"
 INBOX = "inbox"
+ASRUN = "asrun"  # in the inbox: the as-run segments
 STATION_WRITES = frozenset({"status.json"})  # read from the inbox; everything else: outbox
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 

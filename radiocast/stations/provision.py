@@ -28,6 +28,8 @@ from radiocast.stations.outbox import INBOX, OUTBOX, account_name, station_root
 PUBKEY_RE = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]{40,1000}$")
 SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]+$")
 ASRUN = "asrun"
+QUOTA_MIB = 256  # a station's share of the hub's disk; its status and as-run need a few MiB
+QUOTA_FILES = 2000
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,9 @@ def make_folders(settings: Settings, p: Provision) -> list[str]:
                     "a chroot below it)"]
     os.chown(outbox, hub_uid, pw.pw_gid)  # the hub writes; only this station reads
     outbox.chmod(0o750)
-    for d in (inbox, inbox / ASRUN):  # the station writes; only the hub reads
+    for d in (inbox, inbox / ASRUN):  # the station writes; the hub reads, and removes junk
         os.chown(d, pw.pw_uid, hub_gid)
-        d.chmod(0o750)
+        d.chmod(0o770)
     return []
 
 
@@ -131,6 +133,7 @@ def apply(settings: Settings, plans: list[Provision]) -> list[str]:
             done.append(f"account {p.account} created")
         atomic_write(p.keys_file, (p.authorized_line + "\n").encode(), mode=0o644)
         done += make_folders(settings, p)
+        done.append(set_quota(p))
     _install_blocks(settings, plans)
     done.append(f"sshd block(s) written to {settings.pull.sshd_config_dir}, checked with "
                 "sshd -t, sshd reloaded")
@@ -165,6 +168,24 @@ def _install_blocks(settings: Settings, plans: list[Provision]) -> None:
                 path.unlink()
         raise
     _run(shlex.split(settings.pull.reload_command))
+
+
+def set_quota(p: Provision) -> str:
+    """Cap what the station's account may write on the hub's disk, where the file system keeps
+    user quotas (mounted with `usrquota`); otherwise say why not (the hub still removes what
+    does not belong in an inbox, and shows a low disk as a problem)."""
+    setquota = shutil.which("setquota")
+    if setquota is None:
+        return (f"no disk quota for {p.account}: setquota is missing (apt-get install quota; "
+                "operations.md, 'A station's share of the disk')")
+    try:
+        mount = _run(["findmnt", "-n", "-o", "TARGET", "--target", str(p.root)]).strip()
+        _run([setquota, "-u", p.account, "0", str(QUOTA_MIB * 1024), "0", str(QUOTA_FILES),
+              mount])
+    except UsageError as exc:
+        return (f"no disk quota for {p.account}: {exc} (the file system needs user quotas: "
+                "operations.md, 'A station's share of the disk')")
+    return f"disk quota for {p.account}: {QUOTA_MIB} MiB and {QUOTA_FILES} files on {mount}"
 
 
 def _exists(account: str) -> bool:

@@ -8,6 +8,7 @@ planner's shortfalls included) and never plans, sends or changes anything.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ ORIGINAL_GRACE = timedelta(minutes=2)
 CLOCK_SKEW_SECONDS = 120
 ASRUN_PROBLEM_DAYS = timedelta(days=7)
 PULL_SILENT_AFTER = timedelta(hours=2)  # a pull agent writes its status at least hourly
+HUB_DISK_LOW_BYTES = 1 << 30  # below this the hub's own folders are a problem
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,39 @@ def _asrun_rejected(look: _Look) -> Iterator[Problem]:
                            detail=last.detail or "")
 
 
+def _inbox_swept(look: _Look) -> Iterator[Problem]:
+    """A pull station that put in its inbox at the hub what does not belong there."""
+    rows = look.s.execute(select(Event.entity_id, func.min(Event.at), func.count(),
+                                 func.max(Event.id)).where(
+        Event.entity == "station", Event.action == "inbox_swept",
+        Event.at >= look.now - ASRUN_PROBLEM_DAYS).group_by(Event.entity_id))
+    for sid, since, n, last_id in rows:
+        last = look.s.get_one(Event, last_id)
+        yield look.problem("warning", "inbox_swept", since, sid, station=sid, n=n,
+                           detail=(last.detail or "")[:300])
+
+
+def _hub_disk_low(look: _Look) -> Iterator[Problem]:
+    """The hub's own folders: a full disk stops every station's database writes and every
+    file staff drop. One problem per file system, naming the folder and the free bytes."""
+    cfg = look.app.settings
+    paths = [cfg.general.data_dir, cfg.ingest.drop_dir]
+    if any(st.pull for st in cfg.stations):
+        paths.append(cfg.pull.root)
+    seen: set[int] = set()
+    for path in paths:
+        try:
+            dev, free = path.stat().st_dev, shutil.disk_usage(path).free
+        except OSError:
+            continue
+        if dev in seen:
+            continue
+        seen.add(dev)
+        if free < HUB_DISK_LOW_BYTES:
+            yield look.problem("error", "hub_disk_low", look.now, str(path), path=str(path),
+                               free=size(free, look.lang), free_bytes=free)
+
+
 def _clock_skew(look: _Look) -> Iterator[Problem]:
     for st in look.s.scalars(select(Station).where(Station.clock_offset_s.is_not(None))):
         off = st.clock_offset_s or 0.0
@@ -293,7 +328,7 @@ def _version_missing(look: _Look) -> Iterator[Problem]:
 FINDERS: tuple[Callable[[_Look], Iterator[Problem]], ...] = (
     _programme_late, _delivery_failing, _station_health, _file_not_at_station, _airing_missed,
     _quota_at_risk, _file_waiting, _normalize_retrying, _original_stuck, _asrun_rejected,
-    _clock_skew, _airing_unconfirmed, _version_missing)
+    _inbox_swept, _hub_disk_low, _clock_skew, _airing_unconfirmed, _version_missing)
 
 
 def build_status(app: App, lang: str | None = None) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from radiocast.config.settings import StationSettings
 from radiocast.core.errors import TransientDeliveryError
 from radiocast.core.models import AiringState
 from radiocast.db.schema import AsRunEvent, Event, Station
+from radiocast.stations import inbox as inbox_mod
+from radiocast.stations import provision
 from radiocast.stations.outbox import OutboxLink
 from radiocast.status import problems
 from radiocast.status.problems import find_problems
@@ -121,8 +123,12 @@ def test_an_inbox_folder_replaced_by_a_link_is_refused(
     (elsewhere / "x.jsonl").write_text(event("st0", a0, 2))
     (r1 / "inbox" / "asrun").rmdir()
     os.symlink(elsewhere, r1 / "inbox" / "asrun")
+    got = agents.collect_on(s.app, link(s.app, r1, "st1"))  # the link goes, never followed
+    assert got.stored == 0 and not (r1 / "inbox" / "asrun").is_symlink()
+    assert sorted(p.name for p in elsewhere.iterdir())[-1] == "x.jsonl"  # nothing of it touched
+    os.symlink(elsewhere, r1 / "inbox" / "asrun")  # put back after the sweep: reads refuse it
     with pytest.raises(TransientDeliveryError, match="link"):
-        agents.collect_on(s.app, link(s.app, r1, "st1"))
+        link(s.app, r1, "st1").list_names("asrun")
     with pytest.raises(TransientDeliveryError, match="link"):
         link(s.app, r1, "st1").read_small("x.jsonl", sub="asrun")
     assert events_of(s.app, "st1") == [] and events_of(s.app, "st0") == []
@@ -238,3 +244,74 @@ def test_a_check_that_fails_costs_only_its_own_kind_of_problem(
     [failed] = [p for p in after if p.code == "check_failed"]
     assert "broken" in failed.message and "OverflowError" in failed.message
     assert {p.code for p in after} - {"check_failed"} == before
+
+
+def test_what_does_not_belong_in_an_inbox_is_removed_and_the_station_named(
+        site: Callable[..., Site], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A station's account writes into a folder on the hub's disk: a 47 MiB file, a folder, a
+    link out, a FIFO, an oversize segment, a stale upload all go; its real files stay."""
+    s, (a0, a1) = two_agents(site, tmp_path)
+    r0, r1 = inbox(tmp_path, "st0"), inbox(tmp_path, "st1")
+    box, segs = r1 / "inbox", r1 / "inbox" / "asrun"
+    with open(box / "junk.bin", "wb") as fh:
+        fh.truncate(47 << 20)
+    (box / "x").mkdir()
+    (box / "x" / "more.bin").write_bytes(b"1" * 1000)
+    os.symlink("/etc/passwd", box / "evil")
+    os.mkfifo(box / "pipe")
+    with open(segs / "2026-12-02.jsonl", "wb") as fh:
+        fh.truncate(inbox_mod.SEGMENT_MAX + 1)
+    (segs / "notes.txt").write_text("x")
+    stale = segs / ".2026-12-03.jsonl.tmp"
+    stale.write_text("{")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    (segs / ".2026-12-04.jsonl.tmp").write_text("{")  # an upload under way: kept
+    (box / "status.json").write_text(json.dumps({"time": "2026-12-01T06:00:00+07:00"}))
+    write(r1, event("st1", a1, 1))
+    write(r0, event("st0", a0, 1))
+    got = agents.collect_on(s.app, link(s.app, r1, "st1"))
+    assert got.stored == 1 and airing(s, a1).state == AiringState.AIRED.value
+    assert sorted(p.name for p in box.iterdir()) == ["asrun", "status.json"]
+    assert sorted(p.name for p in segs.iterdir()) == [".2026-12-04.jsonl.tmp", DAY]
+    assert Path("/etc/passwd").exists()
+    [problem] = [p for p in find_problems(s.app, "en") if p.code == "inbox_swept"]
+    assert problem.subject == "st1" and "inbox/junk.bin (49283072 bytes)" in problem.message
+    assert agents.collect_on(s.app, link(s.app, r0, "st0")).stored == 1  # st0 unaffected
+    monkeypatch.setattr(inbox_mod, "SEGMENTS_MAX", 2)  # a backlog past the cap: largest first
+    for n, size in ((5, 10), (6, 3000), (7, 20)):
+        (segs / f"2026-12-0{n}.jsonl").write_bytes(b"\n" * size)
+    removed = inbox_mod.sweep_inbox(r1)
+    assert [r.split(" ")[0] for r in removed] == ["inbox/asrun/2026-12-06.jsonl",
+                                                   f"inbox/asrun/{DAY}"]
+
+
+def test_the_hub_watches_its_own_free_space(
+        site: Callable[..., Site], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s, _ = two_agents(site, tmp_path)
+    assert not [p for p in find_problems(s.app, "en") if p.code == "hub_disk_low"]
+    monkeypatch.setattr(problems, "HUB_DISK_LOW_BYTES", 1 << 62)  # more than any disk has
+    low = [p for p in find_problems(s.app, "vi") if p.code == "hub_disk_low"]
+    assert low and low[0].severity == "error"
+    assert str(s.app.settings.general.data_dir) in low[0].message
+    assert int(low[0].params["free_bytes"]) > 0
+
+
+def test_provision_sets_a_quota_where_it_can_and_says_why_not_where_it_cannot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = provision.Provision("st1", "rcs-st1", tmp_path, tmp_path / "sshd.conf",
+                            tmp_path / "keys", "", "")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert "setquota is missing" in provision.set_quota(p)
+    tools = tmp_path / "bin"  # a setquota that refuses, as on a file system without quotas
+    tools.mkdir()
+    for name, body in (("setquota", "echo 'setquota: Cannot find mountpoint' >&2; exit 1"),
+                       ("findmnt", f"echo {tmp_path}")):
+        (tools / name).write_text(f"#!/bin/sh\n{body}\n")
+        (tools / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(tools))
+    said = provision.set_quota(p)
+    assert said.startswith("no disk quota for rcs-st1") and "user quotas" in said
+    (tools / "setquota").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\n")
+    assert provision.set_quota(p).startswith("disk quota for rcs-st1: 256 MiB")
+    assert (tmp_path / "args").read_text().split() == [
+        "-u", "rcs-st1", "0", str(256 * 1024), "0", "2000", str(tmp_path)]
