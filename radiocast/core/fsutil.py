@@ -200,3 +200,27 @@ def file_away(src: Path, folder: Path, name: str, note: str, sidecar: Path | Non
         move_file(sidecar, unique_path(folder / fit_name(side, COPY_ROOM)))
     move_file(src, dst)
     return dst
+
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_dir(base: Path, parts: tuple[str, ...]) -> int:
+    """A descriptor of `base`/`parts`, each folder opened relative to the one before and
+    never through a link (a station may replace any folder it owns with one). Raises
+    FileNotFoundError when a folder is not there, ValueError when one is a link or a file."""
+    fd = os.open(base, DIR_FLAGS)
+    try:
+        for part in parts:
+            try:
+                nxt = os.open(part, DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise ValueError(f"{part} is a link or not a folder; ignored") from None
+                raise
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -12,7 +12,10 @@ import shutil
 import time
 from pathlib import Path
 
-from radiocast.stations.outbox import ASRUN, INBOX, open_dir
+from radiocast.core.fsutil import open_dir
+
+INBOX = "inbox"
+ASRUN = "asrun"  # in the inbox: the as-run segments
 
 # what belongs in a station's inbox, and how big it may be; everything else is removed
 STATUS_MAX = 256 << 10

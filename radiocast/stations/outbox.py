@@ -26,13 +26,12 @@ from pathlib import Path
 
 from radiocast.config.settings import Settings, StationSettings
 from radiocast.core.errors import PermanentDeliveryError, TransientDeliveryError
-from radiocast.core.fsutil import atomic_write, fsync_dir
+from radiocast.core.fsutil import atomic_write, fsync_dir, open_dir
 from radiocast.db.lease import guard
+from radiocast.stations.inbox import INBOX
 from radiocast.stations.ssh import RemoteFile
 
 OUTBOX = "outbox"
-INBOX = "inbox"
-ASRUN = "asrun"  # in the inbox: the as-run segments
 STATION_WRITES = frozenset({"status.json"})  # read from the inbox; everything else: outbox
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
@@ -48,30 +47,6 @@ def account_name(prefix: str, sid: str) -> str:
         return name
     digest = hashlib.sha256(sid.encode()).hexdigest()[:6]
     return f"{prefix}{sid[:31 - len(prefix) - 6]}-{digest}"
-
-
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def open_dir(base: Path, parts: tuple[str, ...]) -> int:
-    """A descriptor of `base`/`parts`, each folder opened relative to the one before and
-    never through a link (a station may replace any folder it owns with one). Raises
-    FileNotFoundError when a folder is not there, ValueError when one is a link or a file."""
-    fd = os.open(base, DIR_FLAGS)
-    try:
-        for part in parts:
-            try:
-                nxt = os.open(part, DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise ValueError(f"{part} is a link or not a folder; ignored") from None
-                raise
-            os.close(fd)
-            fd = nxt
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def read_untrusted(base: Path, parts: tuple[str, ...], name: str, limit: int) -> bytes | None:

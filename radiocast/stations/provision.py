@@ -23,7 +23,8 @@ from pathlib import Path
 from radiocast.config.settings import Settings, StationSettings
 from radiocast.core.errors import UsageError
 from radiocast.core.fsutil import atomic_write
-from radiocast.stations.outbox import INBOX, OUTBOX, account_name, station_root
+from radiocast.stations.inbox import INBOX
+from radiocast.stations.outbox import OUTBOX, account_name, station_root
 
 PUBKEY_RE = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]{40,1000}$")
 SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]+$")

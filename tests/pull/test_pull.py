@@ -28,7 +28,7 @@ from radiocast.cli.main import cli
 from radiocast.core.models import AiringState, DeliveryState
 from radiocast.core.months import local_month, next_month
 from radiocast.daemon import Daemon
-from radiocast.db.schema import AsRunEvent, Delivery, Station
+from radiocast.db.schema import AsRunEvent, Delivery, Event, Station
 from radiocast.stations import deliver
 from radiocast.stations.ssh import load_key, ssh_login
 
@@ -264,9 +264,15 @@ def test_a_station_account_is_confined(tmp_path: Path) -> None:
         client.close()
         got = agents.collect(w.hub, w.hub.settings.station("na-meo"))
         assert got.stored == 0
+        planted = w.root / "na-meo" / "inbox" / "status.json"
+        assert not planted.is_symlink() and not planted.exists()  # removed, never followed
+        assert (w.hub.settings.general.data_dir / "radiocast.db").stat().st_size > 0
         with w.hub.db.read() as s:
             st = s.get_one(Station, "na-meo")
-            assert st.heartbeat_at is None and "link" in (st.last_error or "")
+            assert st.heartbeat_at is None
+            swept = s.scalars(select(Event.detail).where(
+                Event.action == "inbox_swept", Event.entity_id == "na-meo")).all()
+            assert any("inbox/status.json" in (d or "") for d in swept)
 
 
 def test_the_hub_daemon_reads_an_inbox_as_soon_as_the_agent_writes(tmp_path: Path) -> None:
