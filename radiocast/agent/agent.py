@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -76,18 +77,27 @@ class Agent:
     # ------------------------------------------------------------ the loop
 
     def tick(self) -> None:
+        """One pass; a step that meets a full disk or a failing file costs only itself."""
         now = self.clock()
-        self.keeper.refresh()
-        self.journal.take_ack(self.cfg.media_dir)
-        self._check_player(now)
-        self._preempt(now)
+        self._safely("playbook", self.keeper.refresh)
+        self._safely("asrun.ack", self.journal.take_ack, self.cfg.media_dir)
+        self._safely("as-run", self._write_pending)
+        self._safely("player", self._check_player, now)
+        self._safely("player", self._preempt, now)
         if self.current is None:
-            self._start_due(now)
-        self._skip_passed(now)
+            self._safely("player", self._start_due, now)
+        self._safely("playbook", self._skip_passed, now)
         if self.news.is_set() or \
                 self.monotonic() - self.last_heartbeat >= self.cfg.heartbeat_seconds:
             self.news.clear()
-            self.heartbeat(now)
+            self._safely(STATUS_FILE, self.heartbeat, now)
+
+    def _safely(self, what: str, step: Callable[..., object], *args: Any) -> None:
+        try:
+            step(*args)
+        except (OSError, sqlite3.Error) as exc:
+            self.last_error = f"{what}: {exc}"[:300]
+            log.warning("%s: %s (the agent goes on)", what, exc)
 
     def stop(self, why: str = "the agent was stopped") -> None:
         """Stop playing (systemd stop): the airing in progress is recorded interrupted."""
@@ -106,6 +116,7 @@ class Agent:
             self._outcome(item, "interrupted", "the station stopped while it played "
                           "(power cut or restart); not played again",
                           datetime.fromisoformat(s.started_at), None, s.monotonic_s)
+        self._safely("as-run", self._write_pending)
 
     # ------------------------------------------------------------ playing
 
@@ -128,7 +139,11 @@ class Agent:
                           now.isoformat(), self.boot_id, mono)
         if not self.ledger.start(started):  # written (fsync) before a sound is made
             return
-        player = Player(self.cfg.player, self.cfg.media_dir / item.file, self.cfg.state_dir)
+        try:
+            player = Player(self.cfg.player, self.cfg.media_dir / item.file, self.cfg.state_dir)
+        except OSError as exc:
+            self._outcome(item, "failed", f"the player could not start: {exc}", now, now, mono)
+            return
         self.current = Playing(item, player, now, mono)
         log.info("airing #%d: playing %s", item.airing_id, item.file)
 
@@ -141,12 +156,12 @@ class Agent:
             return
         self.player_exit = code
         p = self.current
-        self.current = None
         if code == 0:
             self._outcome(p.item, "aired", "exit 0", p.started_at, now, p.monotonic_s)
         else:
             self._outcome(p.item, "failed", f"exit {code}: {p.player.stderr_tail()}",
                           p.started_at, now, p.monotonic_s)
+        self.current = None  # only once decided: a ledger that failed is asked again
 
     def _stop_overrun(self, now: datetime) -> None:
         """A player still running well past its item's length (hung on a device, waiting for
@@ -159,10 +174,10 @@ class Agent:
         if now - p.started_at <= limit:
             return
         p.player.stop()
-        self.current = None
         self._outcome(p.item, "failed", f"the player was still running {limit} after it "
                       f"started (the programme is {length} long); stopped",
                       p.started_at, now, p.monotonic_s)
+        self.current = None
 
     def _preempt(self, now: datetime) -> None:
         if self.current is None or self.current.item.urgent:
@@ -191,7 +206,10 @@ class Agent:
 
     def _outcome(self, item: Item, status: str, detail: str, started: datetime | None,
                  finished: datetime | None, mono: float | None) -> None:
-        event = self.journal.append({
+        """Decide the outcome in the ledger, with its event, first; then write the event to
+        the journal, now or, with the media disk full, at a later tick. A crash in between
+        writes it again under a new seq: the hub stores it once and acknowledges both."""
+        event = {
             "event_id": event_id(self.cfg.id, item.airing_id), "station_id": self.cfg.id,
             "airing_id": item.airing_id, "file": item.file, "sha256": item.sha256,
             "scheduled_at": item.start.isoformat(),
@@ -200,12 +218,21 @@ class Agent:
             "status": status, "detail": detail[:300],
             "clock": {"boot_id": self.boot_id,
                       "monotonic_s": round(mono if mono is not None else self.monotonic(), 3)},
-        }, day=f"{self.clock().astimezone(self.tz):%Y-%m-%d}")
+        }
         self.ledger.decide(item.airing_id, status, item.file, item.sha256,
-                           item.start.isoformat(), started)
+                           item.start.isoformat(), started,
+                           json.dumps(event, ensure_ascii=False))
         self.last_airing = event
         log.log(logging.INFO if status == "aired" else logging.WARNING,
                 "airing #%d: %s (%s)", item.airing_id, status, detail)
+        self._safely("as-run", self._write_pending)
+
+    def _write_pending(self) -> None:
+        """Every decided event not yet in the journal, in order; stops at the first that
+        cannot be written (the rest wait with it)."""
+        for airing_id, raw in self.ledger.pending():
+            self.journal.append(json.loads(raw), day=f"{self.clock().astimezone(self.tz):%Y-%m-%d}")
+            self.ledger.written(airing_id)
 
     # ------------------------------------------------------------ files and heartbeat
 

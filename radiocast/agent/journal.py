@@ -12,6 +12,7 @@ agent write it again, the hub still stores it once.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import uuid
@@ -48,8 +49,14 @@ class Journal:
         new = not path.exists()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            try:
+                if os.write(fd, line) != len(line):
+                    raise OSError(errno.ENOSPC, "the as-run line did not fit on the disk")
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)  # never half a line: the event is written again later
+                raise
         finally:
             os.close(fd)
         if new:

@@ -1,6 +1,8 @@
 """The agent's own durable record (SQLite, synchronous=FULL, in `state_dir`): which airings it
 has started — written before the player starts, so an airing id never plays twice, across
-restarts, power cuts and a clock stepped backwards — and what the hub has acknowledged."""
+restarts, power cuts and a clock stepped backwards — the outcome of each, decided here first
+with its proof-of-play event `pending` until the journal holds it (a full media disk delays the
+event, never loses it), and what the hub has acknowledged."""
 
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        if "pending" not in {row[1] for row in self.db.execute("PRAGMA table_info(played)")}:
+            self.db.execute("ALTER TABLE played ADD COLUMN pending TEXT")  # agents before 0.2
 
     def close(self) -> None:
         self.db.close()
@@ -54,7 +58,8 @@ class Ledger:
     def start(self, s: Started) -> bool:
         """Record the start (durably) before the player runs. False: it was started before."""
         try:
-            self.db.execute("INSERT INTO played VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+            self.db.execute("INSERT INTO played (airing_id, file, sha256, scheduled_at, "
+                            "started_at, boot_id, monotonic_s) VALUES (?, ?, ?, ?, ?, ?, ?)",
                             (s.airing_id, s.file, s.sha256, s.scheduled_at, s.started_at,
                              s.boot_id, s.monotonic_s))
         except sqlite3.IntegrityError:
@@ -62,12 +67,25 @@ class Ledger:
         return True
 
     def decide(self, airing_id: int, outcome: str, file: str = "", sha256: str = "",
-               scheduled_at: str = "", now: datetime | None = None) -> None:
-        """An outcome for an airing (also one that never started: skipped)."""
+               scheduled_at: str = "", now: datetime | None = None,
+               pending: str | None = None) -> None:
+        """An outcome for an airing (also one that never started: skipped), with its event
+        (JSON) to write to the journal."""
         self.db.execute(
-            "INSERT INTO played VALUES (?, ?, ?, ?, ?, '', 0, ?) "
-            "ON CONFLICT(airing_id) DO UPDATE SET outcome = excluded.outcome",
-            (airing_id, file, sha256, scheduled_at, now.isoformat() if now else "", outcome))
+            "INSERT INTO played (airing_id, file, sha256, scheduled_at, started_at, boot_id, "
+            "monotonic_s, outcome, pending) VALUES (?, ?, ?, ?, ?, '', 0, ?, ?) "
+            "ON CONFLICT(airing_id) DO UPDATE SET outcome = excluded.outcome, "
+            "pending = excluded.pending",
+            (airing_id, file, sha256, scheduled_at, now.isoformat() if now else "", outcome,
+             pending))
+
+    def pending(self) -> list[tuple[int, str]]:
+        """Events decided and not yet in the journal: (airing id, the event's JSON)."""
+        return [(int(r[0]), str(r[1])) for r in self.db.execute(
+            "SELECT airing_id, pending FROM played WHERE pending IS NOT NULL ORDER BY rowid")]
+
+    def written(self, airing_id: int) -> None:
+        self.db.execute("UPDATE played SET pending = NULL WHERE airing_id = ?", (airing_id,))
 
     def unfinished(self) -> list[Started]:
         """Airings started and never given an outcome: the agent died while they played."""

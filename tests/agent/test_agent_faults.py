@@ -3,10 +3,16 @@ that shrugs off SIGTERM. One bad airing costs that airing, never the ones after 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from radiocast.agent.agent import OVERRUN_MIN, Agent
 from radiocast.agent.config import StationConfig
@@ -82,3 +88,70 @@ def test_a_player_that_never_exits_is_stopped_recorded_failed_and_the_next_airin
         agent.stop()
         agent.close()
     assert [e["status"] for e in events(media)] == ["failed", "interrupted"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 512 KiB file system of its own (tmpfs), to fill for real."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root (CI runs as root)")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Fill `disk` to the last byte; returns the filler (remove it to make room)."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for block in (65536, 4096, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * block) == block:
+                    pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_disk_at_the_station_delays_proof_of_play_and_loses_nothing(
+        tmp_path: Path, small_disk: Path) -> None:
+    """The media disk fills while a programme plays: its 'aired' is decided in the ledger and
+    written to the journal once there is room, the agent restarts on the full disk, and the
+    airing is neither replayed nor reported interrupted."""
+    media, log = small_disk / "media", tmp_path / "played.log"
+    media.mkdir()
+    cfg = StationConfig(id="na-meo", media_dir=media, state_dir=tmp_path / "state",
+                        player=f"echo {{file}} >> {log}")
+    sha = media_file(media, "2026-12-chuyen-doi-so.mp3", size=20_000)
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=TZ)
+    write_playbook(media, "na-meo", [
+        {"airing_id": 1, "start": start.isoformat(), "file": "2026-12-chuyen-doi-so.mp3",
+         "sha256": sha, "duration_s": 60, "kind": "premiere", "priority": "normal"}])
+    clock = Clock(start + timedelta(seconds=1))
+    agent = Agent(cfg, clock=clock)
+    agent.tick()
+    assert agent.current is not None
+    while agent.current.player.poll() is None:
+        time.sleep(0.02)
+    filler = fill(small_disk)
+    clock.now += timedelta(seconds=2)
+    agent.tick()  # the outcome: decided, its event waits for room; nothing escapes the tick
+    assert agent.current is None and events(media) == []
+    assert "No space left" in agent.last_error or "did not fit" in agent.last_error
+    agent.close()
+    again = Agent(cfg, clock=clock)  # restarted with the disk still full
+    clock.now += timedelta(minutes=30)
+    again.tick()
+    assert events(media) == [] and len(log.read_text().splitlines()) == 1  # not replayed
+    filler.unlink()
+    again.tick()
+    [aired] = events(media)
+    assert (aired["airing_id"], aired["status"]) == (1, "aired")
+    again.tick()
+    assert len(events(media)) == 1  # written once
+    again.close()
