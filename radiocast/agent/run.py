@@ -12,7 +12,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    EVENT_TYPE_CLOSED,
+    EVENT_TYPE_CREATED,
+    EVENT_TYPE_DELETED,
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_MOVED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from radiocast.agent.agent import STATUS_FILE, Agent
@@ -24,7 +32,11 @@ from radiocast.core.i18n import t
 from radiocast.core.sysd import SdNotify, acquire_lock
 
 log = logging.getLogger(__name__)
-TICK_SECONDS = 0.5
+TICK_SECONDS = 1.0  # at most this often on its own; at once for a change that matters
+# what wakes it: a change, never a read (every tick reads asrun.ack and stats the playbook, and
+# inotify reports those opens: waking on them kept an idle agent at a quarter of a core)
+WAKE_ON = frozenset({EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED,
+                     EVENT_TYPE_CLOSED, EVENT_TYPE_DELETED})
 TEST_TONE = Path(__file__).with_name("data") / "test-tone.mp3"
 
 
@@ -58,23 +70,33 @@ def run_agent(cfg: StationConfig, notify: SdNotify | None = None) -> int:
 
 
 class _Wake(FileSystemEventHandler):
-    """inotify on the media folder: a new playbook (an emergency) is seen at once."""
+    """inotify on the media folder: a new playbook (an emergency), a programme file or the
+    hub's acknowledgement is seen at once. Reads, its own status.json and temporary files
+    (".…") never wake it."""
 
-    def __init__(self, event: threading.Event) -> None:
+    def __init__(self, event: threading.Event, kinds: frozenset[str] | None) -> None:
         self.event = event
+        self.kinds = kinds
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        self.event.set()
+        if self.kinds is not None and (event.event_type not in self.kinds or (
+                event.is_directory and event.event_type == EVENT_TYPE_MODIFIED)):
+            return  # a read, or the folder's own "modified" that comes with every file event
+        names = {Path(str(p)).name for p in (event.src_path, event.dest_path) if p}
+        if self.kinds is None or any(n != STATUS_FILE and not n.startswith(".") for n in names):
+            self.event.set()
 
 
-def serve(agent: Agent, stop: threading.Event, notify: SdNotify) -> None:
+def serve(agent: Agent, stop: threading.Event, notify: SdNotify,
+          wake_on: frozenset[str] | None = WAKE_ON) -> None:
     """Tick until `stop` (at once when the media folder changes, else every TICK_SECONDS);
-    a failing tick is logged and the month goes on."""
+    a failing tick is logged and the month goes on. `wake_on` None: every inotify event
+    wakes it (how it was; for benchmarks/agent_idle.py)."""
     notify.send("READY=1")
     log.info("radiocast station %s running; media %s", agent.cfg.id, agent.cfg.media_dir)
     wake = threading.Event()
     observer = Observer()
-    observer.schedule(_Wake(wake), str(agent.cfg.media_dir), recursive=False)
+    observer.schedule(_Wake(wake, wake_on), str(agent.cfg.media_dir), recursive=False)
     observer.start()
     last_ping = 0.0
     try:

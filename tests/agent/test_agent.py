@@ -337,3 +337,47 @@ def test_the_hub_reads_only_segments_it_has_not_stored(site: Callable[..., Site]
     agent.tick()
     assert agent.journal.backlog() == 0
     agent.close()
+
+
+def test_at_rest_the_agent_wakes_only_for_changes_that_matter(tmp_path: Path) -> None:
+    """A month of airings ahead, an acknowledgement on disk: its own reads of asrun.ack and the
+    playbook, and its own status.json, never wake it; a new playbook does, at once."""
+    from radiocast.agent.config import StationConfig
+    from radiocast.agent.run import TICK_SECONDS
+
+    media = tmp_path / "media"
+    media.mkdir()
+    cfg = StationConfig(id="na-meo", media_dir=media, state_dir=tmp_path / "state",
+                        player="true {file}", heartbeat_seconds=5)
+    sha = media_file(media, "2026-11-chuyen-doi-so.mp3")
+    start = datetime.now(TZ) + timedelta(days=1)
+    items = [{"airing_id": n, "start": (start + timedelta(hours=8 * n)).isoformat(),
+              "file": "2026-11-chuyen-doi-so.mp3", "sha256": sha, "duration_s": 600,
+              "kind": "replay", "priority": "normal"} for n in range(1, 91)]
+    write_playbook(media, "na-meo", items)
+    (media / "asrun.ack").write_text("0\n")
+    agent = Agent(cfg)
+    ticks: list[float] = []
+    real_tick = agent.tick
+
+    def counted() -> None:
+        ticks.append(time.monotonic())
+        real_tick()
+
+    agent.tick = counted  # type: ignore[method-assign]
+    stop = threading.Event()
+    loop = threading.Thread(target=serve, args=(agent, stop, SdNotify()), daemon=True)
+    loop.start()
+    try:
+        time.sleep(6)
+        at_rest = len(ticks)
+        write_playbook(media, "na-meo", items, version=2)  # the hub sends a new one
+        time.sleep(0.5)
+        woke = [t for t in ticks[at_rest:] if t > ticks[at_rest - 1] + 0.01]
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+        agent.close()
+    assert at_rest <= 6 / TICK_SECONDS + 2, f"{at_rest} ticks in 6 s at rest"
+    assert woke and woke[0] - ticks[at_rest - 1] < TICK_SECONDS  # sooner than its own tick
+    assert agent.keeper.current.version == 2
