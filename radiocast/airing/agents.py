@@ -109,7 +109,9 @@ def collect_on(app: App, link: Link,
         stored[seg.name] = max(seg.size, len(raw))  # good or not: read again only if it changes
     with app.db.write() as s:
         out.acked = evidence.acknowledge(s, sid, app.clock())
-    link.write_small(ACK_FILE, f"{out.acked}\n".encode("ascii"))
+    ack = f"{out.acked}\n".encode("ascii")
+    if link.read_small(ACK_FILE, 64) != ack:  # an unchanged ack is never rewritten: a pull
+        link.write_small(ACK_FILE, ack)  # agent would see its outbox change and pull again
     return out
 
 

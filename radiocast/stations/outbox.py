@@ -28,7 +28,7 @@ from radiocast.config.settings import Settings, StationSettings
 from radiocast.core.errors import PermanentDeliveryError, TransientDeliveryError
 from radiocast.core.fsutil import atomic_write, fsync_dir, open_dir
 from radiocast.db.lease import guard
-from radiocast.stations.inbox import INBOX
+from radiocast.stations.inbox import ASRUN, INBOX
 from radiocast.stations.ssh import RemoteFile
 
 OUTBOX = "outbox"
@@ -257,34 +257,51 @@ def _copy(local: Path, tmp: Path, progress: Callable[[int], None] | None) -> int
 
 
 class InboxWatch:
-    """inotify on every pull station's inbox: which stations wrote something since last
-    asked. A missed event costs only time: the daemon also reads each inbox on a timer."""
+    """inotify on `inbox/` and `inbox/asrun/` of every pull station, two watches each and never
+    one for a folder a station makes: which stations wrote something since last asked. Only a
+    change counts (created, written, moved, deleted), never a read: the hub's own reads of an
+    inbox must not make it read that inbox again. A missed event costs only time: the daemon
+    also reads each inbox on a timer."""
 
     def __init__(self, root: Path, station_ids: set[str]) -> None:
-        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.events import (
+            EVENT_TYPE_CLOSED,
+            EVENT_TYPE_CREATED,
+            EVENT_TYPE_DELETED,
+            EVENT_TYPE_MODIFIED,
+            EVENT_TYPE_MOVED,
+            FileSystemEvent,
+            FileSystemEventHandler,
+        )
         from watchdog.observers import Observer
 
         self.root = root
         self.ids = station_ids
         self.changed: set[str] = set()
         self.lock = threading.Lock()
+        changes = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED,
+                   EVENT_TYPE_CLOSED, EVENT_TYPE_DELETED}
         watch = self
 
         class Handler(FileSystemEventHandler):
+            def __init__(self, sid: str) -> None:
+                self.sid = sid
+
             def on_any_event(self, event: FileSystemEvent) -> None:
-                watch.note(str(event.src_path))
+                if event.event_type in changes and not (
+                        event.is_directory and event.event_type == EVENT_TYPE_MODIFIED):
+                    with watch.lock:
+                        watch.changed.add(self.sid)
 
         self.observer = Observer()
-        self.observer.schedule(Handler(), str(root), recursive=True)
+        self.watches = 0
+        for sid in sorted(station_ids):
+            for folder in (root / sid / INBOX, root / sid / INBOX / ASRUN):
+                if folder.is_dir() and not folder.is_symlink():
+                    self.observer.schedule(Handler(sid), str(folder), recursive=False)
+                    self.watches += 1
         self.observer.daemon = True
         self.observer.start()
-
-    def note(self, path: str) -> None:
-        parts = Path(path).relative_to(self.root).parts if path.startswith(str(self.root)) \
-            else ()
-        if len(parts) >= 2 and parts[1] == INBOX and parts[0] in self.ids:
-            with self.lock:
-                self.changed.add(parts[0])
 
     def take(self) -> set[str]:
         with self.lock:

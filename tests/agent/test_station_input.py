@@ -26,7 +26,7 @@ from radiocast.core.models import AiringState
 from radiocast.db.schema import AsRunEvent, Event, Station
 from radiocast.stations import inbox as inbox_mod
 from radiocast.stations import provision
-from radiocast.stations.outbox import OutboxLink
+from radiocast.stations.outbox import InboxWatch, OutboxLink
 from radiocast.status import problems
 from radiocast.status.problems import find_problems
 
@@ -315,3 +315,43 @@ def test_provision_sets_a_quota_where_it_can_and_says_why_not_where_it_cannot(
     assert provision.set_quota(p).startswith("disk quota for rcs-st1: 256 MiB")
     assert (tmp_path / "args").read_text().split() == [
         "-u", "rcs-st1", "0", str(256 * 1024), "0", "2000", str(tmp_path)]
+
+
+def test_a_hub_at_rest_with_100_pull_stations_collects_nothing(
+        site: Callable[..., Site], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its own reads of the inboxes and its unchanged acknowledgements wake nothing; a folder a
+    station makes adds no watch; a station that writes is seen."""
+    s, (a0, _) = two_agents(site, tmp_path)
+    ids = [f"xa-{n:03d}" for n in range(100)]
+    roots = {sid: inbox(tmp_path, sid) for sid in ids}
+    status = json.dumps({"time": "2026-12-01T06:00:00+07:00"})
+    for root in roots.values():
+        (root / "inbox" / "status.json").write_text(status)
+        write(root, event("st0", a0, 1))  # read, stored once, acknowledged
+    st = s.app.settings.station("st0")
+    watch = InboxWatch(tmp_path / "pull", set(ids))
+    try:
+        assert watch.watches == 2 * len(ids)
+        for root in roots.values():
+            agents.collect_on(s.app, OutboxLink(st, root))
+        time.sleep(1.0)
+        watch.take()  # what the first collection itself caused (the old watch: all 100 again)
+        acks = {sid: (root / "outbox" / "asrun.ack").stat().st_mtime_ns
+                for sid, root in roots.items()}
+        for root in roots.values():  # the hub's timer reads every inbox again: nothing changed
+            agents.collect_on(s.app, OutboxLink(st, root))
+        (roots["xa-007"] / "inbox" / "made-by-the-station").mkdir()
+        time.sleep(1.5)
+        at_rest = watch.take()
+        assert {sid: (root / "outbox" / "asrun.ack").stat().st_mtime_ns
+                for sid, root in roots.items()} == acks  # no ack rewritten
+        (roots["xa-042"] / "inbox" / "asrun" / "2026-12-02.jsonl").write_text("\n")
+        time.sleep(1.0)
+        wrote = watch.take()
+    finally:
+        watch.stop()
+    with capsys.disabled():
+        print(f"\n[100 pull stations at rest] stations to collect after the hub's own reads: "
+              f"{len(at_rest)}; inotify watches: {watch.watches}")
+    assert at_rest == {"xa-007"}  # the folder it made (removed at its next contact)
+    assert wrote == {"xa-042"}
