@@ -41,11 +41,19 @@ class Journal:
 
     # ------------------------------------------------------------ writing
 
+    def segment_for(self, day: str) -> Path:
+        """The segment today's events go to: the day's newest, or a new one named by the day
+        and the seq it starts at. A name is never used twice: once the hub has acknowledged a
+        segment and it is gone, the day's next event starts another, which no side can take
+        for the old one by its name and size."""
+        existing = sorted(self.dir.glob(f"{day}*.jsonl"))
+        return existing[-1] if existing else self.dir / f"{day}.{self.next_seq:08d}.jsonl"
+
     def append(self, fields: dict[str, Any], day: str) -> dict[str, Any]:
         """Write one event (durably) and return it."""
         event = {**fields, "seq": self.next_seq}
         line = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-        path = self.dir / f"{day}.jsonl"
+        path = self.segment_for(day)
         new = not path.exists()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:

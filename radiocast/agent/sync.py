@@ -81,6 +81,7 @@ class HubSync:
         self.sidecars: dict[tuple[str, int, int], str] = {}
         self.fetched: dict[str, tuple[int, int]] = {}
         self.remote_segments: dict[str, int] | None = None
+        self.pushed: dict[str, str] = {}  # segment → sha256 of what was sent
         self.status_sent: tuple[str, float] | None = None
         self.alive_at = -1e18
         self.hashes = HashCache(cfg.media_dir)
@@ -289,14 +290,20 @@ class HubSync:
         local = {p.name: p for p in (self.media / ASRUN_DIR).glob("*.jsonl")}
         for name, path in sorted(local.items()):
             data = path.read_bytes()
-            if self.remote_segments.get(name) != len(data):
+            digest = hashlib.sha256(data).hexdigest()
+            # by content: a segment rebuilt at the same length is sent again (the size alone
+            # is all there is to compare after a restart)
+            if self.remote_segments.get(name) != len(data) or \
+                    self.pushed.get(name, digest) != digest:
                 self._put(f"{INBOX}/{ASRUN_DIR}", name, data)
                 self.remote_segments[name] = len(data)
+            self.pushed[name] = digest
         for name in set(self.remote_segments) - set(local):
             if name.endswith(".jsonl"):  # acknowledged by the hub and let go here
                 with contextlib.suppress(FileNotFoundError):
                     sftp.remove(f"{INBOX}/{ASRUN_DIR}/{name}")
             del self.remote_segments[name]
+            self.pushed.pop(name, None)
         if not self._push_status() and \
                 time.monotonic() - self.alive_at >= self.hub.alive_seconds:
             self._alive()

@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -125,6 +127,7 @@ def pull_world(tmp_path: Path, ids: list[str], start: datetime, extra: str = "",
                                                sid, "--key", f"{world.keys[sid]}.pub",
                                                "--apply"])
                 assert res.exit_code == 0, res.output
+        _wait_accepting(sshd.port)  # the reload re-executes sshd: its socket is briefly shut
         yield world
     finally:
         hub.close()
@@ -154,3 +157,15 @@ class ConnectAudit:
     def _hook(self, event: str, args: tuple[Any, ...]) -> None:
         if event == "socket.connect" and self.watching.is_set():
             self.seen.append(args[1])
+
+
+def _wait_accepting(port: int, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

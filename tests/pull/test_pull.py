@@ -20,6 +20,8 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from radiocast.agent.agent import Agent
+from radiocast.agent.journal import Journal
+from radiocast.agent.ledger import Ledger
 from radiocast.agent.sync import PARTIAL, HubSync, SyncError
 from radiocast.airing import agents
 from radiocast.airing.planning import plan_all
@@ -337,3 +339,35 @@ def test_max_kbps_limits_the_download(tmp_path: Path) -> None:
         assert (cfg.media_dir / prog.name.replace("prog-400000", f"{month}-chuyen-doi-so")
                 ).read_bytes() == prog.read_bytes()
         assert took >= 3.5, f"400 kB at 100 kB/s took {took:.1f} s"
+
+
+def test_a_segment_is_sent_by_its_content_and_a_name_is_never_used_twice(
+        tmp_path: Path) -> None:
+    """A segment rebuilt at the same length reaches the hub; after the hub acknowledges a day's
+    segment and the agent lets it go, the same day's next event starts a segment of another
+    name (neither side can take it for the old one by name and size)."""
+    _, start = month_ahead()
+    with pull_world(tmp_path, ["na-meo"], start) as w:
+        cfg = w.agent_config("na-meo")
+        sync = HubSync(cfg)
+        seg = cfg.media_dir / "asrun" / "2026-12-01.00000001.jsonl"
+        seg.parent.mkdir(parents=True, exist_ok=True)
+        seg.write_text('{"seq":1,"a":"x"}\n')
+        sync.sync_once()
+        there = w.root / "na-meo" / "inbox" / "asrun" / seg.name
+        assert there.read_text() == seg.read_text()
+        seg.write_text('{"seq":1,"a":"y"}\n')  # same name, same length, other content
+        sync.sync_once()
+        assert there.read_text() == '{"seq":1,"a":"y"}\n'
+        sync.close()
+    ledger = Ledger(tmp_path / "state")
+    journal = Journal(tmp_path / "media", ledger)
+    first = journal.segment_for("2026-12-01")
+    journal.append({"event_id": "e1", "airing_id": 1}, day="2026-12-01")
+    (tmp_path / "media" / "asrun.ack").write_text("1\n")
+    journal.take_ack(tmp_path / "media")  # acknowledged: the segment goes
+    assert not first.exists()
+    journal.append({"event_id": "e2", "airing_id": 2}, day="2026-12-01")
+    [second] = sorted((tmp_path / "media" / "asrun").glob("*.jsonl"))
+    assert second.name != first.name and second.name.startswith("2026-12-01.")
+    ledger.close()
