@@ -17,7 +17,9 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
+from radiocast.alerting.exporter import DatabaseCollector, registry_for, serve
 from radiocast.app import App
 from radiocast.core.errors import DatabaseError, ExitCode, LeaseLost, LockHeldError
 from radiocast.core.i18n import t
@@ -39,6 +41,15 @@ def holder_name(app: App) -> str:
     return f"{base}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+def standby_metrics(app: App) -> Any | None:
+    """A standby serves /metrics too: what the database says, and `radiocast_leader 0`."""
+    listen = app.settings.watch.metrics_listen
+    if not listen:
+        return None
+    return serve(listen, registry_for(DatabaseCollector(app.settings, app.db, app.clock,
+                                                        lambda: (), leader=False)))
+
+
 class Hub:
     def __init__(self, app: App, lead: Lead, notify: SdNotify | None = None) -> None:
         self.app = app
@@ -47,6 +58,7 @@ class Hub:
         self.holder = holder_name(app)
         self.seconds = float(app.settings.hub.lease_seconds)
         self.stop = threading.Event()
+        self.metrics: Any | None = None  # the standby's /metrics server
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d while standing by: stopping", signum)
@@ -79,10 +91,12 @@ class Hub:
                     if not waiting_said:
                         self._say_standby()
                         waiting_said = True
+                        self.metrics = self.metrics or standby_metrics(self.app)
                     self.notify.send("WATCHDOG=1")
                     self.stop.wait(min(self.seconds / POLL_SHARE,
                                        self.notify.watchdog_interval or 3600.0))
                     continue
+                self._stop_metrics()  # the leading daemon serves the port itself
                 for s, h in old.items():  # the daemon handles signals while it leads
                     signal.signal(s, h)
                 code, signalled = self._lead(fence)
@@ -92,8 +106,15 @@ class Hub:
                 waiting_said = False
             return ExitCode.OK
         finally:
+            self._stop_metrics()
             for s, h in old.items():
                 signal.signal(s, h)
+
+    def _stop_metrics(self) -> None:
+        if self.metrics is not None:
+            self.metrics.shutdown()
+            self.metrics.server_close()  # free for the daemon's endpoint at once
+            self.metrics = None
 
     def run_once(self) -> int:
         """Lead for one round. A lease left by a hub that died is waited out (at most 1.25

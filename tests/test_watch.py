@@ -8,6 +8,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,6 +21,7 @@ from radiocast.core.models import AiringKind, AiringState
 from radiocast.daemon import Daemon
 from radiocast.db import ops
 from radiocast.db.schema import Airing, Delivery
+from radiocast.hub import standby_metrics
 from radiocast.status.problems import find_problems
 
 from .conftest import Clock, ready_programme
@@ -179,3 +181,46 @@ def test_a_long_subject_is_one_incident_with_a_bounded_key(make_app: Callable[..
     with app.db.read() as s:
         [inc] = s.scalars(select(Incident)).all()
         assert len(inc.key) <= 200 and inc.closed_at is None
+
+
+def scrape(port: int) -> dict[str, object]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    return {f.name: f for f in text_string_to_metric_families(text.decode())}
+
+
+def test_every_series_is_there_from_the_first_scrape_and_a_standby_serves_too(
+        make_app: Callable[..., App], tmp_path: Path) -> None:
+    """An empty hub: every station × kind × outcome, every delivery state and every problem
+    code are at 0 (a rate or an alert rule never meets a gap); a standby says leader 0."""
+    app = make_app("", STATIONS)
+    port = free_port()
+    server = serve(f"127.0.0.1:{port}", registry_for(DatabaseCollector(
+        app.settings, app.db, app.clock, lambda: ())))
+    assert server is not None
+    try:
+        families = scrape(port)
+    finally:
+        server.shutdown()
+        server.server_close()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in families.values() for s in f.samples}
+    assert samples[("radiocast_leader", ())] == 1
+    for station in ("na-meo", "tam-lu"):
+        for kind in AiringKind:
+            assert samples[("radiocast_airings_total", (
+                ("kind", kind.value), ("outcome", "aired"), ("station", station)))] == 0
+    assert samples[("radiocast_deliveries_total", (("outcome", "failed"),))] == 0
+    for code in ("delivery_failing", "hub_disk_low", "inbox_swept", "asrun_rejected"):
+        assert samples[("radiocast_problems", (("code", code), ("severity", "error")))] == 0
+    (tmp_path / "standby").mkdir()  # the standby hub: its own configuration, same stations
+    standby_app = make_app(f'[metrics]\nlisten = "127.0.0.1:{port}"\n', STATIONS,
+                           root=tmp_path / "standby")
+    standby = standby_metrics(standby_app)
+    assert standby is not None
+    try:
+        families = scrape(port)
+    finally:
+        standby.shutdown()
+        standby.server_close()
+    assert [s.value for s in families["radiocast_leader"].samples] == [0]
+    assert "radiocast_airings" in families  # what the database says, from the standby too

@@ -1,7 +1,8 @@
 """The Prometheus endpoint: figures read from the database at each scrape (so they are what
-the database says), the current problems as the daemon last found them, and the in-process
-timings (`radiocast.core.metrics`). Labels are bounded: stations are the configured ones, codes,
-kinds and states are fixed sets."""
+the database says), the current problems as the daemon last found them, whether this hub
+leads, and the in-process timings (`radiocast.core.metrics`). Labels are bounded: stations are
+the configured ones, codes, kinds and states are fixed sets, and every series of those sets is
+exported from the first scrape on (at 0), so a rate or an alert rule never meets a gap."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from sqlalchemy import func, select
 
 from radiocast.config.settings import Settings
 from radiocast.core import metrics
-from radiocast.core.models import AiringState
+from radiocast.core.i18n import catalogue
+from radiocast.core.models import AiringKind, AiringState, DeliveryState
 from radiocast.core.months import local_month
 from radiocast.db import views
 from radiocast.db.engine import Database
@@ -26,12 +28,19 @@ from radiocast.db.schema import Airing, Delivery, Station
 log = logging.getLogger(__name__)
 OUTCOMES = [s.value for s in AiringState if s not in (AiringState.PLANNED, AiringState.AIRING,
                                                         AiringState.CANCELLED)]
+SEVERITIES = ("warning", "error")
+
+
+def problem_codes() -> list[str]:
+    """Every problem code radiocast knows (those with words in the catalogue)."""
+    return sorted({k.split(".")[1] for k in catalogue("en") if k.startswith("problem.")})
 
 
 class DatabaseCollector(Collector):
     def __init__(self, settings: Settings, db: Database, clock: Callable[[], datetime],
-                 problems: Callable[[], Sequence[Any]]) -> None:
+                 problems: Callable[[], Sequence[Any]], leader: bool = True) -> None:
         self.settings, self.db, self.clock, self.problems = settings, db, clock, problems
+        self.leader = leader
 
     def collect(self) -> Iterator[Metric]:
         configured = {st.id for st in self.settings.stations}
@@ -47,23 +56,32 @@ class DatabaseCollector(Collector):
                 s, month, self.settings.stations_for(month),
                 self.settings.schedule.replays_per_month,
                 self.settings.schedule.versions == "each")
-        yield self._airings(airings)
+        yield GaugeMetricFamily("radiocast_leader", "1 while this hub leads (holds the lease "
+                                "on PostgreSQL; a single hub always), 0 while it stands by.",
+                                value=1 if self.leader else 0)
+        yield self._airings(airings, sorted(configured))
         done = CounterMetricFamily("radiocast_deliveries", "Deliveries by outcome "
                                    "(queued, sending, published, delivered, failed, cancelled).",
                                    labels=["outcome"])
-        for state, n in deliveries:
+        counts = {s.value: 0 for s in DeliveryState} | {state: n for state, n in deliveries}
+        for state, n in counts.items():
             done.add_metric([state], n)
         yield done
         yield from self._stations(stations)
         yield self._compliance(progress)
         yield self._problems()
 
-    def _airings(self, rows: Sequence[Any]) -> Metric:
+    @staticmethod
+    def _airings(rows: Sequence[Any], stations: list[str]) -> Metric:
         fam = CounterMetricFamily("radiocast_airings", "Airings that ended, by station, kind "
                                   "and outcome.", labels=["station", "kind", "outcome"])
+        counts = {(sid, kind.value, state): 0 for sid in stations for kind in AiringKind
+                  for state in OUTCOMES}
         for sid, kind, state, n in rows:
-            if state in OUTCOMES:
-                fam.add_metric([sid, kind, state], n)
+            if state in OUTCOMES and sid in stations:
+                counts[(sid, kind, state)] = n
+        for labels, n in counts.items():
+            fam.add_metric(list(labels), n)
         return fam
 
     def _stations(self, stations: Sequence[Station]) -> Iterator[Metric]:
@@ -95,7 +113,7 @@ class DatabaseCollector(Collector):
     def _problems(self) -> Metric:
         fam = GaugeMetricFamily("radiocast_problems", "Current problems, by code and severity.",
                                 labels=["code", "severity"])
-        counts: dict[tuple[str, str], int] = {}
+        counts = {(code, severity): 0 for code in problem_codes() for severity in SEVERITIES}
         for p in self.problems():
             counts[(p.code, p.severity)] = counts.get((p.code, p.severity), 0) + 1
         for (code, severity), n in sorted(counts.items()):
