@@ -280,3 +280,41 @@ def test_date_range_and_station_unreachable_hours(make_app: Callable[..., App],
     assert cell["premiere_at"] is not None and not cell["compliant"]
     assert cell["replays_aired"] < 3
     assert first_week["period"] == "01/05/2026–07/05/2026"
+
+
+def test_a_month_in_progress_reads_as_in_progress_not_as_failure(
+        make_app: Callable[..., App], tmp_path: Path) -> None:
+    """On the 7th, with the premiere aired and the replays planned from the 10th: "in
+    progress", never "Không đạt"; a station whose remaining airings cannot make it: "at risk";
+    "Không đạt" only for a month that has ended."""
+    clock = Clock(local(2026, 12, 1, 1))
+    app = make_app("", STATIONS, clock=clock)
+    f = tmp_path / "p.mp3"
+    f.write_bytes(b"\xff" * 4000)
+    pid = ready_programme(app, f, month="2026-12")
+    deliver_all(app, pid, lambda _sid: clock.now)
+    plan_all(app)
+    clock.now = local(2026, 12, 7)
+    with app.db.write() as s:
+        for a in s.scalars(select(Airing).order_by(Airing.planned_at)):
+            if a.planned_at > clock.now:
+                if a.station_id == "son-dien":  # its remaining airings are lost
+                    ops.cancel_airing(s, a, clock.now, "the station was closed")
+            elif a.state == AiringState.PLANNED.value:
+                ops.confirm_airing(s, a, AiringState.AIRED, a.planned_at,
+                                   a.planned_at + timedelta(minutes=15), clock.now, "exit 0")
+    data = build_report(app, "2026-12")
+    status = {st["station_id"]: st["months"][0]["status"] for st in data["stations"]}
+    assert status == {"quan-son": "in_progress", "son-dien": "at_risk"}
+    assert data["in_progress"] and data["totals"]["not_met"] == 0
+    assert (data["totals"]["in_progress"], data["totals"]["at_risk"]) == (1, 1)
+    text = render_report(data, "csv", "vi").decode("utf-8-sig")
+    assert "Đang thực hiện" in text and "Có nguy cơ không đạt" in text
+    assert "Không đạt" not in text.replace("Có nguy cơ không đạt", "")
+    md = render_report(data, "md", "vi").decode()
+    assert "Kỳ báo cáo chưa kết thúc, số liệu tính đến" in md
+    clock.now = local(2027, 1, 2)  # the month is over: what was not reached is "not met"
+    after = build_report(app, "2026-12")
+    assert {st["months"][0]["status"] for st in after["stations"]} == {"not_met"}
+    assert not after["in_progress"]
+    assert "Kỳ báo cáo chưa kết thúc" not in render_report(after, "md", "vi").decode()

@@ -20,7 +20,7 @@ from radiocast.app import App
 from radiocast.core.errors import NoDataError, UsageError
 from radiocast.core.i18n import t
 from radiocast.core.models import AiringKind, AiringState, DeliveryState
-from radiocast.core.months import month_span, period_months, range_months, valid_in
+from radiocast.core.months import local_month, month_span, period_months, range_months, valid_in
 from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
 
 
@@ -97,11 +97,13 @@ def build_report(app: App, period: str | None = None, start: date | None = None,
         raise NoDataError(t("cli.no_data", app.lang, period=period))
     need = app.settings.schedule.replays_per_month
     detail: list[dict[str, Any]] = []
-    out_stations = [_station_report(app, data, sid, months, need, detail)
+    current = local_month(app.clock(), tz)  # a month from this one on has not ended
+    out_stations = [_station_report(app, data, sid, months, need, detail, current)
                     for sid in _station_ids(data, months)]
     return {"period": period, "months": months, "sender": app.settings.general.sender,
             "document": _document(app),
             "generated_at": app.clock().astimezone(tz).isoformat(),
+            "in_progress": months[-1] >= current,  # the period has not ended
             "replays_required": need, "stations": out_stations,
             "totals": _totals(out_stations, data.airings),
             "languages": {code: app.settings.languages.name(code)
@@ -158,11 +160,13 @@ def _station_ids(data: _Data, months: list[str]) -> list[str]:
 
 
 def _station_report(app: App, data: _Data, sid: str, months: list[str], need: int,
-                    detail: list[dict[str, Any]]) -> dict[str, Any]:
+                    detail: list[dict[str, Any]], current: str) -> dict[str, Any]:
     tz = app.settings.general.tz
     st = data.stations.get(sid)
     cells = [_month_cell(data, sid, st, month, need, detail, tz) for month in months
              if st is None or _valid_in(st, [month])]
+    for cell in cells:
+        cell["status"] = _status(cell, need, cell["month"] >= current)
     return {"station_id": sid, "name": st.name if st else sid, "months": cells,
             "delivery": _delivery_figures(sid, data.dels_of.get(sid, []), data.progs),
             "unreachable_hours": _unreachable_hours(sid, data.events_of.get(sid, []), months,
@@ -202,6 +206,19 @@ def _month_cell(data: _Data, sid: str, st: Station | None, month: str, need: int
     }
 
 
+def _status(cell: dict[str, Any], need: int, open_month: bool) -> str:
+    """"met"; for a month that has ended and did not meet the rule "not_met"; for one still
+    running "in_progress" while what aired and what is planned (or not yet confirmed) can
+    still make 1 premiere + `need` replays, else "at_risk"."""
+    if cell["compliant"]:
+        return "met"
+    if not open_month:
+        return "not_met"
+    have = (cell["premiere_at"] is not None) + cell["replays_aired"]
+    return "in_progress" if have + cell["planned"] + cell["unconfirmed"] >= 1 + need \
+        else "at_risk"
+
+
 def _by_language(cells: Iterable[_Cell | dict[str, Any]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for c in cells:
@@ -216,6 +233,8 @@ def _totals(stations: list[dict[str, Any]], airings: list[Airing]) -> dict[str, 
     compliant = sum(1 for c in cells if c["compliant"])
     return {
         "station_months": len(cells), "compliant": compliant,
+        **{key: sum(1 for c in cells if c["status"] == key)
+           for key in ("not_met", "in_progress", "at_risk")},
         "compliance_rate": round(compliant / len(cells), 4) if cells else 0.0,
         "airings_aired": sum(1 for a in airings if a.state == AiringState.AIRED.value),
         "airings_missed": sum(1 for a in airings if a.state in (

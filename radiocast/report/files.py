@@ -19,6 +19,7 @@ from radiocast.report.words import (
     headers,
     language_sentence,
     period_title,
+    progress_sentence,
     summary_sentence,
 )
 
@@ -58,7 +59,8 @@ def _markdown(data: dict[str, Any], lang: str) -> str:
             "", f"**{document_title(data, lang)}**", "",
             t("report.sender", lang, sender=data["sender"]) + "  ",
             t("report.rule", lang, n=data["replays_required"]) + "  ",
-            summary_sentence(data, lang), language_sentence(data, lang), "",
+            summary_sentence(data, lang), progress_sentence(data, lang),
+            language_sentence(data, lang), "",
             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     body = ["| " + " | ".join(_cell(v) for v in r) + " |"
             for r in detail_rows(data, lang, numbers=False)]

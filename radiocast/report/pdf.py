@@ -22,6 +22,7 @@ from radiocast.report.words import (
     month_totals,
     period_title,
     place_date,
+    progress_sentence,
     summary_sentence,
 )
 
@@ -131,7 +132,8 @@ def _heading(pdf: Any, data: dict[str, Any], lang: str) -> None:
 def _body(pdf: Any, data: dict[str, Any], lang: str) -> None:
     for text in (t("report.sender", lang, sender=data["sender"]),
                  t("report.rule", lang, n=data["replays_required"]),
-                 summary_sentence(data, lang), language_sentence(data, lang),
+                 summary_sentence(data, lang), progress_sentence(data, lang),
+                 language_sentence(data, lang),
                  evidence_sentence(data, lang)):
         if text:
             _text(pdf, text)
@@ -139,19 +141,28 @@ def _body(pdf: Any, data: dict[str, Any], lang: str) -> None:
 
 
 def _months_table(pdf: Any, data: dict[str, Any], lang: str) -> None:
-    head = (t("report.col.month", lang), t("report.col.stations", lang),
-            t("value.met", lang), t("value.not_met", lang), t("report.compliance", lang))
-    rows = [(month_label(m), num(n, lang, 0), num(ok, lang, 0), num(n - ok, lang, 0),
-             percent(ok / n if n else 0, lang)) for m, n, ok in month_totals(data)]
+    """Met and not met per month; while the period runs, a column for the months that have
+    not ended (not met yet is not "not met")."""
+    running = bool(data.get("in_progress"))
+    head = (t("report.col.month", lang), t("report.col.stations", lang), t("value.met", lang),
+            t("value.not_met", lang), *([t("value.in_progress", lang)] if running else []),
+            t("report.compliance", lang))
+
+    def row(label: str, n: int, ok: int, still: int, rate: float) -> tuple[str, ...]:
+        return (label, num(n, lang, 0), num(ok, lang, 0), num(n - ok - still, lang, 0),
+                *([num(still, lang, 0)] if running else []), percent(rate, lang))
+
+    rows = [row(month_label(m), n, ok, still, ok / n if n else 0)
+            for m, n, ok, still in month_totals(data)]
     tot = data["totals"]
-    n, ok = tot["station_months"], tot["compliant"]
-    rows.append((t("report.total", lang), num(n, lang, 0), num(ok, lang, 0),
-                 num(n - ok, lang, 0), percent(tot["compliance_rate"], lang)))
+    rows.append(row(t("report.total", lang), tot["station_months"], tot["compliant"],
+                    tot["in_progress"] + tot["at_risk"], tot["compliance_rate"]))
     pdf.set_font(FONT, "", 10.5)
-    with pdf.table(col_widths=(30, 30, 30, 30, 50), text_align="CENTER", line_height=5.5,
+    widths = (28, 26, 26, 26, 30, 34) if running else (30, 30, 30, 30, 50)
+    with pdf.table(col_widths=widths, text_align="CENTER", line_height=5.5,
                    headings_style=_bold(), first_row_as_headings=True) as table:
-        for row in (head, *rows):
-            table.row(row)
+        for cells in (head, *rows):
+            table.row(cells)
     pdf.ln(3)
 
 
@@ -163,7 +174,7 @@ def _bold() -> Any:
 
 def _short(pdf: Any, data: dict[str, Any], lang: str) -> None:
     """The stations that missed the rule in some month, worst first."""
-    short = sorted(((sum(1 for c in st["months"] if not c["compliant"]), st["name"])
+    short = sorted(((sum(1 for c in st["months"] if c["status"] == "not_met"), st["name"])
                     for st in data["stations"]), reverse=True)
     short = [(n, name) for n, name in short if n]
     if not short:

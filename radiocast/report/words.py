@@ -44,6 +44,12 @@ def met(flag: bool, lang: str) -> str:
     return t("value.met" if flag else "value.not_met", lang)
 
 
+def verdict(cell: dict[str, Any], lang: str) -> str:
+    """A station-month's result: met, not met (only once the month is over), in progress, or
+    at risk."""
+    return t(f"value.{cell['status']}", lang)
+
+
 def detail_rows(data: dict[str, Any], lang: str, numbers: bool = True) -> list[list[Any]]:
     """One row a station-month. `numbers`: counts stay numbers (for CSV and XLSX); otherwise
     minutes are written with the language's decimal mark."""
@@ -56,7 +62,7 @@ def detail_rows(data: dict[str, Any], lang: str, numbers: bool = True) -> list[l
                          yes_no(c["delivered"], lang), when(c["premiere_at"], year=True),
                          c["replays_aired"], c["makeups"], c["missed"], minutes,
                          by_language(data, c.get("aired_by_language", {}), lang),
-                         met(c["compliant"], lang)])
+                         verdict(c, lang)])
     return rows
 
 
@@ -96,6 +102,16 @@ def summary_sentence(data: dict[str, Any], lang: str) -> str:
              missed=count("airings_missed"), unconfirmed=count("airings_unconfirmed"))
 
 
+def progress_sentence(data: dict[str, Any], lang: str) -> str:
+    """For a period that has not ended: what is still under way; "" otherwise."""
+    if not data.get("in_progress"):
+        return ""
+    tot = data["totals"]
+    return t("report.in_progress", lang, date=when(data["generated_at"], year=True),
+             in_progress=num(tot["in_progress"], lang, 0), at_risk=num(tot["at_risk"], lang, 0),
+             not_met=num(tot["not_met"], lang, 0))
+
+
 def evidence_sentence(data: dict[str, Any], lang: str) -> str:
     """What the airings' outcomes rest on, counted."""
     counts: dict[str, int] = {}
@@ -118,10 +134,12 @@ def place_date(data: dict[str, Any], lang: str) -> str:
              month=f"{made:%m}", year=made.year)
 
 
-def month_totals(data: dict[str, Any]) -> list[tuple[str, int, int]]:
-    """(month, stations counted, stations that met the rule) for each month of the period."""
+def month_totals(data: dict[str, Any]) -> list[tuple[str, int, int, int]]:
+    """(month, stations counted, stations that met the rule, stations whose month is still
+    running without having met it yet) for each month of the period."""
     out = []
     for m in data["months"]:
         cells = [c for st in data["stations"] for c in st["months"] if c["month"] == m]
-        out.append((m, len(cells), sum(1 for c in cells if c["compliant"])))
+        out.append((m, len(cells), sum(1 for c in cells if c["compliant"]),
+                    sum(1 for c in cells if c["status"] in ("in_progress", "at_risk"))))
     return out

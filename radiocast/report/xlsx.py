@@ -18,13 +18,14 @@ from radiocast.report.words import (
     detail_rows,
     document_title,
     headers,
-    met,
     month_totals,
     period_title,
+    progress_sentence,
     summary_sentence,
+    verdict,
 )
 
-GREEN, RED = "C6EFCE", "FFC7CE"
+GREEN, RED, AMBER = "C6EFCE", "FFC7CE", "FFEB9C"  # Excel's own good, bad and neutral
 MAX_WIDTH = 60  # a longer text wraps instead of widening its column past a page
 
 
@@ -53,7 +54,8 @@ def _summary(ws: Any, data: dict[str, Any], lang: str) -> None:
            (t("report.for_period", lang, period=period_title(data["period"], lang)), True),
            (document_title(data, lang), True),
            (t("report.rule", lang, n=data["replays_required"]), False),
-           (summary_sentence(data, lang), False), ("", False)]
+           (summary_sentence(data, lang), False), (progress_sentence(data, lang), False),
+           ("", False)]
     width = len(data["months"]) + 3
     for r, (text, bold) in enumerate(top, start=1):
         ws.cell(r, 1, text).font = Font(bold=bold, size=13 if r in (4, 5) else 11)
@@ -67,11 +69,11 @@ def _summary(ws: Any, data: dict[str, Any], lang: str) -> None:
     rows = []
     for st in data["stations"]:
         by_month = {c["month"]: c for c in st["months"]}
-        cells = [met(by_month[m]["compliant"], lang) if m in by_month else ""
+        cells = [verdict(by_month[m], lang) if m in by_month else ""
                  for m in data["months"]]
         rows.append([st["station_id"], st["name"], *cells,
                      sum(1 for c in st["months"] if c["compliant"])])
-    rows.append([t("report.total", lang), "", *[f"{ok}/{n}" for _, n, ok in month_totals(data)],
+    rows.append([t("report.total", lang), "", *[f"{ok}/{n}" for _, n, ok, _ in month_totals(data)],
                  f"{tot['compliant']}/{tot['station_months']}"])
     _table(ws, head, rows, lang, len(top) + 1)
     _colour(ws, len(top) + 2, len(rows) - 1, data, lang)
@@ -80,12 +82,13 @@ def _summary(ws: Any, data: dict[str, Any], lang: str) -> None:
 def _colour(ws: Any, first: int, n: int, data: dict[str, Any], lang: str) -> None:
     from openpyxl.styles import PatternFill
 
-    yes = met(True, lang)
+    fills = {t(f"value.{k}", lang): colour for k, colour in (
+        ("met", GREEN), ("not_met", RED), ("at_risk", AMBER))}  # in progress: no colour yet
     for r in range(first, first + n):
         for c in range(3, 3 + len(data["months"])):
-            value = ws.cell(r, c).value
-            if value:
-                ws.cell(r, c).fill = PatternFill("solid", fgColor=GREEN if value == yes else RED)
+            colour = fills.get(ws.cell(r, c).value)
+            if colour:
+                ws.cell(r, c).fill = PatternFill("solid", fgColor=colour)
 
 
 def _table(ws: Any, head: list[str], rows: list[list[Any]], lang: str, at: int) -> None:
