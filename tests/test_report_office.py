@@ -122,6 +122,8 @@ def _province(n: int) -> dict[str, Any]:
          "missed": 0, "minutes_aired": 60.0, "compliant": not (i % 10 == 0 and k == 5)}
         for k, m in enumerate(months)]} for i in range(n)]
     cells = [c for st in stations for c in st["months"]]
+    for c in cells:
+        c["status"] = "met" if c["compliant"] else "not_met"
     ok = sum(c["compliant"] for c in cells)
     return {"period": "2026", "months": months, "sender": "Trung tâm Văn hóa huyện",
             "document": {"parent": "UBND TỈNH THANH HÓA", "sender": "Sở Văn hóa",
@@ -132,6 +134,7 @@ def _province(n: int) -> dict[str, Any]:
             "generated_at": "2026-12-31T17:00:00+07:00", "replays_required": 3,
             "stations": stations,
             "totals": {"station_months": len(cells), "compliant": ok,
+                       "not_met": len(cells) - ok, "in_progress": 0, "at_risk": 0,
                        "compliance_rate": ok / len(cells), "airings_aired": 4 * ok,
                        "airings_missed": len(cells) - ok, "airings_unconfirmed": 0,
                        "airings_planned": 4 * len(cells),
