@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from radiocast.alerting.notices import Alerts
-from radiocast.alerting.send import Sender
+from radiocast.alerting.send import Sender, apprise_notify, cut
 from radiocast.app import App
 from radiocast.db import ops
 from radiocast.db.schema import Delivery, Notice, Programme
@@ -198,3 +199,41 @@ def test_a_daily_digest_short_enough_for_a_phone(make_app: Callable[..., App],
     assert sum(1 for m in http.messages if "Tổng hợp" in m["title"]) == 1  # once a day
     w.at(local(11, 7, 1))
     assert sum(1 for m in http.messages if "Tổng hợp" in m["title"]) == 2
+
+
+def test_zalo_gets_a_message_cut_to_its_limit_at_a_word_and_never_inside_a_letter(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """apprise's zalo:// sent to a local HTTP receiver standing in for Zalo's bot API (its
+    address is the only thing changed): one message, the title on top, cut to 2,000 characters
+    at a word, in NFC, with the chat id and the bot token where the API wants them."""
+    from apprise.plugins.zalo import NotifyZalo
+
+    receiver = HttpReceiver()
+    monkeypatch.setattr(NotifyZalo, "notify_url",
+                        f"http://127.0.0.1:{receiver.port}/bot{{token}}/sendMessage")
+    words = "Đài Mường Mìn mất kết nối từ 05:30; chương trình chưa phát được. "
+    body = unicodedata.normalize("NFD", words * 60)  # 3,900 characters, accents apart
+    try:
+        ok, why = apprise_notify("zalo://123456789:AbC-dEf_9/4412345678",
+                                 "[LỖI] 300 đài mất kết nối", body, "vi")
+    finally:
+        receiver.close()
+    assert ok, why
+    [(method, path, payload)] = receiver.got
+    assert (method, path) == ("POST", "/bot123456789:AbC-dEf_9/sendMessage")
+    text = payload["text"]
+    assert payload["chat_id"] == "4412345678"
+    assert text.startswith("[LỖI] 300 đài mất kết nối\n")
+    assert len(text) <= NotifyZalo.body_maxlen and text.endswith("…")
+    assert text == unicodedata.normalize("NFC", text)
+    last = text[:-1].split()[-1]
+    assert last in unicodedata.normalize("NFC", words).split()  # a whole word, not a piece
+
+
+@pytest.mark.parametrize("limit", [1, 5, 17, 100])
+def test_cutting_never_splits_a_letter_from_its_mark(limit: int) -> None:
+    text = unicodedata.normalize("NFD", "Chuyển đổi số ở xã Sơn Điện " * 10)
+    out = cut(text, limit)
+    assert len(out) <= max(limit, 1)
+    assert out == unicodedata.normalize("NFC", out)
+    assert not unicodedata.combining(out[-2:-1] or " ")

@@ -11,6 +11,7 @@ import queue
 import re
 import threading
 import time
+import unicodedata
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -43,6 +44,29 @@ def redact(text: str, url: str) -> str:
     return re.sub(r"(?i)\b(token|password|pass|key|secret)=[^&\s]+", r"\1=…", text)
 
 
+def cut(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters: cut at a word's end where one is near, never
+    inside a character or between a letter and its accent, and marked with "…"."""
+    text = unicodedata.normalize("NFC", text)
+    if limit <= 0 or len(text) <= limit:  # 0: the channel sets no limit
+        return text
+    end = max(0, limit - 1)
+    while end > 0 and unicodedata.combining(text[end]):
+        end -= 1  # a Vietnamese letter keeps its marks
+    space = max(text.rfind(" ", 0, end + 1), text.rfind("\n", 0, end + 1))
+    if space > end * 0.6:
+        end = space
+    return text[:end].rstrip() + "…"
+
+
+def fit(title: str, body: str, title_max: int, body_max: int) -> tuple[str, str]:
+    """A message cut to a channel's limits (apprise's per service: Zalo 2,000 characters and
+    no title, which goes on top of the body), so the channel never cuts it blindly."""
+    if title_max <= 0:
+        return "", cut(f"{title}\n{body}" if title else body, body_max)
+    return cut(title, title_max), cut(body, body_max)
+
+
 def apprise_notify(url: str, title: str, body: str, lang: str) -> tuple[bool, str]:
     """Send one message through apprise: (sent?, why not). Apprise's own log is captured
     (and redacted) instead of printed."""
@@ -51,6 +75,8 @@ def apprise_notify(url: str, title: str, body: str, lang: str) -> tuple[bool, st
     ap = apprise.Apprise()
     if not ap.add(url):
         return False, t("alert.bad_url", lang)
+    [channel] = list(ap)
+    title, body = fit(title, body, int(channel.title_maxlen), int(channel.body_maxlen))
     with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
         ok = ap.notify(title=title, body=body)
     if ok:
