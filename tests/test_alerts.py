@@ -237,3 +237,18 @@ def test_cutting_never_splits_a_letter_from_its_mark(limit: int) -> None:
     assert len(out) <= max(limit, 1)
     assert out == unicodedata.normalize("NFC", out)
     assert not unicodedata.combining(out[-2:-1] or " ")
+
+
+def test_apprise_never_logs_a_secret_even_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    """`radiocast -vv` sets the root logger to DEBUG; apprise's and urllib3's debug lines
+    (URLs, payloads) would carry a webhook's token, which is in its path."""
+    receiver = HttpReceiver()
+    try:
+        with caplog.at_level(logging.DEBUG):
+            ok, _ = apprise_notify(receiver.url(path="/hook/S3cr3t-token",
+                                                auth="radiocast:S3cr3t-pass@"),
+                                   "tiêu đề", "nội dung", "vi")
+    finally:
+        receiver.close()
+    assert ok and receiver.messages
+    assert not [r for r in caplog.records if "S3cr3t" in r.getMessage()]

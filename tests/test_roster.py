@@ -73,6 +73,7 @@ trung-ha;Trung Hạ;trung-ha.quanson.invalid;;;
 
 def test_import_creates_and_updates_keeping_comments(tmp_path: Path) -> None:
     cfg = write(tmp_path)
+    cfg.chmod(0o600)  # it holds alert URLs with tokens: so does its backup
     # windows with a ';' inside a ';'-separated file must be quoted, as a spreadsheet does
     csv_file = tmp_path / "xa.csv"
     csv_file.write_text(CSV.replace("06:00-06:45; 17:30-18:15", '"06:00-06:45; 17:30-18:15"'),
@@ -82,6 +83,8 @@ def test_import_creates_and_updates_keeping_comments(tmp_path: Path) -> None:
     text = cfg.read_text(encoding="utf-8")
     assert "# the district's own station, kept by hand" in text  # comments kept
     assert (tmp_path / "radiocast.toml.bak").read_text(encoding="utf-8") == BASE
+    assert (tmp_path / "radiocast.toml.bak").stat().st_mode & 0o777 == 0o600
+    assert cfg.stat().st_mode & 0o777 == 0o600
     s = load_settings(cfg)
     son = s.station("son-lu")
     assert son.port == 2222 and son.valid_to == date(2025, 6, 30)  # untouched + updated

@@ -72,6 +72,10 @@ def apprise_notify(url: str, title: str, body: str, lang: str) -> tuple[bool, st
     (and redacted) instead of printed."""
     import apprise
 
+    # apprise's and urllib3's debug lines carry URLs and payloads (a webhook's token is in its
+    # path): never below WARNING, whatever -v says; what goes wrong is captured below, redacted
+    for name in ("apprise", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     ap = apprise.Apprise()
     if not ap.add(url):
         return False, t("alert.bad_url", lang)

@@ -39,6 +39,7 @@ from radiocast.config.validate import (
     as_slug,
 )
 from radiocast.core.errors import ConfigError, UsageError
+from radiocast.core.fsutil import atomic_write
 from radiocast.core.naming import nfc
 
 MAX_CSV_BYTES = 8 << 20
@@ -215,8 +216,8 @@ def _check_whole(doc: tomlkit.TOMLDocument, config_path: Path, origin: dict[int,
 
 
 def _replace(path: Path, old: str, new: str) -> None:
-    backup = path.with_name(path.name + ".bak")
-    backup.write_text(old, encoding="utf-8")
+    backup = path.with_name(path.name + ".bak")  # keeps the file's mode: it holds its secrets
+    atomic_write(backup, old.encode("utf-8"), mode=path.stat().st_mode & 0o7777)
     tmp = path.with_name(f".{path.name}.import")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(new)
