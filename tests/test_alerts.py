@@ -5,8 +5,11 @@ receiver that delays nothing else, emergencies through quiet hours, secrets kept
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from radiocast.alerting import send
 from radiocast.alerting.notices import Alerts
 from radiocast.alerting.send import Sender, apprise_notify, cut
 from radiocast.app import App
@@ -252,3 +256,86 @@ def test_apprise_never_logs_a_secret_even_at_debug(caplog: pytest.LogCaptureFixt
         receiver.close()
     assert ok and receiver.messages
     assert not [r for r in caplog.records if "S3cr3t" in r.getMessage()]
+
+
+def test_an_outage_at_300_stations_is_one_message_per_channel(
+        make_app: Callable[..., App], http: HttpReceiver) -> None:
+    stations = "".join(f'[[stations]]\nid = "xa-{n:03d}"\nname = "Xã {n}"\n'
+                       f'host = "xa-{n:03d}.invalid"\n' for n in range(300))
+    other = HttpReceiver()
+    chans = channel(http.url()) + channel(other.url()).replace('name = "tech"', 'name = "office"')
+    clock = Clock(local(10, 9))
+    app = make_app("[schedule]\nprogramme_due_day = 28\n" + chans, stations, clock=clock)
+    w = World(app, clock)
+    try:
+        for n in range(300):
+            w.down(f"xa-{n:03d}")
+        w.at(local(10, 9))
+        assert w.at(local(10, 9, 11)) == 600  # every notice is sent …
+        for receiver in (http, other):  # … as one message per channel and problem
+            [msg] = receiver.messages
+            assert "299" in msg["title"] and "xa-000" in msg["title"]
+            assert "… và 290 đài khác" in msg["message"]
+    finally:
+        other.close()
+    with app.db.read() as s:
+        assert not s.scalars(select(Notice).where(Notice.sent_at.is_(None))).all()
+
+
+class Trickle:
+    """An HTTP server that answers one byte every half second, never finishing."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000:
+                if self.stop.is_set():
+                    return
+                conn.sendall(bytes([byte]))
+                time.sleep(0.5)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def test_a_channel_that_trickles_bytes_never_delays_another(
+        make_app: Callable[..., App], http: HttpReceiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(send, "SEND_DEADLINE", 3.0)
+    slow = Trickle()
+    slow_channel = channel(f"json://127.0.0.1:{slow.port}/hook")
+    chans = slow_channel.replace('name = "tech"', 'name = "slow"') + channel(http.url())
+    w = world(make_app, chans, local(10, 9))
+    try:
+        w.down("na-meo")
+        w.at(local(10, 9))
+        began = time.monotonic()
+        assert w.at(local(10, 9, 11)) == 1  # the healthy channel's
+        took = time.monotonic() - began
+        assert len(http.messages) == 1 and took < 3.0 + 2.0
+        with w.app.db.read() as s:
+            [stuck] = s.scalars(select(Notice).where(Notice.channel == "slow")).all()
+            assert stuck.sent_at is None and "3 giây" in (stuck.last_error or "")
+        clock_then = w.clock.now
+        w.at(clock_then + timedelta(minutes=5))  # its send still hangs: not tried again
+        assert len(http.messages) == 1
+    finally:
+        slow.close()

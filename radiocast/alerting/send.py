@@ -14,6 +14,7 @@ import time
 import unicodedata
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -23,13 +24,16 @@ from radiocast.config.settings import Settings
 from radiocast.core.i18n import t
 from radiocast.db import ops_alerts
 from radiocast.db.engine import Database
-from radiocast.db.schema import Notice
+from radiocast.db.schema import Incident, Notice
 
 log = logging.getLogger(__name__)
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)
 GIVE_UP_AFTER = timedelta(days=2)
 POLL_SECONDS = 2.0
-BATCH = 50
+BATCH = 1000  # notices looked at per pass (grouped, they are few messages)
+SEND_DEADLINE = 60.0  # one message, start to end, whatever the channel does
+GROUPED = frozenset({"start", "remind", "clear"})  # kinds merged by problem code
+GROUP_LINES = 10
 Notify = Callable[[str, str, str, str], tuple[bool, str]]  # url, title, body, lang
 
 
@@ -90,15 +94,33 @@ def apprise_notify(url: str, title: str, body: str, lang: str) -> tuple[bool, st
     return False, redact(said[-1] if said else t("alert.refused", lang), url)[-300:]
 
 
+@dataclass(frozen=True)
+class Due:
+    """A notice waiting to go, with its incident's problem code (None: a digest or a test)."""
+
+    id: int
+    channel: str
+    kind: str
+    code: str | None
+    title: str
+    body: str
+
+
 class Sender(threading.Thread):
-    """Sends due notices, oldest first. A channel that fails is not tried again in the same
-    pass, so a dead receiver costs one timeout per pass, not one per message."""
+    """Sends due notices, oldest first, one lane per channel side by side: a channel that
+    trickles bytes holds only its own lane, and a send that has not finished within
+    SEND_DEADLINE is recorded failed (retried later) while the lane moves on. A channel that
+    fails is not tried again in the same pass. Notices of one kind and problem code due
+    together on a channel go as one message that names the count and the first stations (an
+    outage at 300 stations is one message, not 300)."""
 
     def __init__(self, settings: Settings, db: Database, clock: Callable[[], datetime],
                  stop: threading.Event, notify: Notify = apprise_notify) -> None:
         super().__init__(name="radiocast-alerts", daemon=True)
         self.settings, self.db, self.clock, self.stop_event = settings, db, clock, stop
         self.notify = notify
+        self.stuck: dict[str, threading.Thread] = {}  # a send past its deadline, per channel
+        self.counting = threading.Lock()
 
     def run(self) -> None:
         while not self.stop_event.wait(POLL_SECONDS):
@@ -108,25 +130,72 @@ class Sender(threading.Thread):
                 log.exception("sending alerts failed; trying again")
 
     def send_due(self) -> int:
+        """Send what is due on every channel; returns how many notices went."""
         now = self.clock()
-        channels = {c.name: c for c in self.settings.alerts}
         with self.db.read() as s:
-            due = [(n.id, n.channel, n.title, n.body) for n in s.scalars(select(Notice).where(
-                Notice.sent_at.is_(None), Notice.given_up_at.is_(None),
-                Notice.not_before <= now, Notice.next_attempt_at <= now)
-                .order_by(Notice.id).limit(BATCH))]
-        failed: set[str] = set()
-        sent = 0
-        for nid, name, title, body in due:
-            if name in failed or self.stop_event.is_set():
-                continue
-            ch = channels.get(name)
-            ok, err = self._send(ch, title, body) if ch else (
-                False, t("alert.channel_removed", self.settings.general.language))
-            sent += self._record(nid, ch, ok, err)
+            due = [Due(n.id, n.channel, n.kind, code, n.title, n.body)
+                   for n, code in s.execute(select(Notice, Incident.code).outerjoin(
+                       Incident, Incident.id == Notice.incident_id).where(
+                       Notice.sent_at.is_(None), Notice.given_up_at.is_(None),
+                       Notice.not_before <= now, Notice.next_attempt_at <= now)
+                       .order_by(Notice.id).limit(BATCH))]
+        lanes: dict[str, list[list[Due]]] = {}
+        for d in due:
+            groups = lanes.setdefault(d.channel, [])
+            same = next((g for g in groups if d.code and g[0].code == d.code
+                         and g[0].kind == d.kind and d.kind in GROUPED), None)
+            if same is not None:
+                same.append(d)
+            else:
+                groups.append([d])
+        sent = [0]
+        threads = [threading.Thread(target=self._lane, args=(name, groups, sent), daemon=True)
+                   for name, groups in lanes.items()
+                   if not (name in self.stuck and self.stuck[name].is_alive())]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return sent[0]
+
+    def _lane(self, name: str, groups: list[list[Due]], sent: list[int]) -> None:
+        ch = next((c for c in self.settings.alerts if c.name == name), None)
+        for group in groups:
+            if self.stop_event.is_set():
+                return
+            if ch is None:
+                ok, err = False, t("alert.channel_removed", self.settings.general.language)
+            else:
+                ok, err = self._send_within(ch, *self._message(ch, group))
+            for d in group:
+                n = self._record(d.id, ch, ok, err)
+                with self.counting:
+                    sent[0] += n
             if not ok:
-                failed.add(name)
-        return sent
+                return
+
+    def _message(self, ch: AlertChannel, group: list[Due]) -> tuple[str, str]:
+        if len(group) == 1:
+            return group[0].title, group[0].body
+        lang = ch.language or self.settings.general.language
+        lines = [d.title for d in group[:GROUP_LINES]]
+        if len(group) > GROUP_LINES:
+            lines.append(t("alert.digest_more", lang, n=len(group) - GROUP_LINES))
+        return (t("alert.group_title", lang, title=group[0].title, n=len(group) - 1),
+                "\n".join(lines) + "\n\n" + group[0].body.strip())
+
+    def _send_within(self, ch: AlertChannel, title: str, body: str) -> tuple[bool, str]:
+        """The send on a thread of its own, waited for SEND_DEADLINE at most."""
+        out: list[tuple[bool, str]] = []
+        th = threading.Thread(target=lambda: out.append(self._send(ch, title, body)),
+                              name=f"radiocast-alert-{ch.name}", daemon=True)
+        th.start()
+        th.join(SEND_DEADLINE)
+        if th.is_alive():
+            self.stuck[ch.name] = th  # the channel waits until that send ends
+            lang = ch.language or self.settings.general.language
+            return False, t("alert.no_answer", lang, seconds=f"{SEND_DEADLINE:g}")
+        return out[0]
 
     def _send(self, ch: AlertChannel, title: str, body: str) -> tuple[bool, str]:
         lang = ch.language or self.settings.general.language
