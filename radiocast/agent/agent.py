@@ -123,15 +123,36 @@ class Agent:
     def _due(self, now: datetime) -> list[Item]:
         known = self.ledger.known()
         due = [i for i in self.keeper.current.items
-               if i.airing_id not in known and i.start <= now < i.start + self.grace]
+               if i.airing_id not in known and i.start <= now < i.start + self.late_grace]
         return sorted(due, key=lambda i: (not i.urgent, i.start))
+
+    @property
+    def late_grace(self) -> timedelta:
+        """How late an airing may still start: the hub's grace from the playbook, else ours."""
+        return self.keeper.current.late_grace or self.grace
 
     def _start_due(self, now: datetime) -> None:
         for item in self._due(now):
             if self.verify(item) != "ok":
                 continue  # tried again each tick until its grace ends; then skipped
+            if not item.urgent and self._too_soon(item, now):
+                continue
             self._start(item, now)
             return
+
+    def _too_soon(self, item: Item, now: datetime) -> bool:
+        """Late airings do not stack: of one programme's airings due together (a file repaired
+        late, the station back on), only the last plays; the others are skipped and the hub
+        plans their make-ups in later windows. With the hub's grace bounding how late an airing
+        starts, two airings of a programme are then never closer than the plan put them, less
+        that grace."""
+        later = [i for i in self._due(now) if i.programme == item.programme and not i.urgent
+                 and i.start > item.start and self.verify(i) == "ok"]
+        if later:
+            self._outcome(item, "skipped", f"overtaken by airing #{later[-1].airing_id} of the "
+                          "same programme, due too (late airings do not stack)", None, None, None)
+            return True
+        return False
 
     def _start(self, item: Item, now: datetime) -> None:
         mono = self.monotonic()
@@ -194,7 +215,7 @@ class Agent:
     def _skip_passed(self, now: datetime) -> None:
         known = self.ledger.known()
         for item in self.keeper.current.items:
-            if item.airing_id in known or now < item.start + self.grace:
+            if item.airing_id in known or now < item.start + self.late_grace:
                 continue
             if self.current is not None and self.current.item.airing_id == item.airing_id:
                 continue
@@ -259,7 +280,7 @@ class Agent:
     def heartbeat(self, now: datetime) -> dict[str, Any]:
         self.last_heartbeat = self.monotonic()
         files: dict[str, list[str]] = {"ok": [], "missing": [], "corrupt": []}
-        ahead = {i.file: i for i in self.keeper.current.items if i.start + self.grace >= now}
+        ahead = {i.file: i for i in self.keeper.current.items if i.start + self.late_grace >= now}
         for name, item in sorted(ahead.items()):
             files[self.verify(item)].append(name)
         doc = {

@@ -46,7 +46,7 @@ class Ledger:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
         if "pending" not in {row[1] for row in self.db.execute("PRAGMA table_info(played)")}:
-            self.db.execute("ALTER TABLE played ADD COLUMN pending TEXT")  # agents before 0.2
+            self.db.execute("ALTER TABLE played ADD COLUMN pending TEXT")  # older agents' ledgers
 
     def close(self) -> None:
         self.db.close()

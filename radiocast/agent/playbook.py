@@ -7,7 +7,7 @@ import contextlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class Item:
     kind: str
     priority: str
     title: str
+    programme: str = ""  # month/title: a programme's language versions share it
 
     @property
     def urgent(self) -> bool:
@@ -40,6 +41,7 @@ class Playbook:
     version: int
     generated_at: str
     items: tuple[Item, ...]
+    late_grace: timedelta | None = None  # the hub's: how late an airing may still start
 
 
 class PlaybookError(ValueError):
@@ -62,7 +64,17 @@ def parse(raw: bytes, station_id: str) -> Playbook:
     if not isinstance(raw_items, list):
         raise PlaybookError("airings must be a list")
     return Playbook(version, str(doc.get("generated_at", "")),
-                    tuple(sorted((_item(x) for x in raw_items), key=lambda i: i.start)))
+                    tuple(sorted((_item(x) for x in raw_items), key=lambda i: i.start)),
+                    _minutes(doc, "late_grace_minutes", 1, 240))
+
+
+def _minutes(doc: dict[str, Any], key: str, lo: int, hi: int) -> timedelta | None:
+    v = doc.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise PlaybookError(f"{key} must be a whole number from {lo} to {hi}")
+    return timedelta(minutes=v)
 
 
 def _item(x: Any) -> Item:
@@ -79,6 +91,8 @@ def _item(x: Any) -> Item:
         raise PlaybookError(f"airing {aid}: start {start[:40]!r} is not a time") from None
     if when.utcoffset() is None:
         raise PlaybookError(f"airing {aid}: start has no UTC offset")
+    if not 2000 <= when.year <= 2200:
+        raise PlaybookError(f"airing {aid}: start {start[:40]!r} is not a real date")
     if not isinstance(file, str) or not SAFE_FILE.match(file):
         raise PlaybookError(f"airing {aid}: unsafe file name")
     if not isinstance(sha, str) or not SHA_RE.match(sha):
@@ -87,7 +101,8 @@ def _item(x: Any) -> Item:
     if isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0:
         raise PlaybookError(f"airing {aid}: duration_s must be a number")
     return Item(aid, when, file, sha, float(duration), str(x.get("kind", "")),
-                str(x.get("priority", "normal")), str(x.get("title", ""))[:300])
+                str(x.get("priority", "normal")), str(x.get("title", ""))[:300],
+                str(x.get("programme") or file)[:200])
 
 
 class Keeper:

@@ -32,12 +32,14 @@ def playbook(app: App, station_id: str, now: datetime) -> bytes:
             "airing_id": a.id, "start": a.planned_at.astimezone(tz).isoformat(),
             "file": f"{p.slug}.mp3", "sha256": p.sha256,
             "duration_s": round(p.duration_s or 0, 1), "kind": a.kind,
-            "priority": p.priority, "title": p.title,
+            "priority": p.priority, "title": p.title, "programme": f"{p.month}/{p.title_key}",
         } for a, p in rows]
         version = int(s.scalar(select(func.max(Event.id))) or 0)  # only ever grows
     doc = {"format": 1, "station_id": station_id, "version": version,
            "generated_at": now.astimezone(tz).isoformat(),
-           "timezone": app.settings.general.timezone, "airings": items}
+           "timezone": app.settings.general.timezone,
+           # the hub's grace, which the agent keeps: an airing starts this late at the most
+           "late_grace_minutes": app.settings.schedule.misfire_grace_minutes, "airings": items}
     return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
 
 

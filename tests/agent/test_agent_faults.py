@@ -4,6 +4,7 @@ that shrugs off SIGTERM. One bad airing costs that airing, never the ones after 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -155,3 +156,72 @@ def test_a_full_disk_at_the_station_delays_proof_of_play_and_loses_nothing(
     again.tick()
     assert len(events(media)) == 1  # written once
     again.close()
+
+
+def agent_with(tmp_path: Path, items: list[dict[str, object]], clock: Clock,
+               extra: dict[str, object] | None = None) -> Agent:
+    media = tmp_path / "media"
+    media.mkdir(exist_ok=True)
+    cfg = StationConfig(id="na-meo", media_dir=media, state_dir=tmp_path / "state",
+                        player=f"echo {{file}} >> {tmp_path / 'played.log'}")
+    doc = {"format": 1, "station_id": "na-meo", "version": 1, "generated_at": "",
+           "timezone": "Asia/Ho_Chi_Minh", "airings": items, **(extra or {})}
+    (media / "playbook.json").write_text(json.dumps(doc))
+    return Agent(cfg, clock=clock)
+
+
+def test_late_airings_of_one_programme_do_not_stack(tmp_path: Path) -> None:
+    """Its file arrives 12 minutes late: of the programme's two airings both still within the
+    grace, only the later plays; the earlier is skipped (the hub plans its make-up)."""
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=TZ)
+    media = tmp_path / "media"
+    media.mkdir()
+    data = os.urandom(20_000)
+    sha = hashlib.sha256(data).hexdigest()
+    items = [{"airing_id": n, "start": (start + timedelta(minutes=5 * (n - 1))).isoformat(),
+              "file": "2026-12-chuyen-doi-so.mp3", "sha256": sha, "duration_s": 60,
+              "kind": "replay", "priority": "normal", "programme": "2026-12/chuyển đổi số"}
+             for n in (1, 2)]
+    clock = Clock(start + timedelta(minutes=1))
+    agent = agent_with(tmp_path, items, clock)
+    try:
+        agent.tick()
+        assert agent.current is None  # the file is not there yet
+        (media / "2026-12-chuyen-doi-so.mp3").write_bytes(data)  # repaired, 12 min late
+        clock.now = start + timedelta(minutes=12)
+        agent.tick()
+        assert agent.current is not None and agent.current.item.airing_id == 2
+        while agent.current.player.poll() is None:
+            time.sleep(0.02)
+        clock.now += timedelta(minutes=2)
+        agent.tick()
+        agent.tick()
+        assert agent.current is None  # airing 1 is not played after it
+    finally:
+        agent.close()
+    outcomes = {e["airing_id"]: (e["status"], e["detail"]) for e in events(media)}
+    assert outcomes[2][0] == "aired"
+    assert outcomes[1][0] == "skipped" and "overtaken by airing #2" in str(outcomes[1][1])
+    assert len((tmp_path / "played.log").read_text().splitlines()) == 1
+
+
+def test_the_playbook_carries_the_hubs_grace_and_refuses_a_date_out_of_range(
+        tmp_path: Path) -> None:
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=TZ)
+    media = tmp_path / "media"
+    media.mkdir()
+    sha = media_file(media, "2026-12-chuyen-doi-so.mp3")
+    item = {"airing_id": 1, "start": start.isoformat(), "file": "2026-12-chuyen-doi-so.mp3",
+            "sha256": sha, "duration_s": 60, "kind": "premiere", "priority": "normal"}
+    clock = Clock(start + timedelta(minutes=7))
+    agent = agent_with(tmp_path, [item], clock, {"late_grace_minutes": 5})
+    try:
+        agent.tick()  # 7 min late: within the agent's own 15, past the hub's 5
+        assert agent.current is None
+        assert [e["status"] for e in events(media)] == ["skipped"]
+        far = {**item, "airing_id": 2, "start": "9999-12-31T06:00:00+07:00"}
+        write_playbook(media, "na-meo", [far], version=2)
+        agent.tick()
+        assert agent.keeper.current.version == 1 and "not a real date" in agent.keeper.error
+    finally:
+        agent.close()
