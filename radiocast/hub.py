@@ -70,7 +70,7 @@ class Hub:
             with self.app.db.lease_write() as s:
                 epoch = lease.acquire(s, self.holder, self.seconds)
         except DatabaseError as exc:
-            log.warning("cannot reach the database to look at the lease: %s", exc)
+            log.warning("database unreachable (looking at the lease): %s", exc)
             return None
         if epoch is None:
             return None
@@ -99,7 +99,12 @@ class Hub:
                 self._stop_metrics()  # the leading daemon serves the port itself
                 for s, h in old.items():  # the daemon handles signals while it leads
                     signal.signal(s, h)
-                code, signalled = self._lead(fence)
+                try:
+                    code, signalled = self._lead(fence)
+                except DatabaseError as exc:  # an outage, not an exit: stand by until it ends
+                    self._say_unreachable(exc)
+                    code, signalled = ExitCode.DATABASE, False
+                    self.stop.wait(self.seconds / POLL_SHARE)
                 old = {s: signal.signal(s, self._on_signal) for s in old}
                 if signalled or not fence.lost.is_set():
                     return code
@@ -130,11 +135,20 @@ class Hub:
         return self._lead(fence)[0]
 
     def _say_standby(self) -> None:
-        with self.app.db.read() as s:
-            row = lease.current(s)
+        try:
+            with self.app.db.read() as s:
+                row = lease.current(s)
+        except DatabaseError as exc:
+            self._say_unreachable(exc)
+            row = None
         log.info("standing by: %s leads (epoch %s); taking over if its lease lapses",
                  row.holder if row else "?", row.epoch if row else "?")
         self.notify.send("READY=1")  # started (systemd), as a standby
+
+    def _say_unreachable(self, exc: DatabaseError) -> None:
+        """Logged, and shown by `systemctl status`; the hub goes on waiting for it."""
+        log.error("database unreachable: %s; standing by until it answers", exc)
+        self.notify.send("STATUS=database unreachable; standing by until it answers")
 
     def _lead(self, fence: lease.Fence) -> tuple[int, bool]:
         log.warning("this hub leads now (%s, epoch %d)", self.holder, fence.epoch)

@@ -393,3 +393,36 @@ def test_postgresql_restarted_under_a_running_hub_which_carries_on(
     assert any(p.suffix == ".mp3" for p in s.remotes[0].iterdir())
     with s.app.db.read() as r:
         assert r.get(Station, "st0") is not None
+
+
+@needs_pg
+def test_the_database_away_for_30_s_is_an_outage_not_an_exit(
+        site: Callable[..., Site], hubs: Callable[[App], Hubs], pg_cluster: pg.Cluster,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """PostgreSQL stopped for 30 s under a leading and a standby hub: both log it, neither
+    exits, and a hub leads and delivers again once the database is back."""
+    s = site(1, extra=f"[hub]\nlease_seconds = {LEASE}\n")
+    h = hubs(s.app)
+    h.pair(s.app)
+    pg_cluster.stop()
+    time.sleep(30)
+    alive = {name: proc.poll() is None for name, proc in h.procs.items()}
+    pg_cluster.start()
+    back = time.monotonic()
+    wait_for(lambda: h.leader(s.app) is not None, 60, step=0.5)
+    f = tmp_path / "p.mp3"
+    f.write_bytes(os.urandom(200_000))
+    ready_programme(s.app, f)
+
+    def delivered() -> bool:
+        with s.app.db.read() as r:
+            return r.scalar(select(Delivery.state)) == DeliveryState.DELIVERED.value
+
+    wait_for(delivered, 60, step=0.2)
+    took = time.monotonic() - back
+    with capsys.disabled():
+        print(f"\n[PostgreSQL away 30 s] hubs alive through it: {alive}; a new programme "
+              f"delivered {took:.1f} s after it came back")
+    assert alive == {"a": True, "b": True}
+    assert all(proc.poll() is None for proc in h.procs.values())
+    assert "database unreachable" in h.text("a") + h.text("b")
