@@ -12,15 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from watchdog.events import (
-    EVENT_TYPE_CLOSED,
-    EVENT_TYPE_CREATED,
-    EVENT_TYPE_DELETED,
-    EVENT_TYPE_MODIFIED,
-    EVENT_TYPE_MOVED,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
+from watchdog.events import EVENT_TYPE_MODIFIED, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from radiocast.agent.agent import STATUS_FILE, Agent
@@ -28,6 +20,7 @@ from radiocast.agent.config import StationConfig
 from radiocast.agent.journal import ASRUN_DIR
 from radiocast.agent.player import Player
 from radiocast.agent.sync import HubSync
+from radiocast.core.fsutil import FILE_CHANGES
 from radiocast.core.i18n import t
 from radiocast.core.sysd import SdNotify, acquire_lock
 
@@ -35,8 +28,7 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0  # at most this often on its own; at once for a change that matters
 # what wakes it: a change, never a read (every tick reads asrun.ack and stats the playbook, and
 # inotify reports those opens: waking on them kept an idle agent at a quarter of a core)
-WAKE_ON = frozenset({EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED,
-                     EVENT_TYPE_CLOSED, EVENT_TYPE_DELETED})
+WAKE_ON = FILE_CHANGES
 TEST_TONE = Path(__file__).with_name("data") / "test-tone.mp3"
 
 

@@ -224,3 +224,8 @@ def open_dir(base: Path, parts: tuple[str, ...]) -> int:
         os.close(fd)
         raise
     return fd
+
+
+# inotify events (watchdog's names) that mean a folder's content changed; opens and closes
+# without a write are reads, and a watcher woken by its own reads never rests
+FILE_CHANGES = frozenset({"created", "modified", "moved", "closed", "deleted"})

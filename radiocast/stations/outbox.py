@@ -26,7 +26,7 @@ from pathlib import Path
 
 from radiocast.config.settings import Settings, StationSettings
 from radiocast.core.errors import PermanentDeliveryError, TransientDeliveryError
-from radiocast.core.fsutil import atomic_write, fsync_dir, open_dir
+from radiocast.core.fsutil import FILE_CHANGES, atomic_write, fsync_dir, open_dir
 from radiocast.db.lease import guard
 from radiocast.stations.inbox import ASRUN, INBOX
 from radiocast.stations.ssh import RemoteFile
@@ -264,23 +264,13 @@ class InboxWatch:
     also reads each inbox on a timer."""
 
     def __init__(self, root: Path, station_ids: set[str]) -> None:
-        from watchdog.events import (
-            EVENT_TYPE_CLOSED,
-            EVENT_TYPE_CREATED,
-            EVENT_TYPE_DELETED,
-            EVENT_TYPE_MODIFIED,
-            EVENT_TYPE_MOVED,
-            FileSystemEvent,
-            FileSystemEventHandler,
-        )
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
         from watchdog.observers import Observer
 
         self.root = root
         self.ids = station_ids
         self.changed: set[str] = set()
         self.lock = threading.Lock()
-        changes = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED,
-                   EVENT_TYPE_CLOSED, EVENT_TYPE_DELETED}
         watch = self
 
         class Handler(FileSystemEventHandler):
@@ -288,8 +278,8 @@ class InboxWatch:
                 self.sid = sid
 
             def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type in changes and not (
-                        event.is_directory and event.event_type == EVENT_TYPE_MODIFIED):
+                if event.event_type in FILE_CHANGES and not (
+                        event.is_directory and event.event_type == "modified"):
                     with watch.lock:
                         watch.changed.add(self.sid)
 

@@ -234,27 +234,26 @@ def _original_stuck(look: _Look) -> Iterator[Problem]:
                                quarantine=str(ing.quarantine_dir))
 
 
-def _asrun_rejected(look: _Look) -> Iterator[Problem]:
+def _station_notes(look: _Look, action: str) -> Iterator[Problem]:
+    """A problem per station that recorded `action` in the last days: how often, since when,
+    and the latest detail (the problem's code is the action)."""
     rows = look.s.execute(select(Event.entity_id, func.min(Event.at), func.count(),
                                  func.max(Event.id)).where(
-        Event.entity == "station", Event.action == "asrun_rejected",
+        Event.entity == "station", Event.action == action,
         Event.at >= look.now - ASRUN_PROBLEM_DAYS).group_by(Event.entity_id))
     for sid, since, n, last_id in rows:
         last = look.s.get_one(Event, last_id)
-        yield look.problem("warning", "asrun_rejected", since, sid, station=sid, n=n,
-                           detail=last.detail or "")
+        yield look.problem("warning", action, since, sid, station=sid, n=n,
+                           detail=(last.detail or "")[:300])
+
+
+def _asrun_rejected(look: _Look) -> Iterator[Problem]:
+    return _station_notes(look, "asrun_rejected")
 
 
 def _inbox_swept(look: _Look) -> Iterator[Problem]:
     """A pull station that put in its inbox at the hub what does not belong there."""
-    rows = look.s.execute(select(Event.entity_id, func.min(Event.at), func.count(),
-                                 func.max(Event.id)).where(
-        Event.entity == "station", Event.action == "inbox_swept",
-        Event.at >= look.now - ASRUN_PROBLEM_DAYS).group_by(Event.entity_id))
-    for sid, since, n, last_id in rows:
-        last = look.s.get_one(Event, last_id)
-        yield look.problem("warning", "inbox_swept", since, sid, station=sid, n=n,
-                           detail=(last.detail or "")[:300])
+    return _station_notes(look, "inbox_swept")
 
 
 def _hub_disk_low(look: _Look) -> Iterator[Problem]:
