@@ -367,6 +367,19 @@ def test_hub_clocks_five_minutes_apart_change_nothing_in_leadership(
     assert took <= 2 * LEASE
 
 
+def deliver_a_new_programme(app: App, tmp_path: Path, timeout: float) -> None:
+    """A new programme for the one station; waits until the leading hub has delivered it."""
+    f = tmp_path / "p.mp3"
+    f.write_bytes(os.urandom(200_000))
+    ready_programme(app, f)
+
+    def delivered() -> bool:
+        with app.db.read() as r:
+            return r.scalar(select(Delivery.state)) == DeliveryState.DELIVERED.value
+
+    wait_for(delivered, timeout, step=0.2)
+
+
 @needs_pg
 def test_postgresql_restarted_under_a_running_hub_which_carries_on(
         site: Callable[..., Site], hubs: Callable[[App], Hubs], pg_cluster: pg.Cluster,
@@ -377,15 +390,7 @@ def test_postgresql_restarted_under_a_running_hub_which_carries_on(
     h.wait_leading(s.app, "a")
     pg_cluster.restart()  # every connection of the hub is cut
     back = time.monotonic()
-    f = tmp_path / "p.mp3"
-    f.write_bytes(os.urandom(200_000))
-    ready_programme(s.app, f)
-
-    def delivered() -> bool:
-        with s.app.db.read() as r:
-            return r.scalar(select(Delivery.state)) == DeliveryState.DELIVERED.value
-
-    wait_for(delivered, 30, step=0.2)
+    deliver_a_new_programme(s.app, tmp_path, 30)
     took = time.monotonic() - back
     with capsys.disabled():
         print(f"\n[PostgreSQL restarted] the hub delivered a new programme {took:.1f} s later")
@@ -410,15 +415,7 @@ def test_the_database_away_for_30_s_is_an_outage_not_an_exit(
     pg_cluster.start()
     back = time.monotonic()
     wait_for(lambda: h.leader(s.app) is not None, 60, step=0.5)
-    f = tmp_path / "p.mp3"
-    f.write_bytes(os.urandom(200_000))
-    ready_programme(s.app, f)
-
-    def delivered() -> bool:
-        with s.app.db.read() as r:
-            return r.scalar(select(Delivery.state)) == DeliveryState.DELIVERED.value
-
-    wait_for(delivered, 60, step=0.2)
+    deliver_a_new_programme(s.app, tmp_path, 60)
     took = time.monotonic() - back
     with capsys.disabled():
         print(f"\n[PostgreSQL away 30 s] hubs alive through it: {alive}; a new programme "
