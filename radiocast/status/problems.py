@@ -265,8 +265,11 @@ def _hub_disk_low(look: _Look) -> Iterator[Problem]:
         paths.append(cfg.pull.root)
     seen: set[int] = set()
     for path in paths:
-        try:
-            dev, free = path.stat().st_dev, shutil.disk_usage(path).free
+        there = next((p for p in (path, *path.parents) if p.exists()), None)
+        if there is None:
+            continue
+        try:  # a folder not made yet will be on its nearest existing parent's file system
+            dev, free = there.stat().st_dev, shutil.disk_usage(there).free
         except OSError:
             continue
         if dev in seen:
