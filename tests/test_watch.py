@@ -9,6 +9,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -159,7 +160,6 @@ def test_check_vets_each_alert_url_and_a_config_that_shows_its_secrets(
 
 def test_a_long_subject_is_one_incident_with_a_bounded_key(make_app: Callable[..., App]) -> None:
     from dataclasses import dataclass, field
-    from typing import Any
 
     from radiocast.alerting.notices import Alerts
     from radiocast.db.schema import Incident
@@ -188,6 +188,16 @@ def scrape(port: int) -> dict[str, object]:
     return {f.name: f for f in text_string_to_metric_families(text.decode())}
 
 
+def scrape_once(server: Any, port: int) -> dict[str, Any]:
+    """One scrape of a server started on `port`, which is then closed (the port freed)."""
+    assert server is not None
+    try:
+        return scrape(port)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_every_series_is_there_from_the_first_scrape_and_a_standby_serves_too(
         make_app: Callable[..., App], tmp_path: Path) -> None:
     """An empty hub: every station × kind × outcome, every delivery state and every problem
@@ -196,12 +206,7 @@ def test_every_series_is_there_from_the_first_scrape_and_a_standby_serves_too(
     port = free_port()
     server = serve(f"127.0.0.1:{port}", registry_for(DatabaseCollector(
         app.settings, app.db, app.clock, lambda: ())))
-    assert server is not None
-    try:
-        families = scrape(port)
-    finally:
-        server.shutdown()
-        server.server_close()
+    families = scrape_once(server, port)
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for f in families.values() for s in f.samples}
     assert samples[("radiocast_leader", ())] == 1
@@ -215,12 +220,6 @@ def test_every_series_is_there_from_the_first_scrape_and_a_standby_serves_too(
     (tmp_path / "standby").mkdir()  # the standby hub: its own configuration, same stations
     standby_app = make_app(f'[metrics]\nlisten = "127.0.0.1:{port}"\n', STATIONS,
                            root=tmp_path / "standby")
-    standby = standby_metrics(standby_app)
-    assert standby is not None
-    try:
-        families = scrape(port)
-    finally:
-        standby.shutdown()
-        standby.server_close()
+    families = scrape_once(standby_metrics(standby_app), port)
     assert [s.value for s in families["radiocast_leader"].samples] == [0]
     assert "radiocast_airings" in families  # what the database says, from the standby too
