@@ -2,8 +2,7 @@
 
 The loop thread only touches local files and the database; every station connection runs on
 the station pool (`Contacts`), one task at a time per station, so a dead or slow link costs
-its own station and nothing else, and the systemd watchdog ping never waits for a station.
-"""
+its own station and nothing else, and the systemd watchdog ping never waits for a station."""
 
 from __future__ import annotations
 
@@ -314,7 +313,8 @@ class Contacts:
         self.last_outcome[st.id] = time.monotonic()
         self.pulled.discard(st.id)
         if st.playout == "agent":
-            agents.collect(self.app, st, self.segments.setdefault(st.id, {}), v)
+            got = agents.collect(self.app, st, self.segments.setdefault(st.id, {}), v)
+            self.mark_changed({st.id} if got.moved else set())  # a restored hub caught up
         elif st.playout == "playbook":
             asrun.confirm_station(self.app, st, v)
         else:

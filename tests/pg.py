@@ -34,6 +34,11 @@ def _bindir() -> Path:
     return versions[-1].parent
 
 
+def tool(name: str) -> Path:
+    """One of PostgreSQL's programs (pg_dump, pg_restore), beside the real pg_ctl."""
+    return Path(os.path.realpath(_bindir() / "pg_ctl")).parent / name
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -290,6 +290,10 @@ class Agent:
             "free_bytes": shutil.disk_usage(self.cfg.media_dir).free,
             "heartbeat_seconds": self.cfg.heartbeat_seconds,
             "playbook_version": self.keeper.current.version, "files": files,
+            # what a hub restored from an older backup moves its numbering past
+            "airing_id_max": self.ledger.highest(), "acked_seq": self.journal.acked(),
+            "reused": self.ledger.reused({i.airing_id: i.start
+                                          for i in self.keeper.current.items}),
             "held": self.held(),
             "playing": self.current.item.airing_id if self.current else None,
             "last_airing": self.last_airing, "backlog": self.journal.backlog(),

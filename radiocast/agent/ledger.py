@@ -26,6 +26,16 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+REUSED_MAX = 500
+
+
+def _moment(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Started:
     airing_id: int
@@ -54,6 +64,25 @@ class Ledger:
     def known(self) -> set[int]:
         """Every airing id this station ever started or decided about."""
         return {r[0] for r in self.db.execute("SELECT airing_id FROM played")}
+
+    def highest(self) -> int:
+        """The highest airing id this station ever started or decided about: a hub restored
+        from an older backup moves its own numbering past it."""
+        row = self.db.execute("SELECT MAX(airing_id) FROM played").fetchone()
+        return int(row[0] or 0)
+
+    def reused(self, items: dict[int, datetime], limit: int = REUSED_MAX) -> list[int]:
+        """Of the playbook's airings (id → start), those whose id this station already used
+        for an airing at another time: a hub restored from a backup numbered them again. They
+        are never played; the hub plans them again under new ids."""
+        out = []
+        for aid, scheduled in self.db.execute("SELECT airing_id, scheduled_at FROM played"):
+            start = items.get(int(aid))
+            if start is not None and _moment(str(scheduled)) != start:
+                out.append(int(aid))
+                if len(out) >= limit:
+                    break
+        return sorted(out)
 
     def start(self, s: Started) -> bool:
         """Record the start (durably) before the player runs. False: it was started before."""

@@ -58,6 +58,7 @@ class Collected:
     refused: int = 0
     bad: int = 0
     acked: int = 0
+    moved: bool = False  # the hub caught up with the station's numbers: write its playbook
 
 
 def collect(app: App, st: StationSettings, stored: dict[str, int] | None = None,
@@ -93,8 +94,8 @@ def collect_on(app: App, link: Link,
             ops.record_contact(s, sid, min(contact, now), None)
     if isinstance(link, OutboxLink):
         _sweep(app, link)
-    _heartbeat(app, link.station, link.read_small(STATUS_FILE, STATUS_LIMIT),
-               min(wrote or now, now))
+    out.moved = _heartbeat(app, link.station, link.read_small(STATUS_FILE, STATUS_LIMIT),
+                           min(wrote or now, now))
     present = sorted(link.list_names(ASRUN_DIR), key=lambda f: f.name)
     for name in set(stored) - {f.name for f in present}:
         del stored[name]  # the agent let it go
@@ -179,8 +180,8 @@ def _event(rec: Any) -> evidence.AgentEvent:
     if not isinstance(eid, str) or not UUID_RE.match(eid):
         raise ValueError("event_id must be a UUID")
     for key, v in (("seq", seq), ("airing_id", aid)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{key} must be a positive whole number")
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 2**62:
+            raise ValueError(f"{key} must be a positive whole number below 2**62")
     if status not in evidence.OUTCOME:
         raise ValueError(f"unknown status {str(status)[:20]!r}")
     detail = rec.get("detail")
@@ -201,6 +202,9 @@ class Heartbeat:
     error: str
     bad_files: list[str]
     held: dict[str, str]
+    airing_id_max: int | None = None  # the station's own numbers, which a restored hub
+    acked_seq: int | None = None  # moves past
+    reused: tuple[int, ...] = ()
 
 
 def _number(doc: dict[str, Any], key: str, lo: float, hi: float, default: float | None = None,
@@ -234,34 +238,52 @@ def parse_heartbeat(raw: bytes, pull: bool) -> Heartbeat:
     bad_files = [f for v in lists for f in v[:2000] if isinstance(f, str) and HELD_NAME.match(f)]
     held = _held(doc.get("held"))
     free = _number(doc, "free_bytes", 0, 2**62, whole=True)
-    version = _number(doc, "playbook_version", 0, 2**62, whole=True)
+    version, top, acked = (_whole(doc, k) for k in ("playbook_version", "airing_id_max",
+                                                     "acked_seq"))
+    reused = doc.get("reused") or []
+    if not isinstance(reused, list):
+        raise ValueError("reused must be a list")
     return Heartbeat(station_time, float(_number(doc, "heartbeat_seconds", 1, 86400, 60) or 60),
-                     None if free is None else int(free),
-                     None if version is None else int(version),
+                     None if free is None else int(free), version,
                      str(doc.get("agent_version", ""))[:40], str(doc.get("last_error") or "")[:500],
-                     bad_files, held if pull else {})
+                     bad_files, held if pull else {}, top, acked,
+                     tuple(i for i in reused[:evidence.REUSED_MAX]
+                           if isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**62))
 
 
-def _heartbeat(app: App, st: StationSettings, raw: bytes | None, now: datetime) -> None:
-    """`now`: when the station wrote it (a pull station's upload) or the hub read it."""
+def _whole(doc: dict[str, Any], key: str) -> int | None:
+    v = _number(doc, key, 0, 2**62, whole=True)
+    return None if v is None else int(v)
+
+
+def _heartbeat(app: App, st: StationSettings, raw: bytes | None, now: datetime) -> bool:
+    """`now`: when the station wrote it (a pull station's upload) or the hub read it. True
+    when the hub caught up with the station's numbers (restored from a backup)."""
     if raw is None:
-        return
+        return False
     try:
         hb = parse_heartbeat(raw, st.pull)
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
         with app.db.write() as s:
             evidence.record_heartbeat(s, st.id, now, None, None, "", None,
                                       f"status.json unreadable: {str(exc)[:200]}")
-        return
+        return False
     # written up to `interval` seconds ago: the true offset lies in [early, early + interval]
     early = (hb.station_time - now).total_seconds()
     offset = early if early > 0 else min(0.0, early + hb.interval)
     with app.db.write() as s:
+        moved = evidence.catch_up(s, st.id, hb.airing_id_max, hb.acked_seq,
+                                  hb.playbook_version, now)
         evidence.record_heartbeat(s, st.id, now, hb.free, round(offset, 1), hb.agent_version,
                                   hb.playbook_version, hb.error)
         _resend(s, st.id, hb.bad_files, now)
         if hb.held:
             evidence.confirm_pulled(s, st.id, hb.held, now)
+        replanned = evidence.replan_reused(s, st.id, list(hb.reused), now) if hb.reused else 0
+    if moved or replanned:
+        log.warning("%s: caught up with the station's numbers (the hub restored from a "
+                    "backup?); %d airing(s) planned again", st.id, replanned)
+    return moved or replanned > 0
 
 
 def _held(v: Any) -> dict[str, str]:

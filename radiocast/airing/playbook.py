@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from radiocast.app import App
 from radiocast.core.errors import DeliveryError
 from radiocast.core.models import AiringState
-from radiocast.db.schema import Airing, Event, Programme
+from radiocast.db.schema import Airing, Event, Programme, Station
 from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import StationLink
 from radiocast.stations.visit import Visit, link_for
@@ -34,7 +34,10 @@ def playbook(app: App, station_id: str, now: datetime) -> bytes:
             "duration_s": round(p.duration_s or 0, 1), "kind": a.kind,
             "priority": p.priority, "title": p.title, "programme": f"{p.month}/{p.title_key}",
         } for a, p in rows]
-        version = int(s.scalar(select(func.max(Event.id))) or 0)  # only ever grows
+        # only ever grows; never below the version the station holds (a hub restored from an
+        # older backup would otherwise write versions its agent refuses as older)
+        held = s.scalar(select(Station.playbook_version).where(Station.id == station_id))
+        version = max(int(s.scalar(select(func.max(Event.id))) or 0), held or 0)
     doc = {"format": 1, "station_id": station_id, "version": version,
            "generated_at": now.astimezone(tz).isoformat(),
            "timezone": app.settings.general.timezone,

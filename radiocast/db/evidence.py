@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from radiocast.core.models import AiringState, DeliveryState
+from radiocast.core.models import AiringKind, AiringState, DeliveryState
 from radiocast.db import ops
 from radiocast.db.schema import (
     Airing,
@@ -28,6 +28,8 @@ from radiocast.db.schema import (
 # what an agent's status means for the airing at the hub
 OUTCOME = {"aired": AiringState.AIRED, "failed": AiringState.FAILED,
            "interrupted": AiringState.INTERRUPTED, "skipped": AiringState.MISSED}
+EARLY_MARGIN = timedelta(minutes=10)
+REUSED_MAX = 500
 OPEN = {AiringState.PLANNED.value, AiringState.AIRING.value, AiringState.UNCONFIRMED.value}
 
 
@@ -57,8 +59,8 @@ def store_event(s: Session, station_id: str, ev: AgentEvent, now: datetime) -> s
             _skip(s, station_id, ev, "the same event again under a new seq", now)
         return "duplicate"
     a = s.get(Airing, ev.airing_id)
-    if a is None or a.station_id != station_id:
-        why = f"airing #{ev.airing_id} is not this station's; refused"
+    why = _not_its(s, station_id, a, ev)
+    if a is None or why:
         _skip(s, station_id, ev, why, now)
         ops.record_event(s, now, "station", station_id, "asrun_rejected",
                          detail=f"event {ev.event_id} (seq {ev.seq}): {why}")
@@ -78,6 +80,81 @@ def store_event(s: Session, station_id: str, ev: AgentEvent, now: datetime) -> s
         ops.record_event(s, now, "airing", a.id, "asrun_late", a.state, a.state,
                          f"station said {ev.status} after the airing was {a.state}")
     return "stored"
+
+
+def _not_its(s: Session, station_id: str, a: Airing | None, ev: AgentEvent) -> str:
+    """Why this event cannot be about airing `a` of this station, or ""."""
+    if a is None or a.station_id != station_id:
+        return f"airing #{ev.airing_id} is not this station's; refused"
+    if a.id <= (s.get_one(Station, station_id).airing_id_seen or 0) and \
+            _before_planned(s, station_id, a, ev):
+        return (f"airing #{ev.airing_id} was planned at the hub after this event happened: an "
+                "earlier airing of that number (the hub restored from a backup?); refused")
+    return ""
+
+
+def _before_planned(s: Session, station_id: str, a: Airing, ev: AgentEvent) -> bool:
+    """Did the event happen before its airing existed at the hub (by the station's clock, with
+    its known offset and a margin)? Then it is about another airing that had the same number
+    before the hub was restored from a backup. Asked only of a number the station had used
+    when the hub found itself behind it."""
+    when = ev.started_at or _scheduled(ev.raw)
+    if when is None:
+        return False
+    offset = s.get_one(Station, station_id).clock_offset_s or 0.0
+    return when - timedelta(seconds=offset) < a.created_at - EARLY_MARGIN
+
+
+def _scheduled(raw: dict[str, Any]) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(str(raw.get("scheduled_at"))[:64])
+    except ValueError:
+        return None
+    return at if at.utcoffset() is not None else None
+
+
+def catch_up(s: Session, station_id: str, airing_id_max: int | None, acked_seq: int | None,
+             version: int | None, now: datetime) -> bool:
+    """A station reports numbers the hub has not reached (its acknowledgement, its playbook's
+    version, an airing id): the hub was restored from an older backup. New airings are
+    numbered past the ids its agent has used, and its acknowledgement moves to what the hub
+    had acknowledged before (those events are gone from the station). True when something
+    moved (its playbook is written again). Asked before the heartbeat is recorded."""
+    st = s.get_one(Station, station_id)
+    highest = int(s.scalar(select(func.max(Airing.id))) or 0)
+    behind = [what for what, ahead in (
+        (f"acknowledged seq {acked_seq} (the hub's: {st.asrun_acked or 0})",
+         acked_seq is not None and acked_seq > (st.asrun_acked or 0)),
+        (f"airing id {airing_id_max} (the hub's highest: {highest})",
+         airing_id_max is not None and airing_id_max > max(highest, st.airing_id_seen or 0)),
+        (f"playbook version {version}", version is not None and version > max(
+            int(s.scalar(select(func.max(Event.id))) or 0), st.playbook_version or 0)))
+        if ahead]
+    if not behind:
+        return False
+    ops.record_event(s, now, "station", station_id, "hub_behind",
+                     detail="the station has seen " + "; ".join(behind) + ": the hub was "
+                            "restored from an older backup; numbering moved past the station's")
+    if airing_id_max is not None and airing_id_max > (st.airing_id_seen or 0):
+        st.airing_id_seen = airing_id_max
+    if acked_seq is not None and acked_seq > (st.asrun_acked or 0):
+        st.asrun_acked = acked_seq
+    return True
+
+
+def replan_reused(s: Session, station_id: str, airing_ids: list[int], now: datetime) -> int:
+    """Planned airings of this station whose ids its agent has already used for another
+    airing (it will never play them): cancelled and planned again, same time, new ids."""
+    redo = [a for a in s.scalars(select(Airing).where(
+        Airing.id.in_(airing_ids[:REUSED_MAX]), Airing.station_id == station_id,
+        Airing.state == AiringState.PLANNED.value, Airing.planned_at > now))]
+    for a in redo:
+        ops.cancel_airing(s, a, now, "the station had used this airing's number already "
+                                     "(the hub restored from a backup); planned again")
+    for month in sorted({a.month for a in redo}):
+        ops.add_airings(s, [(a.programme_id, a.station_id, AiringKind(a.kind), a.planned_at,
+                             a.replaces_id) for a in redo if a.month == month], month, now)
+    return len(redo)
 
 
 def _skip(s: Session, station_id: str, ev: AgentEvent, reason: str, now: datetime) -> None:

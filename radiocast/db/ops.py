@@ -19,6 +19,7 @@ from radiocast.core.models import (
     ProgrammeState,
     StationRecord,
 )
+from radiocast.db import numbering
 from radiocast.db.schema import (
     Airing,
     Delivery,
@@ -323,10 +324,15 @@ def add_airings(s: Session, rows: Sequence[tuple[int, str, AiringKind, datetime,
     inserted as one batch: a nation's month is thousands of rows. Returns the new ids."""
     if not rows:
         return []
-    ids = list(s.scalars(insert(Airing).returning(Airing.id, sort_by_parameter_order=True), [
+    values: list[dict[str, object]] = [
         {"programme_id": pid, "station_id": sid, "month": month, "kind": kind.value,
          "planned_at": at, "state": AiringState.PLANNED.value, "created_at": now,
-         "replaces_id": replaces} for pid, sid, kind, at, replaces in rows]))
+         "replaces_id": replaces} for pid, sid, kind, at, replaces in rows]
+    floor = numbering.number_past_stations(s, values)
+    ids = list(s.scalars(insert(Airing).returning(Airing.id, sort_by_parameter_order=True),
+                         values))
+    if floor:
+        numbering.follow(s, max(ids))
     s.execute(insert(Event), [
         {"at": now, "entity": "airing", "entity_id": str(aid), "action": "planned",
          "from_state": None, "to_state": AiringState.PLANNED.value,

@@ -21,6 +21,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# a 64-bit id on PostgreSQL, SQLite's own rowid (64-bit already) there: numbers a station
+# reports (airing ids, seqs, playbook versions) may be large, and the hub moves past them
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC, returns aware UTC: one rule for SQLite and PostgreSQL alike."""
@@ -107,8 +111,10 @@ class Station(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     clock_offset_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     agent_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    playbook_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    asrun_acked: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    playbook_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    asrun_acked: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the highest airing id its agent reports having used: new airings are numbered past it
+    airing_id_seen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     agent_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
@@ -135,7 +141,7 @@ class Delivery(Base):
 class Airing(Base):
     __tablename__ = "airing"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     programme_id: Mapped[int] = mapped_column(ForeignKey("programme.id"), index=True)
     station_id: Mapped[str] = mapped_column(ForeignKey("station.id"), index=True)
     month: Mapped[str] = mapped_column(String(7), index=True)
@@ -145,7 +151,8 @@ class Airing(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
-    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("airing.id"), nullable=True)
+    replaces_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("airing.id"),
+                                                    nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -173,8 +180,8 @@ class AsRunEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[str] = mapped_column(String(36))
     station_id: Mapped[str] = mapped_column(ForeignKey("station.id"))
-    seq: Mapped[int] = mapped_column(Integer)
-    airing_id: Mapped[int] = mapped_column(Integer, index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    airing_id: Mapped[int] = mapped_column(BigInteger, index=True)
     status: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -191,7 +198,7 @@ class AsRunSkip(Base):
     __tablename__ = "asrun_skip"
 
     station_id: Mapped[str] = mapped_column(ForeignKey("station.id"), primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_id: Mapped[str] = mapped_column(String(36))
     reason: Mapped[str] = mapped_column(String(300))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())

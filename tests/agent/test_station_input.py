@@ -208,6 +208,7 @@ def test_one_contact_reads_a_bounded_number_of_segments_and_the_rest_next_time(
     {"heartbeat_seconds": 1e308}, {"free_bytes": -5}, {"free_bytes": 2**70},
     {"playbook_version": 1.5}, {"time": "0001-01-01T00:00:00+14:00"},
     {"time": "2026-12-01T06:00:00"}, {"files": {"missing": "x" * 10}}, {"held": [1]},
+    {"airing_id_max": 2**70}, {"acked_seq": -1}, {"airing_id_max": "7"}, {"reused": "1,2"},
 ])
 def test_every_value_in_a_status_is_checked_and_status_still_answers(
         site: Callable[..., Site], tmp_path: Path, status: dict[str, Any]) -> None:
@@ -223,6 +224,40 @@ def test_every_value_in_a_status_is_checked_and_status_still_answers(
         assert st.agent_error is not None and "status.json unreadable" in st.agent_error
     problems = find_problems(s.app, "en")  # answers, for every station
     assert not [p for p in problems if p.code == "check_failed"]
+
+
+def test_a_station_ahead_of_the_hub_moves_only_numbers_never_another_stations_airings(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    """A station that reports numbers far ahead (a restored hub, or a lie) moves the hub's
+    airing numbering past them, 64-bit on every database, and its acknowledgement; a `reused`
+    list naming another station's airing changes nothing of that station's."""
+    s, (a0, a1) = two_agents(site, tmp_path)
+    a2 = add_airing(s, airing(s, a1).programme_id, "st1", minutes=30)  # st1's, ahead
+    r1 = inbox(tmp_path, "st1")
+    top = 2**62 - 10
+    (r1 / "inbox" / "status.json").write_text(json.dumps({
+        "time": "2026-12-01T06:00:00+07:00", "airing_id_max": top, "acked_seq": 40,
+        "playbook_version": 2**40, "reused": [a0, a1, a2, True, -3, 2**63]}))
+    got = agents.collect_on(s.app, OutboxLink(s.app.settings.station("st1"), r1))
+    assert got.moved
+    assert airing(s, a0).state == AiringState.PLANNED.value  # st0's: untouched
+    assert airing(s, a1).state == AiringState.PLANNED.value  # due now, not ahead: kept
+    assert airing(s, a2).state == AiringState.CANCELLED.value  # planned again, a new id
+    again_at = top + 1
+    assert (airing(s, again_at).station_id, airing(s, again_at).planned_at) == \
+        ("st1", airing(s, a2).planned_at)
+    new = add_airing(s, airing(s, a0).programme_id, "st0", minutes=60)
+    assert new == top + 2 and airing(s, new).station_id == "st0"
+    with s.app.db.read() as sess:
+        st1 = sess.get_one(Station, "st1")
+        assert (st1.asrun_acked, st1.airing_id_seen) == (40, top)
+        assert sess.get_one(Station, "st0").airing_id_seen is None
+    assert b"40" in (r1 / "outbox" / "asrun.ack").read_bytes()
+    from radiocast.airing.playbook import playbook
+    assert json.loads(playbook(s.app, "st1", s.app.clock()))["version"] == 2**40
+    assert json.loads(playbook(s.app, "st0", s.app.clock()))["version"] < 2**40
+    again = agents.collect_on(s.app, OutboxLink(s.app.settings.station("st1"), r1))
+    assert not again.moved  # caught up once, not at every contact
 
 
 def test_a_check_that_fails_costs_only_its_own_kind_of_problem(
