@@ -20,7 +20,7 @@ from radiocast.airing import agents, asrun, planning, playbook, playout
 from radiocast.airing.schedule import AiringJobs
 from radiocast.app import App
 from radiocast.config.settings import StationSettings
-from radiocast.core.errors import ExitCode
+from radiocast.core.errors import DatabaseBusy, ExitCode
 from radiocast.core.i18n import t
 from radiocast.core.sysd import SdNotify, acquire_lock
 from radiocast.db import views
@@ -122,6 +122,7 @@ class Daemon:
     # ------------------------------------------------------------ the loop
 
     def loop(self) -> None:
+        self.app.db.loop_thread = threading.get_ident()  # first in line, short waits
         self.drop.start()
         self.airing = AiringCycle(self.app, self.contacts)
         watch = Watch(self.app, ProblemLog(self.app), find_problems)
@@ -136,6 +137,10 @@ class Daemon:
                 for step in steps:
                     try:
                         step()
+                    except DatabaseBusy as exc:  # the rest of the tick waits for the next one
+                        log.warning("%s", exc)
+                        ok = False
+                        break
                     except Exception:  # a bug: log it with its traceback, keep the loop alive
                         log.exception("daemon step failed; continuing")
                         self.failures, ok = self.failures + 1, False
@@ -178,6 +183,8 @@ class Daemon:
                 ingest.claim_file(self.app, path)
             except FileNotFoundError:
                 pass  # gone between settling and claiming: nothing to do
+            except DatabaseBusy:
+                raise  # the file stays settled: taken at a next tick
             except Exception:
                 log.exception("could not take %s; it stays in the drop folder", path)
                 self.failures += 1
@@ -235,17 +242,7 @@ class Contacts:
         self.last_look = -1e9
         self.inventory_every = app.settings.delivery.inventory_minutes * 60.0
         self.pulled: set[str] = set()  # pull stations whose inbox changed
-        self.inbox = self._watch_inboxes()
-
-    def _watch_inboxes(self) -> InboxWatch | None:
-        pull = {st.id for st in self.app.settings.stations if st.pull}
-        if not pull:
-            return None
-        try:
-            return InboxWatch(self.app.settings.pull.root, pull)
-        except OSError as exc:  # not provisioned yet: the timer still reads the inboxes
-            log.warning("cannot watch %s: %s", self.app.settings.pull.root, exc)
-            return None
+        self.inbox = InboxWatch.of(app.settings)
 
     def step(self) -> None:
         for sid, fut in list(self.busy.items()):

@@ -157,3 +157,99 @@ def test_0009_keeps_stored_events_and_makes_them_unique_per_station(db_url: str)
     with pytest.raises(IntegrityError), db.engine.begin() as conn:
         conn.execute(insert, {"sid": "a"})  # the same station twice: refused
     assert "asrun_skip" in inspect(db.engine).get_table_names()
+
+
+def test_the_loop_thread_writes_first_whatever_the_number_of_station_threads(
+        db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """64 station threads write back to back; the daemon's loop thread goes before all the
+    waiting ones, so its wait is one transaction at most, not the queue's length."""
+    import threading
+    import time
+
+    db = open_database(db_url)
+    now = datetime.now(UTC)
+    with db.write() as s:
+        s.add(Station(id="st0", name="x", consecutive_failures=0))
+    stop = threading.Event()
+    waits: dict[str, list[float]] = {"loop": [], "station": []}
+
+    def write(kind: str) -> None:
+        began = time.monotonic()
+        with db.write() as s:
+            waits[kind].append(time.monotonic() - began)
+            ops.record_event(s, now, "station", "st0", "test")
+            time.sleep(0.005)  # a station's write: a few milliseconds
+
+    def station() -> None:
+        while not stop.is_set():
+            write("station")
+
+    def loop() -> None:
+        db.loop_thread = threading.get_ident()
+        for _ in range(30):
+            write("loop")
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=station) for _ in range(64)]
+    for th in threads:
+        th.start()
+    time.sleep(0.3)  # every station thread queued
+    main = threading.Thread(target=loop)
+    main.start()
+    main.join()
+    stop.set()
+    for th in threads:
+        th.join()
+    db.dispose()
+    loop_max, station_max = max(waits["loop"]), max(waits["station"])
+    with capsys.disabled():
+        print(f"\n[64 station threads writing] the loop thread's longest wait "
+              f"{loop_max * 1000:.0f} ms over {len(waits['loop'])} writes; a station thread's "
+              f"longest {station_max * 1000:.0f} ms")
+    assert loop_max < 0.1 < station_max
+
+
+def test_the_loop_thread_gives_up_after_a_short_wait_and_the_others_go_on(
+        db_url: str) -> None:
+    import threading
+    import time
+
+    from radiocast.core.errors import DatabaseBusy
+    from radiocast.db import engine
+
+    db = open_database(db_url)
+    now = datetime.now(UTC)
+    with db.write() as s:
+        s.add(Station(id="st0", name="x", consecutive_failures=0))
+    held, release = threading.Event(), threading.Event()
+
+    def long_writer() -> None:  # a transaction that lasts (this process's own writer)
+        with db.write():
+            held.set()
+            release.wait(30)
+
+    th = threading.Thread(target=long_writer)
+    th.start()
+    held.wait(5)
+    db.loop_thread = threading.get_ident()
+    began = time.monotonic()
+    with pytest.raises(DatabaseBusy), db.write() as s:
+        ops.record_event(s, now, "station", "st0", "never")
+    waited = time.monotonic() - began
+    assert engine.LOOP_WAIT_SECONDS - 0.1 < waited < engine.LOOP_WAIT_SECONDS + 1.0
+    other = threading.Thread(target=lambda: _one_event(db, now))
+    other.start()  # a station thread queues behind the long writer and goes when it ends
+    release.set()
+    th.join()
+    other.join(10)
+    with db.write() as s:  # the loop thread writes again as soon as the lock is free
+        ops.record_event(s, now, "station", "st0", "after")
+    with db.read() as s:
+        actions = list(s.scalars(select(Event.action).where(Event.entity_id == "st0")))
+    db.dispose()
+    assert "never" not in actions and {"other", "after"} <= set(actions)
+
+
+def _one_event(db: Database, now: datetime) -> None:
+    with db.write() as s:
+        ops.record_event(s, now, "station", "st0", "other")

@@ -39,6 +39,12 @@ class DatabaseError(RadiocastError):
     exit_code = ExitCode.DATABASE
 
 
+class DatabaseBusy(DatabaseError):
+    """The daemon's loop thread did not get the write lock within its short wait (another
+    program, or a long transaction, holds it): the step waits for the next tick, and the
+    watchdog is pinged meanwhile."""
+
+
 class LeaseLost(DatabaseError):
     """This hub is no longer the leader (its lease expired or another hub took it): it must
     not act. Raised before any write or station contact of a hub that lost its lease."""

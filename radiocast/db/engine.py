@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import threading
@@ -17,11 +16,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from radiocast.core.errors import DatabaseError
+from radiocast.core.errors import DatabaseBusy, DatabaseError
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 30_000
+LOOP_WAIT_SECONDS = 4.0  # the loop thread's longest wait for the write lock, each of two
 WRITE_LOCK = 0x72616469  # "radi": PostgreSQL advisory lock key of radiocast's writers
 EMPTY_DATABASE = "sqlite://"  # in memory: what read-only commands see before any database
 
@@ -63,12 +63,16 @@ class Database:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=10,
                                         max_overflow=60, pool_timeout=60)
         # writers of this process queue here before taking the database's write lock
-        self._local_writers: contextlib.AbstractContextManager[Any] = threading.RLock()
+        self._local_writers = WriterGate()
+        self.loop_thread: int | None = None  # the daemon's loop: first in line, short waits
         self.fence: WriteFence | None = None  # set while this process leads (db/lease.py)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(
             self.engine.execution_options(radiocast_write=True), expire_on_commit=False
         )
+        self._urgent_writer = sessionmaker(  # the loop thread: a short wait for SQLite's lock
+            self.engine.execution_options(radiocast_write=True, radiocast_urgent=True),
+            expire_on_commit=False)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -85,8 +89,31 @@ class Database:
         On PostgreSQL the same discipline: one writer at a time across every process on the
         database (a transaction-level advisory lock, released by commit or rollback, so a
         pooler or a recycled connection cannot leave it held), then READ COMMITTED reads see
-        every earlier commit. A leading hub's fence is checked inside the transaction."""
-        with self._local_writers, _translate(), self._writer() as session, session.begin():
+        every earlier commit. A leading hub's fence is checked inside the transaction.
+
+        The daemon's loop thread (`loop_thread`) goes first in that queue and waits at most
+        LOOP_WAIT_SECONDS there and as long again for SQLite's lock held by another program,
+        then gets DatabaseBusy: however many stations write, the watchdog is pinged in time."""
+        urgent = threading.get_ident() == self.loop_thread
+        if not self._local_writers.acquire(urgent, LOOP_WAIT_SECONDS if urgent else None):
+            raise DatabaseBusy(f"the database stayed busy for {LOOP_WAIT_SECONDS:.0f} s (this "
+                               "hub's own writers); the step waits for the next tick")
+        try:
+            with self._in_transaction(urgent) as session:
+                yield session
+        except DatabaseError as exc:
+            if urgent and self.is_sqlite and "database is locked" in str(exc):
+                raise DatabaseBusy(f"the database stayed locked for {LOOP_WAIT_SECONDS:.0f} s "
+                                   "(another program writes); the step waits for the next "
+                                   "tick") from exc
+            raise
+        finally:
+            self._local_writers.release()
+
+    @contextmanager
+    def _in_transaction(self, urgent: bool) -> Iterator[Session]:
+        maker = self._urgent_writer if urgent else self._writer
+        with _translate(), maker() as session, session.begin():
             if not self.is_sqlite:
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
             if self.fence is not None:
@@ -140,6 +167,50 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class WriterGate:
+    """This process's writers, one at a time, re-entrant, in arrival order; an urgent writer
+    (the daemon's loop) goes before every waiting one and may give up after a timeout."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._urgent = threading.Condition(self._lock)
+        self._normal = threading.Condition(self._lock)
+        self._owner: int | None = None
+        self._depth = 0
+        self._urgent_waiting = 0
+
+    def acquire(self, urgent: bool = False, timeout: float | None = None) -> bool:
+        me = threading.get_ident()
+        with self._lock:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            if urgent:
+                self._urgent_waiting += 1
+                try:
+                    got = self._urgent.wait_for(lambda: self._owner is None, timeout)
+                finally:
+                    self._urgent_waiting -= 1
+                if not got:
+                    self._wake()  # the gate may be free for a normal writer
+                    return False
+            else:
+                self._normal.wait_for(lambda: self._owner is None and not self._urgent_waiting)
+            self._owner, self._depth = me, 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._wake()
+
+    def _wake(self) -> None:
+        if self._owner is None:
+            (self._urgent if self._urgent_waiting else self._normal).notify()
 
 
 _REVISION = re.compile(r"""^(down_revision|revision)\s*=\s*(?:"([^"]*)"|None)""", re.M)
@@ -202,7 +273,10 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_on_begin(conn: Any) -> None:
     # pysqlite's own transaction handling is off (isolation_level=None); we say BEGIN ourselves,
     # IMMEDIATE for writers so read-then-write transactions never fail on lock upgrade.
-    if conn.get_execution_options().get("radiocast_write"):
+    options = conn.get_execution_options()
+    if options.get("radiocast_write"):
+        wait = LOOP_WAIT_SECONDS * 1000 if options.get("radiocast_urgent") else BUSY_TIMEOUT_MS
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(wait)}")  # pooled: set every time
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")

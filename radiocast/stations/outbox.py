@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import re
 import stat as stat_mod
@@ -30,6 +31,8 @@ from radiocast.core.fsutil import FILE_CHANGES, atomic_write, fsync_dir, open_di
 from radiocast.db.lease import guard
 from radiocast.stations.inbox import ASRUN, INBOX
 from radiocast.stations.ssh import RemoteFile
+
+log = logging.getLogger(__name__)
 
 OUTBOX = "outbox"
 STATION_WRITES = frozenset({"status.json"})  # read from the inbox; everything else: outbox
@@ -262,6 +265,19 @@ class InboxWatch:
     change counts (created, written, moved, deleted), never a read: the hub's own reads of an
     inbox must not make it read that inbox again. A missed event costs only time: the daemon
     also reads each inbox on a timer."""
+
+    @classmethod
+    def of(cls, settings: Settings) -> InboxWatch | None:
+        """The watch on every pull station's inbox; None without pull stations, or when the
+        folders are not provisioned yet (the daemon's timer still reads the inboxes)."""
+        pull = {st.id for st in settings.stations if st.pull}
+        if not pull:
+            return None
+        try:
+            return cls(settings.pull.root, pull)
+        except OSError as exc:
+            log.warning("cannot watch %s: %s", settings.pull.root, exc)
+            return None
 
     def __init__(self, root: Path, station_ids: set[str]) -> None:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
