@@ -375,6 +375,8 @@ def test_a_hub_at_rest_with_100_pull_stations_collects_nothing(
                 for sid, root in roots.items()}
         for root in roots.values():  # the hub's timer reads every inbox again: nothing changed
             agents.collect_on(s.app, OutboxLink(st, root))
+        time.sleep(1.5)
+        reread = watch.take()  # the hub's own reads and unchanged acks: nothing to collect
         (roots["xa-007"] / "inbox" / "made-by-the-station").mkdir()
         time.sleep(1.5)
         at_rest = watch.take()
@@ -386,7 +388,9 @@ def test_a_hub_at_rest_with_100_pull_stations_collects_nothing(
     finally:
         watch.stop()
     with capsys.disabled():
-        print(f"\n[100 pull stations at rest] stations to collect after the hub's own reads: "
-              f"{len(at_rest)}; inotify watches: {watch.watches}")
+        print(f"\n[100 pull stations at rest] stations to collect after the hub read all 100 "
+              f"inboxes again: {len(reread)}; after one station made a folder: "
+              f"{sorted(at_rest)}; inotify watches: {watch.watches}")
+    assert reread == set()
     assert at_rest == {"xa-007"}  # the folder it made (removed at its next contact)
     assert wrote == {"xa-042"}
