@@ -264,12 +264,14 @@ class Contacts:
             due = views.due_station_ids(s, self.app.clock())
             awaiting = set(views.stations_awaiting_outcome(s))
             planned = set(views.stations_with_planned_airings(s))
+            prune = set(views.stations_to_prune(s))
         known = {st.id for st in self.app.settings.stations}
         out: dict[str, Needs] = {sid: Needs(deliver=True) for sid in due if sid in known}
         for sid in sorted(known):
             n = out.setdefault(sid, Needs())
-            n.inventory = sid in planned and \
-                mono - self.last_inventory.get(sid, -1e9) >= self.inventory_every
+            since = mono - self.last_inventory.get(sid, -1e9)  # a file to remove: sooner
+            n.inventory = since >= self.inventory_every if sid in planned else \
+                sid in prune and since >= CHECK_EVERY_SECONDS
             n.publish = self.changes.get(sid, 0) > self.published.get(sid, 0) and \
                 mono >= self.publish_after.get(sid, 0.0)
             n.outcome = self.outcome_due(sid, sid in awaiting, mono)
@@ -384,8 +386,10 @@ def run_round(app: App, stop: threading.Event) -> int:
         try:
             with app.db.read() as s:
                 due = [sid for sid in views.due_station_ids(s, app.clock()) if sid in stations]
+                prune = {sid for sid in views.stations_to_prune(s) if sid in stations}
             failures += sum(pool.map(guarded(lambda sid: deliver.deliver_station(
-                app, stations[sid], stop, transfers=transfers, visit=visits[sid]).troubles), due))
+                app, stations[sid], stop, inventory=sid in prune, transfers=transfers,
+                visit=visits[sid]).troubles), due + sorted(prune - set(due))))
             changed = [] if stop.is_set() else \
                 sorted(sid for sid in planning.plan_all(app) if sid in stations)
             if not stop.is_set():

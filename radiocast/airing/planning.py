@@ -16,9 +16,16 @@ from radiocast.airing.plan import (
     plan_month,
 )
 from radiocast.app import App
-from radiocast.core.models import AiringKind, AiringState, DeliveryState, Priority, ProgrammeState
+from radiocast.core.models import (
+    AiringKind,
+    AiringState,
+    ApprovalState,
+    DeliveryState,
+    Priority,
+    ProgrammeState,
+)
 from radiocast.core.months import local_month
-from radiocast.db import ops, shortfalls
+from radiocast.db import approvals, ops, shortfalls
 from radiocast.db.schema import Airing, Delivery, Programme
 
 
@@ -37,9 +44,12 @@ def build_plan(app: App, month: str) -> Plan:
     lead = timedelta(minutes=cfg.schedule.lead_minutes)
     urgent = {p.id for p in progs if p.priority == Priority.EMERGENCY.value}
     # an emergency airs as soon as its file is there; the others keep the lead time
-    available = {(d.programme_id, d.station_id):
-                 d.delivered_at + (timedelta(0) if d.programme_id in urgent else lead)
-                 for d in dels if d.delivered_at is not None}
+    # …and the plan counts from the approval, for a programme that waited for it
+    approved = {p.id: p.approved_at for p in progs if p.approved_at is not None}
+    available = {(d.programme_id, d.station_id): max(
+        d.delivered_at + (timedelta(0) if d.programme_id in urgent else lead),
+        approved.get(d.programme_id, d.delivered_at))
+        for d in dels if d.delivered_at is not None}
     # the language versions of one programme: same month and title
     infos = [ProgrammeInfo(p.id, p.month, Priority(p.priority), p.duration_s or 0.0,
                            lineage[p.id], p.language, f"{p.month} {p.title_key}")
@@ -57,8 +67,9 @@ def _plan_inputs(app: App, month: str) -> tuple[list[Programme], dict[int, tuple
                                                 list[Airing], list[Delivery]]:
     """The month's ready programmes, their earlier revisions, their airings and deliveries."""
     with app.db.read() as s:
-        progs = list(s.scalars(select(Programme).where(
-            Programme.month == month, Programme.state == ProgrammeState.READY.value)))
+        progs = [p for p in s.scalars(select(Programme).where(
+            Programme.month == month, Programme.state == ProgrammeState.READY.value))
+            if airable(app, p)]
         lineage: dict[int, tuple[int, ...]] = {}
         for p in progs:
             chain, cur = [], p.supersedes_id
@@ -72,6 +83,13 @@ def _plan_inputs(app: App, month: str) -> tuple[list[Programme], dict[int, tuple
             Delivery.programme_id.in_([p.id for p in progs]),
             Delivery.state == DeliveryState.DELIVERED.value)))
     return progs, lineage, rows, dels
+
+
+def airable(app: App, p: Programme) -> bool:
+    """May this programme have airings? Approved, or no approval needed, or an emergency
+    that airs first and is approved afterwards ([approval] emergency = "air-then-approve")."""
+    return p.approval in approvals.AIRABLE or (
+        p.approval == ApprovalState.AWAITING.value and app.settings.approval.airs_first(p.priority))
 
 
 def apply_plan(app: App, month: str, plan: Plan) -> set[str]:

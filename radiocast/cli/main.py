@@ -17,6 +17,7 @@ import click
 
 from radiocast import __version__
 from radiocast.cli.alerts import alerts
+from radiocast.cli.approvals import approvals, approve, decline, verify
 from radiocast.cli.kit import (
     Ctx,
     emit_json,
@@ -342,6 +343,8 @@ def demo(c: Ctx, directory: str | None, n_stations: int, quick: bool) -> None:
 
 cli.add_command(station)
 cli.add_command(alerts)
+for command in (approvals, approve, decline, verify):
+    cli.add_command(command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from radiocast.config import validate as v
 from radiocast.config.alerts import AlertChannel, WatchSettings
+from radiocast.config.approval import ApprovalSettings, parse_approval
 from radiocast.config.hub import HubSettings
 from radiocast.config.report import ReportSettings
 from radiocast.config.validate import Table
@@ -140,6 +141,7 @@ class Settings:
     alerts: tuple[AlertChannel, ...] = ()
     watch: WatchSettings = field(default_factory=WatchSettings)
     hub: HubSettings = field(default_factory=HubSettings)
+    approval: ApprovalSettings = field(default_factory=ApprovalSettings)
     stations: tuple[StationSettings, ...] = ()
     path: Path | None = None
     languages: Languages = field(default_factory=Languages)
@@ -219,6 +221,7 @@ def load_settings(path: Path) -> Settings:
 def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = None) -> Settings:
     top = Table(data, "")
     langs = parse_languages("languages", top.get("languages", v.as_table, {}))
+    stations = _stations(top, base_dir, langs)
     settings = Settings(
         general=_general(Table(top.get("radiocast", v.as_table, {}), "radiocast"), base_dir),
         ingest=_ingest(Table(top.get("ingest", v.as_table, {}), "ingest"), base_dir),
@@ -230,7 +233,9 @@ def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = 
         alerts=_alerts(top), watch=_watch(top), hub=_section(
             Table(top.get("hub", v.as_table, {}), "hub"), HubSettings,
             {"name": v.as_str, "lease_seconds": v.as_int_range(3, 600)}),
-        stations=_stations(top, base_dir, langs), path=path, languages=langs)
+        approval=parse_approval(top.get("approval", v.as_table, {}), top.get(
+            "approvers", v.as_list_of_tables, []), {st.id for st in stations}),
+        stations=stations, path=path, languages=langs)
     top.finish()
     return settings
 
@@ -296,7 +301,7 @@ def _delivery(d: Table) -> DeliverySettings:
 def _alerts(top: Table) -> tuple[AlertChannel, ...]:
     out: list[AlertChannel] = []
     empty: list[Mapping[str, Any]] = []
-    for n, data in enumerate(top.get("alerts", _list_of_tables, empty)):
+    for n, data in enumerate(top.get("alerts", v.as_list_of_tables, empty)):
         a = Table(data, f"alerts[{n}]")
         out.append(AlertChannel(name=a.get("name", v.as_slug, f"alert-{n + 1}"),
                                 url=a.require("url", v.as_nonempty), **{
@@ -352,7 +357,7 @@ def _stations(top: Table, base_dir: Path, langs: Languages) -> tuple[StationSett
     if defaults:  # checked once, with errors that name [station_defaults]
         _station("station_defaults", {"id": "defaults", "name": "defaults",
                                       "host": "defaults.invalid", **defaults}, base_dir, langs)
-    raw: list[Mapping[str, Any]] = top.get("stations", _list_of_tables, [])
+    raw: list[Mapping[str, Any]] = top.get("stations", v.as_list_of_tables, [])
     stations = tuple(_station(f"stations[{n}]", {**defaults, **st}, base_dir, langs)
                      for n, st in enumerate(raw))
     seen: dict[str, int] = {}
@@ -360,12 +365,6 @@ def _stations(top: Table, base_dir: Path, langs: Languages) -> tuple[StationSett
         if seen.setdefault(st.id, n) != n:
             raise ConfigError(f"stations[{n}].id", f"duplicate station id {st.id!r}")
     return stations
-
-
-def _list_of_tables(key: str, value: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
-        raise ConfigError(key, f"must be an array of tables ([[{key}]])")
-    return value
 
 
 def _station(prefix: str, data: Mapping[str, Any], base_dir: Path,

@@ -264,3 +264,9 @@ def as_listen(key: str, v: Any) -> str:
             or not 0 < int(v.rsplit(":", 1)[1]) < 65536:
         raise ConfigError(key, f'must be "host:port" like "127.0.0.1:9464", or "", got {v!r}')
     return v
+
+
+def as_list_of_tables(key: str, value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
+        raise ConfigError(key, f"must be an array of tables ([[{key}]])")
+    return value

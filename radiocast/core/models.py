@@ -16,6 +16,16 @@ class ProgrammeState(StrEnum):
     SUPERSEDED = "superseded"
 
 
+class ApprovalState(StrEnum):
+    """Where a programme stands with its approvers ([approval] in the configuration)."""
+
+    NOT_REQUIRED = "not_required"
+    AWAITING = "awaiting"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    APPROVED_AFTER_AIR = "approved_after_air"  # an emergency that aired first
+
+
 class Priority(StrEnum):
     NORMAL = "normal"
     PRIORITY = "priority"

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from radiocast.core.models import AiringKind, AiringState, DeliveryState
-from radiocast.db import ops
+from radiocast.db import chain, ops
 from radiocast.db.schema import (
     Airing,
     AsRunEvent,
@@ -65,10 +65,13 @@ def store_event(s: Session, station_id: str, ev: AgentEvent, now: datetime) -> s
         ops.record_event(s, now, "station", station_id, "asrun_rejected",
                          detail=f"event {ev.event_id} (seq {ev.seq}): {why}")
         return "refused"
-    s.add(AsRunEvent(event_id=ev.event_id, station_id=station_id, seq=ev.seq,
+    row = AsRunEvent(event_id=ev.event_id, station_id=station_id, seq=ev.seq,
                      airing_id=ev.airing_id, status=ev.status, started_at=ev.started_at,
                      finished_at=ev.finished_at, detail=ev.detail,
-                     raw=json.dumps(ev.raw, ensure_ascii=False), received_at=now))
+                     raw=json.dumps(ev.raw, ensure_ascii=False), received_at=now)
+    s.add(row)
+    s.flush()
+    chain.append(s, row)  # the record the report rests on: tamper-evident
     if a.state in OPEN:
         to = OUTCOME[ev.status]
         detail = f"station: {ev.detail}"

@@ -86,9 +86,8 @@ def record_station_error(s: Session, station_id: str, now: datetime, error: str,
 # ---------------------------------------------------------------- programmes
 
 
-def set_programme_state(
-    s: Session, p: Programme, to: ProgrammeState, now: datetime, detail: str | None = None
-) -> None:
+def set_programme_state(s: Session, p: Programme, to: ProgrammeState, now: datetime,
+                        detail: str | None = None) -> None:
     record_event(s, now, "programme", p.id, "state", p.state, to.value, detail)
     p.state = to.value
     p.updated_at = now
@@ -127,8 +126,7 @@ def record_spooled(s: Session, p: Programme, spool: str, now: datetime) -> None:
 
 def reject_programme(s: Session, p: Programme, now: datetime, code: str, detail: str) -> None:
     """received/normalizing → rejected, with the reason's code and its technical detail."""
-    p.reason_code = code
-    p.reason_detail = detail or None
+    p.reason_code, p.reason_detail = code, detail or None
     set_programme_state(s, p, ProgrammeState.REJECTED, now, f"{code}: {detail}" if detail
                         else code)
 
@@ -169,10 +167,15 @@ def mark_ready(s: Session, p: Programme, made: Normalized, now: datetime) -> Non
     set_programme_state(s, p, ProgrammeState.READY, now, f"{made.output_lufs:.1f} LUFS")
 
 
-def supersede(s: Session, old: Programme, new: Programme, now: datetime) -> None:
-    """The revision replaces the old programme: deliveries stop, future airings go."""
+def supersede(s: Session, old: Programme, new: Programme, now: datetime,
+              at_once: bool = True) -> None:
+    """The revision replaces the old programme: deliveries stop, future airings go (not
+    `at_once`: it waits for approval, is only numbered, and the old one airs until then)."""
     new.supersedes_id = old.id
     new.revision = old.revision + 1
+    if not at_once:
+        record_event(s, now, "programme", new.id, "revises", detail=f"#{old.id}")
+        return
     set_programme_state(s, old, ProgrammeState.SUPERSEDED, now, f"superseded by #{new.id}")
     for d in s.scalars(select(Delivery).where(
         Delivery.programme_id == old.id,
@@ -223,6 +226,12 @@ def enqueue_deliveries(s: Session, programme: Programme, station_ids: Iterable[s
         record_event(s, now, "delivery", d.id, "queued", None, d.state, sid)
         n += 1
     return n
+
+
+def mark_removed(s: Session, d: Delivery, now: datetime) -> None:
+    """A cancelled delivery's file is gone from the station (removed by its inventory)."""
+    record_event(s, now, "delivery", d.id, "removed", d.state, d.state, d.station_id)
+    d.delivered_at = None
 
 
 def requeue_delivery(s: Session, d: Delivery, now: datetime, why: str) -> None:

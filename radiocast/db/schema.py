@@ -93,6 +93,10 @@ class Programme(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the approvers' word on this file (core.models.ApprovalState) and when it was given
+    approval: Mapped[str] = mapped_column(String(24), default="not_required",
+                                          server_default="not_required")
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Station(Base):
@@ -269,3 +273,34 @@ class HubLease(Base):
     epoch: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[float] = mapped_column(Float)
     acquired_at: Mapped[float] = mapped_column(Float)
+
+
+class ApprovalDecision(Base):
+    """One approver's decision on one file (its sha256): approved, declined, or refused for
+    one commune's station only. Never changed; chained (`chain_entry`)."""
+
+    __tablename__ = "approval_decision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programme.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))  # approved | declined | refused
+    station_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approver_id: Mapped[str] = mapped_column(String(64))
+    approver_name: Mapped[str] = mapped_column(String(200))
+    approver_title: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChainEntry(Base):
+    """The tamper-evident record: every approval decision and every proof-of-play event, in
+    the order stored, each entry's digest covering the one before (`db/chain.py`)."""
+
+    __tablename__ = "chain_entry"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                     primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(16))  # approval | asrun
+    ref_id: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(64))

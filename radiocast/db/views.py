@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 from radiocast.core.languages import Languages
 from radiocast.core.models import AiringKind, AiringState, DeliveryState, Priority, ProgrammeState
 from radiocast.core.receipts import reason_text
-from radiocast.db.schema import Airing, Delivery, Programme, Shortfall, Station, priority_rank
+from radiocast.db.schema import (
+    Airing,
+    ApprovalDecision,
+    Delivery,
+    Programme,
+    Shortfall,
+    Station,
+    priority_rank,
+)
 
 
 def iso(dt: datetime | None, tz: ZoneInfo) -> str | None:
@@ -53,7 +61,21 @@ def list_programmes(s: Session, tz: ZoneInfo, month: str | None = None, lang: st
     q = select(Programme).order_by(Programme.id)
     if month:
         q = q.where(Programme.month == month)
-    return [programme_dict(p, tz, lang, languages) for p in s.scalars(q)]
+    progs = list(s.scalars(q))
+    decisions: dict[int, ApprovalDecision] = {}  # each programme's latest (not per station)
+    for d in s.scalars(select(ApprovalDecision).where(
+            ApprovalDecision.station_id.is_(None)).order_by(ApprovalDecision.id)):
+        decisions[d.programme_id] = d
+    return [{**programme_dict(p, tz, lang, languages),
+             "approval": approval_dict(p, decisions.get(p.id), tz)} for p in progs]
+
+
+def approval_dict(p: Programme, d: ApprovalDecision | None, tz: ZoneInfo) -> dict[str, Any]:
+    """Where the programme stands with its approvers, and the decision it rests on."""
+    return {"state": p.approval, "by": d.approver_id if d else None,
+            "by_name": d.approver_name if d else None,
+            "by_title": d.approver_title if d else None, "at": iso(d.at, tz) if d else None,
+            "comment": d.comment if d else None, "sha256": d.sha256 if d else None}
 
 
 def list_deliveries(s: Session, tz: ZoneInfo, station: str | None = None) -> list[dict[str, Any]]:
@@ -119,6 +141,14 @@ def stations_awaiting_outcome(s: Session) -> list[str]:
     """Stations with airings started and not yet confirmed."""
     return list(s.scalars(select(Airing.station_id).where(
         Airing.state == AiringState.AIRING.value).distinct()))
+
+
+def stations_to_prune(s: Session) -> list[str]:
+    """Stations that may still hold a file nothing needs any more (its delivery cancelled:
+    a declined or refused programme): their inventory removes it."""
+    return list(s.scalars(select(Delivery.station_id).where(
+        Delivery.state == DeliveryState.CANCELLED.value,
+        Delivery.delivered_at.is_not(None)).distinct()))
 
 
 def stations_with_planned_airings(s: Session) -> list[str]:

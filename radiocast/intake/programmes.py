@@ -22,7 +22,7 @@ from radiocast.core.models import Normalized, ProgrammeState
 from radiocast.core.months import local_month
 from radiocast.core.naming import slugify
 from radiocast.core.receipts import acceptance_note, rejection_note
-from radiocast.db import ops, views
+from radiocast.db import approvals, ops, views
 from radiocast.db.schema import Programme, priority_rank
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,13 @@ def _make_ready(app: App, pid: int, res: NormalizeResult, out: Path) -> None:
         if newer is not None:
             ops.supersede_late(s, p, newer, now)
             return
+        rules = app.settings.approval
+        waits = rules.needed(p.priority)
+        if waits:  # its file goes to the stations now; it airs once approved
+            approvals.await_approval(s, p, now)
         old = views.current_programme_for(s, p.month, p.title_key, p.id, p.language)
-        if old is not None:
-            ops.supersede(s, old, p, now)
+        if old is not None:  # the approved version airs until its revision is approved
+            ops.supersede(s, old, p, now, at_once=not waits or rules.airs_first(p.priority))
         stations = app.settings.stations_for(p.month, views.programme_stations(p), p.language)
         ops.enqueue_deliveries(s, p, stations, now)
 

@@ -317,7 +317,21 @@ def sync_inventory(app: App, link: Link) -> None:
         if base in mine and base not in keep:  # only files radiocast put there itself
             link.remove(name)
             log.info("%s: removed %s (no airing needs it)", sid, name)
+    _note_removed(app, sid, keep)
     _prune_parts(app, link, files, mine)
+
+
+def _note_removed(app: App, sid: str, keep: set[str]) -> None:
+    """Cancelled deliveries (declined, refused) whose file is gone now: noted, so the station
+    is not visited for them again."""
+    now = app.clock()
+    with app.db.write() as s:
+        for d, slug in s.execute(select(Delivery, Programme.slug).join(
+                Programme, Programme.id == Delivery.programme_id).where(
+                Delivery.station_id == sid, Delivery.state == DeliveryState.CANCELLED.value,
+                Delivery.delivered_at.is_not(None))):
+            if f"{slug}.mp3" not in keep:
+                ops.mark_removed(s, d, now)
 
 
 def _prune_parts(app: App, link: Link, files: dict[str, int], mine: set[str]) -> None:
