@@ -353,3 +353,131 @@ def test_verify_names_the_entry_changed_inserted_or_removed(
                   "(:seq, :kind, :ref_id, :digest)", link)
     assert "entry 2 was removed" in gone
     agent.close()
+
+
+def test_killed_between_the_decision_and_the_playbook_the_restart_publishes_it_once(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    """A real daemon: the programme waits at the station; `approve` commits; the daemon is
+    killed with SIGKILL at once; after a restart the station's playbook carries the approved
+    file's airings, each once, and nothing else."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from .test_e2e import wait_for
+
+    s = site(1, station_extra='playout = "agent"', extra=APPROVAL.replace(
+        'replays_per_month = 5', 'replays_per_month = 3'))
+    hub = s.app
+    cfg = hub.settings.path
+    assert cfg is not None
+    month = hub.clock().astimezone(hub.settings.general.tz).strftime("%Y-%m")
+    drop(hub, "thanh-toan-khong-dung-tien-mat.mp3", f"{month} Chuyển đổi số.mp3")
+    log = tmp_path / "daemon.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        with open(log, "ab") as fh:
+            return subprocess.Popen([sys.executable, "-m", "radiocast", "--config", str(cfg),
+                                     "run"], stdout=fh, stderr=fh)
+
+    playbook = s.remotes[0] / "playbook.json"
+    proc = start()
+    try:
+        wait_for(lambda: any(p.approval == "awaiting" and p.slug and
+                             (s.remotes[0] / f"{p.slug}.mp3").exists()
+                             for p in programmes(hub)), 90, "the file at the station")
+        [p] = programmes(hub)
+        assert not playbook.exists() or p.sha256 not in playbook.read_text()
+        done = subprocess.run([sys.executable, "-m", "radiocast", "--config", str(cfg),
+                               "approve", str(p.id), "--as", "pct-huyen"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        os.kill(proc.pid, signal.SIGKILL)  # before it could write the playbook
+        proc.wait(10)
+        proc = start()
+
+        def published() -> bool:
+            return playbook.exists() and p.sha256 in playbook.read_text()
+
+        wait_for(published, 90, "the playbook after the restart")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    doc = json.loads(playbook.read_text())
+    ids = [x["airing_id"] for x in doc["airings"]]
+    with hub.db.read() as sess:
+        planned = set(sess.scalars(select(Airing.id).where(
+            Airing.station_id == "st0", Airing.state == AiringState.PLANNED.value)))
+        decisions = sess.scalar(select(func.count()).select_from(ApprovalDecision))
+    assert len(ids) == len(set(ids)) and set(ids) <= planned and ids
+    assert {x["sha256"] for x in doc["airings"]} == {p.sha256}
+    assert decisions == 1
+
+
+def test_status_shows_the_wait_then_reminds_and_the_report_says_who_approved(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    from radiocast.report.build import build_report
+    from radiocast.report.files import render_report
+    from radiocast.status.problems import find_problems
+
+    from .test_report_office import office_print
+
+    a, month = world(site, tmp_path)
+    hub, agent = a.hub, a.agent()
+    drop(hub, "thanh-toan-khong-dung-tien-mat.mp3", f"{month} Chuyển đổi số.mp3")
+    round_once(hub)
+    [p] = programmes(hub)
+    [waits] = [x for x in find_problems(hub, "vi") if x.code == "awaiting_approval"]
+    assert waits.severity == "warning" and waits.subject == str(p.id)
+    assert "Lê Thị Hoa (pct-huyen)" in waits.action and f"approve {p.id}" in waits.action
+    a.hub_clock.now += timedelta(hours=13)  # past remind_hours (12): every channel is told
+    codes = {x.code: x for x in find_problems(hub, "vi")}
+    assert "awaiting_approval" not in codes and codes["approval_overdue"].severity == "error"
+    assert "13 giờ" in codes["approval_overdue"].message
+    assert run(hub, "approve", str(p.id), "--as", "pct-huyen")[0] == 0
+    assert not [x for x in find_problems(hub) if x.code.startswith("approval")]
+    a.clock.now = a.hub_clock.now
+    round_once(hub)
+    agent.tick()
+    play_through(agent, a.clock, a.clock.now + timedelta(days=2))
+    agents.collect(hub, hub.settings.station("st0"))
+    data = build_report(hub, month)
+    [row] = data["programmes"]
+    assert row["approval"]["by_name"] == "Lê Thị Hoa"
+    assert row["approval"]["by_title"] == "Phó Chủ tịch UBND huyện"
+    assert data["record"]["entries"] >= 3 and len(data["record"]["head"]) == 64
+    md = render_report(data, "md", "vi").decode()
+    assert "Duyệt bởi" in md and "Lê Thị Hoa (Phó Chủ tịch UBND huyện)" in md
+    assert data["record"]["head"][:16] in md
+    csv = render_report(data, "csv", "vi").decode("utf-8-sig")
+    assert "Duyệt bởi" in csv.splitlines()[0] and "Lê Thị Hoa" in csv
+    pdf = tmp_path / "bao-cao.pdf"
+    pdf.write_bytes(render_report(data, "pdf", "vi"))
+    text, pages = office_print(pdf, tmp_path)
+    assert pages == 1 and "Lê Thị Hoa" in text and data["record"]["head"][:16] in text
+    agent.close()
+
+
+@pytest.mark.parametrize("mode", ["air-then-approve", "approve-first"])
+def test_an_emergency_airs_first_and_is_approved_after_or_waits(
+        site: Callable[..., Site], tmp_path: Path, mode: str) -> None:
+    month, start = month_ahead()
+    a = agent_site(site, tmp_path, start, APPROVAL.replace(
+        'required = ["normal", "priority"]', f'required = ["normal"]\nemergency = "{mode}"'))
+    hub = a.hub
+    folder = hub.settings.ingest.drop_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{month} Bão số 5.toml").write_text('priority = "emergency"\n', encoding="utf-8")
+    drop(hub, "an-toan-thong-tin.mp3", f"{month} Bão số 5.mp3")
+    round_once(hub)
+    [p] = programmes(hub)
+    assert (p.priority, p.approval) == ("emergency", "awaiting")
+    first = mode == "air-then-approve"
+    assert (p.sha256 in playbook_shas(a)) is first  # airs at once, or waits
+    assert run(hub, "approve", str(p.id), "--as", "pct-huyen")[0] == 0
+    round_once(hub)
+    [p] = programmes(hub)
+    assert p.approval == (ApprovalState.APPROVED_AFTER_AIR if first
+                          else ApprovalState.APPROVED).value
+    assert p.sha256 in playbook_shas(a)

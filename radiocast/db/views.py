@@ -18,6 +18,7 @@ from radiocast.db.schema import (
     Airing,
     ApprovalDecision,
     Delivery,
+    Event,
     Programme,
     Shortfall,
     Station,
@@ -141,6 +142,18 @@ def stations_awaiting_outcome(s: Session) -> list[str]:
     """Stations with airings started and not yet confirmed."""
     return list(s.scalars(select(Airing.station_id).where(
         Airing.state == AiringState.AIRING.value).distinct()))
+
+
+def awaiting_approval(s: Session) -> list[tuple[Programme, datetime]]:
+    """Programmes waiting for approval, and since when, the longest-waiting first."""
+    out = []
+    for p in s.scalars(select(Programme).where(
+            Programme.approval == "awaiting", Programme.state == ProgrammeState.READY.value)):
+        since = s.scalar(select(func.max(Event.at)).where(
+            Event.entity == "programme", Event.entity_id == str(p.id),
+            Event.action == "approval", Event.to_state == "awaiting"))
+        out.append((p, since or p.ready_at or p.updated_at))
+    return sorted(out, key=lambda x: x[1])
 
 
 def stations_to_prune(s: Session) -> list[str]:

@@ -12,8 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from radiocast.app import App
 from radiocast.config.approval import Approver
 from radiocast.core.errors import ExitCode, RadiocastError
@@ -21,7 +19,7 @@ from radiocast.core.fsutil import atomic_write, fit_name, note_bytes
 from radiocast.core.i18n import t
 from radiocast.core.models import ApprovalState, Priority, ProgrammeState
 from radiocast.db import approvals, views
-from radiocast.db.schema import Event, Programme
+from radiocast.db.schema import Programme
 
 DECLINED_SUFFIX = " - KHÔNG DUYỆT.txt"
 
@@ -63,22 +61,11 @@ def stations_of(app: App, p: Programme) -> list[str]:
 def waiting(app: App) -> list[Waiting]:
     """Every programme waiting for approval, the longest-waiting first."""
     with app.db.read() as s:
-        rows = list(s.scalars(select(Programme).where(
-            Programme.approval == ApprovalState.AWAITING.value,
-            Programme.state == ProgrammeState.READY.value).order_by(Programme.ready_at)))
         return [Waiting(p.id, p.title, p.month, p.language, p.revision, p.sha256 or "",
                         p.duration_s or 0.0, p.output_lufs, p.output_path or "",
-                        p.source_name, _since(s, p),
+                        p.source_name, since,
                         [a.id for a in app.settings.approval.approvers_for(stations_of(app, p))])
-                for p in rows]
-
-
-def _since(s: Any, p: Programme) -> datetime:
-    at = s.scalar(select(Event.at).where(Event.entity == "programme",
-                                         Event.entity_id == str(p.id), Event.action == "approval",
-                                         Event.to_state == ApprovalState.AWAITING.value)
-                  .order_by(Event.id.desc()).limit(1))
-    return at or p.ready_at or p.updated_at
+                for p, since in views.awaiting_approval(s)]
 
 
 def _approver(app: App, approver_id: str) -> Approver:

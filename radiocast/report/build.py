@@ -21,7 +21,8 @@ from radiocast.core.errors import NoDataError, UsageError
 from radiocast.core.i18n import t
 from radiocast.core.models import AiringKind, AiringState, DeliveryState
 from radiocast.core.months import local_month, month_span, period_months, range_months, valid_in
-from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
+from radiocast.db import chain
+from radiocast.db.schema import Airing, ApprovalDecision, Delivery, Event, Programme, Station
 
 
 @dataclass
@@ -49,6 +50,8 @@ class _Data:
     stations: dict[str, Station]
     dels: list[Delivery]
     each_version: bool = False  # [schedule] versions = "each": a version is its own programme
+    decisions: list[ApprovalDecision] = field(default_factory=list)
+    head: chain.Head = field(default_factory=lambda: chain.Head(0, chain.GENESIS))
     by_id: dict[int, Airing] = field(default_factory=dict)
     by_cell: dict[tuple[str, str], list[Airing]] = field(default_factory=dict)
     successor: dict[int, int] = field(default_factory=dict)
@@ -112,8 +115,23 @@ def build_report(app: App, period: str | None = None, start: date | None = None,
                             "language": p.language,
                             "output_lufs": p.output_lufs,
                             "output_true_peak_dbtp": p.output_true_peak_dbtp,
-                            "duration_s": p.duration_s} for p in data.progs.values()],
+                            "duration_s": p.duration_s, **_approval(data, p, tz)}
+                           for p in data.progs.values()],
+            # the tamper-evident record's head: a printed report can be matched with it later
+            "record": {"entries": data.head.length, "head": data.head.digest},
             "airings": detail}
+
+
+def _approval(data: _Data, p: Programme, tz: ZoneInfo) -> dict[str, Any]:
+    """Who approved the programme's file (and when), and the stations that refused it."""
+    mine = [d for d in data.decisions if d.programme_id == p.id]
+    whole = next((d for d in reversed(mine) if d.station_id is None), None)
+    return {"approval": {"state": p.approval, "by": whole.approver_id if whole else None,
+                         "by_name": whole.approver_name if whole else None,
+                         "by_title": whole.approver_title if whole else None,
+                         "at": whole.at.astimezone(tz).isoformat() if whole else None},
+            "refused_for": [{"station_id": d.station_id, "by_name": d.approver_name,
+                             "reason": d.comment} for d in mine if d.station_id is not None]}
 
 
 def _months(period: str | None, start: date | None, end: date | None,
@@ -151,7 +169,10 @@ def _read(app: App, months: list[str], start: date | None, end: date | None,
         progs = {p.id: p for p in s.scalars(select(Programme).where(Programme.month.in_(months)))}
         stations = {st.id: st for st in s.scalars(select(Station))}
         dels = list(s.scalars(select(Delivery).where(Delivery.programme_id.in_(list(progs)))))
-    return _Data(airings, events, progs, stations, dels, each_version)
+        decisions = list(s.scalars(select(ApprovalDecision).where(
+            ApprovalDecision.programme_id.in_(list(progs))).order_by(ApprovalDecision.id)))
+        head = chain.head(s)
+    return _Data(airings, events, progs, stations, dels, each_version, decisions, head)
 
 
 def _station_ids(data: _Data, months: list[str]) -> list[str]:

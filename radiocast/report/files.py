@@ -13,6 +13,7 @@ from radiocast.core.errors import UsageError
 from radiocast.core.i18n import t
 from radiocast.report.words import (
     DETAIL_COLUMNS,
+    approval_sentence,
     detail_rows,
     document_title,
     evidence_sentence,
@@ -20,6 +21,7 @@ from radiocast.report.words import (
     language_sentence,
     period_title,
     progress_sentence,
+    record_sentence,
     summary_sentence,
 )
 
@@ -64,4 +66,6 @@ def _markdown(data: dict[str, Any], lang: str) -> str:
             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     body = ["| " + " | ".join(_cell(v) for v in r) + " |"
             for r in detail_rows(data, lang, numbers=False)]
-    return "\n".join(head + body + ["", evidence_sentence(data, lang)]) + "\n"
+    tail = [s for s in (evidence_sentence(data, lang), approval_sentence(data, lang),
+                        record_sentence(data, lang)) if s]
+    return "\n".join(head + body + ["", "  \n".join(tail)]) + "\n"

@@ -16,6 +16,7 @@ from typing import Any
 from radiocast.core.humane import month_label, num, percent, when
 from radiocast.core.i18n import t
 from radiocast.report.words import (
+    approval_sentence,
     document_title,
     evidence_sentence,
     language_sentence,
@@ -23,6 +24,7 @@ from radiocast.report.words import (
     period_title,
     place_date,
     progress_sentence,
+    record_sentence,
     summary_sentence,
 )
 
@@ -134,7 +136,8 @@ def _body(pdf: Any, data: dict[str, Any], lang: str) -> None:
                  t("report.rule", lang, n=data["replays_required"]),
                  summary_sentence(data, lang), progress_sentence(data, lang),
                  language_sentence(data, lang),
-                 evidence_sentence(data, lang)):
+                 evidence_sentence(data, lang), approval_sentence(data, lang),
+                 record_sentence(data, lang)):
         if text:
             _text(pdf, text)
     pdf.ln(2)

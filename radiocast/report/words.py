@@ -12,7 +12,8 @@ from radiocast.core.humane import month_label, num, percent, when
 from radiocast.core.i18n import t, word
 
 DETAIL_COLUMNS = ("station_id", "station", "month", "programme", "delivered", "premiere",
-                  "replays", "makeups", "missed", "minutes", "by_language", "compliant")
+                  "replays", "makeups", "missed", "minutes", "by_language", "compliant",
+                  "approved_by")
 AIRING_COLUMNS = ("airing_id", "station_id", "station", "month", "programme", "title",
                   "language", "kind",
                   "state", "evidence", "planned_at", "started_at", "finished_at", "detail")
@@ -62,8 +63,45 @@ def detail_rows(data: dict[str, Any], lang: str, numbers: bool = True) -> list[l
                          yes_no(c["delivered"], lang), when(c["premiere_at"], year=True),
                          c["replays_aired"], c["makeups"], c["missed"], minutes,
                          by_language(data, c.get("aired_by_language", {}), lang),
-                         verdict(c, lang)])
+                         verdict(c, lang), approved_by(data, c["programme_ids"],
+                                                       st["station_id"], lang)])
     return rows
+
+
+def approved_by(data: dict[str, Any], ids: list[int], station_id: str, lang: str) -> str:
+    """"Duyệt bởi" for a station-month's programmes: who approved each (name, title, time),
+    or that this commune refused it and why; "" where no approval was needed."""
+    progs = {p["id"]: p for p in data.get("programmes", [])}
+    parts = []
+    for pid in ids:
+        p = progs.get(pid, {})
+        refused = [r for r in p.get("refused_for", []) if r["station_id"] == station_id]
+        a = p.get("approval") or {}
+        if refused:
+            parts.append(t("report.refused_here", lang, id=pid, who=refused[0]["by_name"],
+                           reason=refused[0]["reason"]))
+        elif a.get("by_name"):
+            parts.append(t("report.approved_by", lang, id=pid, who=a["by_name"],
+                           role=a["by_title"] or "-", at=when(a["at"], year=True)))
+        elif a.get("state") not in (None, "not_required"):
+            parts.append(f"#{pid}: {word('approval_state', a['state'], lang)}")
+    return "; ".join(parts)
+
+
+def approval_sentence(data: dict[str, Any], lang: str) -> str:
+    """What was approved by whom, for the summary; "" when nothing needed approval."""
+    done = [t("report.approved_by", lang, id=p["id"], who=p["approval"]["by_name"],
+              role=p["approval"]["by_title"] or "-", at=when(p["approval"]["at"], year=True))
+            for p in data.get("programmes", []) if (p.get("approval") or {}).get("by_name")]
+    return t("report.approvals", lang, parts="; ".join(done)) if done else ""
+
+
+def record_sentence(data: dict[str, Any], lang: str) -> str:
+    """The record's head, printed so that the signed paper can be matched with it later."""
+    rec = data.get("record") or {}
+    if not rec.get("entries"):
+        return ""
+    return t("report.record", lang, n=rec["entries"], head=str(rec["head"])[:16])
 
 
 def airing_rows(data: dict[str, Any], lang: str) -> list[list[Any]]:

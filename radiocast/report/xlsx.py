@@ -15,12 +15,14 @@ from radiocast.report.words import (
     AIRING_COLUMNS,
     DETAIL_COLUMNS,
     airing_rows,
+    approval_sentence,
     detail_rows,
     document_title,
     headers,
     month_totals,
     period_title,
     progress_sentence,
+    record_sentence,
     summary_sentence,
     verdict,
 )
@@ -55,7 +57,8 @@ def _summary(ws: Any, data: dict[str, Any], lang: str) -> None:
            (document_title(data, lang), True),
            (t("report.rule", lang, n=data["replays_required"]), False),
            (summary_sentence(data, lang), False), (progress_sentence(data, lang), False),
-           ("", False)]
+           *[(s, False) for s in (approval_sentence(data, lang), record_sentence(data, lang))
+             if s], ("", False)]
     width = len(data["months"]) + 3
     for r, (text, bold) in enumerate(top, start=1):
         ws.cell(r, 1, text).font = Font(bold=bold, size=13 if r in (4, 5) else 11)

@@ -327,10 +327,26 @@ def _version_missing(look: _Look) -> Iterator[Problem]:
                         programme=lead.id)
 
 
+def _awaiting_approval(look: _Look) -> Iterator[Problem]:
+    """A programme waiting for its approver: a warning at once; past [approval] remind_hours
+    an error of its own, so every channel is reminded."""
+    rules = look.app.settings.approval
+    for p, since in views.awaiting_approval(look.s):
+        stations = look.app.settings.stations_for(p.month, views.programme_stations(p),
+                                                  p.language)
+        late = look.now - since >= timedelta(hours=rules.remind_hours)
+        who = ", ".join(f"{a.name} ({a.id})" for a in rules.approvers_for(stations)) or "-"
+        yield look.problem("error" if late else "warning",
+                           "approval_overdue" if late else "awaiting_approval", since, str(p.id),
+                           id=p.id, title=p.title, month=month_label(p.month), who=who,
+                           hours=int((look.now - since) / timedelta(hours=1)))
+
+
 FINDERS: tuple[Callable[[_Look], Iterator[Problem]], ...] = (
     _programme_late, _delivery_failing, _station_health, _file_not_at_station, _airing_missed,
     _quota_at_risk, _file_waiting, _normalize_retrying, _original_stuck, _asrun_rejected,
-    _inbox_swept, _hub_disk_low, _clock_skew, _airing_unconfirmed, _version_missing)
+    _inbox_swept, _hub_disk_low, _clock_skew, _airing_unconfirmed, _version_missing,
+    _awaiting_approval)
 
 
 def build_status(app: App, lang: str | None = None) -> dict[str, Any]:
