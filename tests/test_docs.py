@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from radiocast.cli.main import cli
+from radiocast.config.approval import DOC_KEYS
 from radiocast.config.settings import parse_settings
 from radiocast.config.validate import Table
 
@@ -22,7 +23,8 @@ def known_keys() -> set[str]:
                                   "playout": "agent"}]}, Path("/"))
     sections = {"radiocast", "ingest", "audio", "schedule", "delivery", "pull", "report",
                 "stations", "alerts", "metrics", "heartbeat"}
-    return {k for k in Table.every_key if "." in k and k.split(".")[0] in sections}
+    return {k for k in Table.every_key if "." in k and k.split(".")[0] in sections} | set(
+        DOC_KEYS)
 
 def _commands(group: click.Group, prefix: str = "radiocast") -> list[tuple[str, click.Command]]:
     out = []

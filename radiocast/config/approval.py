@@ -12,6 +12,8 @@ from radiocast.core.errors import ConfigError
 
 NEEDS = ("normal", "priority")  # `required` may name these; an emergency has its own key
 EMERGENCY_MODES = ("air-then-approve", "approve-first")
+DOC_KEYS = ("approval.required", "approval.emergency", "approval.remind_hours", "approvers.id",
+            "approvers.name", "approvers.title", "approvers.stations")  # configuration.md
 APPROVER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 

@@ -105,11 +105,8 @@ def _withdraw(s: Session, p: Programme, station_id: str | None, now: datetime,
         ops.set_delivery_state(s, dl, DeliveryState.CANCELLED, now, why)
 
 
-def refused_stations(s: Session, programme_ids: list[int]) -> dict[int, set[str]]:
-    """Stations each programme was refused for (by a commune's approver)."""
-    out: dict[int, set[str]] = {}
-    for pid, sid in s.execute(select(ApprovalDecision.programme_id, ApprovalDecision.station_id)
-                              .where(ApprovalDecision.programme_id.in_(programme_ids),
-                                     ApprovalDecision.decision == REFUSED)):
-        out.setdefault(pid, set()).add(str(sid))
-    return out
+def mark_removed(s: Session, d: Delivery, now: datetime) -> None:
+    """A withdrawn (cancelled) delivery's file is gone from the station: its inventory removed
+    it, and the station need not be visited for it again."""
+    ops.record_event(s, now, "delivery", d.id, "removed", d.state, d.state, d.station_id)
+    d.delivered_at = None

@@ -228,12 +228,6 @@ def enqueue_deliveries(s: Session, programme: Programme, station_ids: Iterable[s
     return n
 
 
-def mark_removed(s: Session, d: Delivery, now: datetime) -> None:
-    """A cancelled delivery's file is gone from the station (removed by its inventory)."""
-    record_event(s, now, "delivery", d.id, "removed", d.state, d.state, d.station_id)
-    d.delivered_at = None
-
-
 def requeue_delivery(s: Session, d: Delivery, now: datetime, why: str) -> None:
     """A delivered file is missing or wrong at the station: send it again."""
     d.next_attempt_at = now

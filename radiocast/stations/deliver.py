@@ -21,7 +21,7 @@ from radiocast.config.settings import StationSettings
 from radiocast.core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from radiocast.core.models import AiringState, DeliveryState, ProgrammeState
 from radiocast.core.months import local_month
-from radiocast.db import evidence, ops, views
+from radiocast.db import approvals, evidence, ops, views
 from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import PART_RE, StationLink, part_name
@@ -331,7 +331,7 @@ def _note_removed(app: App, sid: str, keep: set[str]) -> None:
                 Delivery.station_id == sid, Delivery.state == DeliveryState.CANCELLED.value,
                 Delivery.delivered_at.is_not(None))):
             if f"{slug}.mp3" not in keep:
-                ops.mark_removed(s, d, now)
+                approvals.mark_removed(s, d, now)
 
 
 def _prune_parts(app: App, link: Link, files: dict[str, int], mine: set[str]) -> None:
