@@ -270,6 +270,13 @@ def test_a_commune_refuses_a_normal_programme_for_its_own_station_only(
         planned = sess.execute(select(Airing.station_id, func.count()).where(
             Airing.state == AiringState.PLANNED.value).group_by(Airing.station_id)).all()
     assert dict(planned).keys() == {"st0"}
+    from radiocast.report.build import build_report
+    from radiocast.report.files import render_report
+    data = build_report(hub, month)
+    st1 = next(x for x in data["stations"] if x["station_id"] == "st1")
+    assert st1["months"][0]["refused"] == [p.id]
+    md = render_report(data, "md", "vi").decode()
+    assert f"xã đã từ chối #{p.id}" in md and "Xã đang có lịch phát riêng" in md
     assert not (s.remotes[1] / f"{p.slug}.mp3").exists()
     assert (s.remotes[0] / f"{p.slug}.mp3").exists()
     hub.close()
@@ -419,6 +426,7 @@ def test_status_shows_the_wait_then_reminds_and_the_report_says_who_approved(
         site: Callable[..., Site], tmp_path: Path) -> None:
     from radiocast.report.build import build_report
     from radiocast.report.files import render_report
+    from radiocast.report.words import verdict
     from radiocast.status.problems import find_problems
 
     from .test_report_office import office_print
@@ -435,6 +443,10 @@ def test_status_shows_the_wait_then_reminds_and_the_report_says_who_approved(
     codes = {x.code: x for x in find_problems(hub, "vi")}
     assert "awaiting_approval" not in codes and codes["approval_overdue"].severity == "error"
     assert "13 giờ" in codes["approval_overdue"].message
+    # the month's report says why the station is at risk: the approval wait
+    [cell] = build_report(hub, month)["stations"][0]["months"]
+    assert cell["status"] == "at_risk" and cell["awaiting_approval"] == [p.id]
+    assert f"#{p.id} đang chờ duyệt" in verdict(cell, "vi")
     assert run(hub, "approve", str(p.id), "--as", "pct-huyen")[0] == 0
     assert not [x for x in find_problems(hub) if x.code.startswith("approval")]
     a.clock.now = a.hub_clock.now

@@ -224,7 +224,19 @@ def _month_cell(data: _Data, sid: str, st: Station | None, month: str, need: int
         "aired_by_language": _by_language(per_prog.values()),
         "compliant": cell.premiere_at is not None and cell.replays_aired >= need,
         "reasons": [r for c in per_prog.values() for r in (c.reasons or [])],
+        **_held_back(data, sid, month),
     }
+
+
+def _held_back(data: _Data, sid: str, month: str) -> dict[str, list[int]]:
+    """Why a station-month may fall short that no airing shows: the month's programme still
+    waits for approval, or this commune refused it."""
+    mine = {d.programme_id for d in data.dels_of.get(sid, [])}
+    waiting = sorted(pid for pid, p in data.progs.items() if p.month == month
+                     and p.approval == "awaiting" and pid in mine)
+    refused = sorted({d.programme_id for d in data.decisions if d.station_id == sid
+                      and data.progs[d.programme_id].month == month})
+    return {"awaiting_approval": waiting, "refused": refused}
 
 
 def _status(cell: dict[str, Any], need: int, open_month: bool) -> str:

@@ -48,7 +48,12 @@ def met(flag: bool, lang: str) -> str:
 def verdict(cell: dict[str, Any], lang: str) -> str:
     """A station-month's result: met, not met (only once the month is over), in progress, or
     at risk."""
-    return t(f"value.{cell['status']}", lang)
+    word_ = t(f"value.{cell['status']}", lang)
+    if cell["status"] in ("met", "in_progress"):
+        return word_
+    why = [t("report.why_waiting", lang, id=pid) for pid in cell.get("awaiting_approval", [])]
+    why += [t("report.why_refused", lang, id=pid) for pid in cell.get("refused", [])]
+    return f"{word_} ({'; '.join(why)})" if why else word_
 
 
 def detail_rows(data: dict[str, Any], lang: str, numbers: bool = True) -> list[list[Any]]:
