@@ -18,7 +18,7 @@ from radiocast.db.engine import Database, open_database
 from radiocast.db.schema import Delivery, Event, Programme, Station
 
 NOW = datetime(2026, 11, 3, 1, 0, tzinfo=UTC)
-HEAD = "0011"  # the newest migration
+HEAD = "0012"  # the newest migration
 
 
 def test_migrates_an_empty_database_to_head(db_url: str) -> None:
@@ -206,7 +206,8 @@ def test_the_loop_thread_writes_first_whatever_the_number_of_station_threads(
         print(f"\n[64 station threads writing] the loop thread's longest wait "
               f"{loop_max * 1000:.0f} ms over {len(waits['loop'])} writes; a station thread's "
               f"longest {station_max * 1000:.0f} ms")
-    assert loop_max < 0.1 < station_max
+    # one transaction at most (under load a few hundredths), never the queue's length
+    assert loop_max < 0.5 and loop_max < station_max / 5
 
 
 def test_the_loop_thread_gives_up_after_a_short_wait_and_the_others_go_on(

@@ -29,6 +29,7 @@ from radiocast.cli.kit import (
     render_table,
 )
 from radiocast.cli.station import station
+from radiocast.cli.web import users
 from radiocast.config.settings import find_config
 from radiocast.core.errors import ExitCode, NoDataError, RadiocastError, UsageError
 from radiocast.core.i18n import t
@@ -341,9 +342,23 @@ def demo(c: Ctx, directory: str | None, n_stations: int, quick: bool) -> None:
     sys.exit(code)
 
 
+@cli.command("web")
+@click.option("--listen", metavar="HOST:PORT", help="Where to listen (default: [web] listen).")
+@pass_ctx
+def web(c: Ctx, listen: str | None) -> None:
+    """The web page for the district office, approvers and communes (radiocast-web.service)."""
+    from radiocast.config.validate import as_listen
+    from radiocast.web.app import serve
+
+    app = c.app()
+    where = as_listen("--listen", listen) if listen else app.settings.web.listen
+    click.echo(t("web.listening", app.lang, listen=where), err=True)
+    serve(app, where, app.settings.web.secure_cookies)
+
+
 cli.add_command(station)
 cli.add_command(alerts)
-for command in (approvals, approve, decline, verify):
+for command in (approvals, approve, decline, verify, users):
     cli.add_command(command)
 
 

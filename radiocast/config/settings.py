@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from radiocast.config import validate as v
 from radiocast.config.alerts import AlertChannel, WatchSettings
 from radiocast.config.approval import ApprovalSettings, parse_approval
-from radiocast.config.hub import HubSettings
+from radiocast.config.hub import HubSettings, PullSettings, WebSettings
 from radiocast.config.report import ReportSettings
 from radiocast.config.validate import Table
 from radiocast.core.errors import ConfigError
@@ -86,18 +86,6 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
-class PullSettings:
-    """The hub side of `transfer = "pull"` stations (see docs/operations.md, "Pull")."""
-
-    root: Path = Path("/srv/radiocast/pull")  # every part owned by root (ChrootDirectory)
-    user_prefix: str = "rcs-"
-    sshd_config_dir: Path = Path("/etc/ssh/sshd_config.d")
-    keys_dir: Path = Path("/etc/radiocast/pull-keys")
-    sshd: str = "/usr/sbin/sshd"  # a command line; `-t` and `-T -C …` are added to it
-    reload_command: str = "systemctl reload ssh"
-
-
-@dataclass(frozen=True)
 class StationSettings:
     id: str
     name: str
@@ -141,6 +129,7 @@ class Settings:
     alerts: tuple[AlertChannel, ...] = ()
     watch: WatchSettings = field(default_factory=WatchSettings)
     hub: HubSettings = field(default_factory=HubSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     approval: ApprovalSettings = field(default_factory=ApprovalSettings)
     stations: tuple[StationSettings, ...] = ()
     path: Path | None = None
@@ -233,6 +222,8 @@ def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = 
         alerts=_alerts(top), watch=_watch(top), hub=_section(
             Table(top.get("hub", v.as_table, {}), "hub"), HubSettings,
             {"name": v.as_str, "lease_seconds": v.as_int_range(3, 600)}),
+        web=_section(Table(top.get("web", v.as_table, {}), "web"), WebSettings,
+                     {"listen": v.as_listen, "secure_cookies": v.as_bool}),
         approval=parse_approval(top.get("approval", v.as_table, {}), top.get(
             "approvers", v.as_list_of_tables, []), {st.id for st in stations}),
         stations=stations, path=path, languages=langs)

@@ -304,3 +304,33 @@ class ChainEntry(Base):
     kind: Mapped[str] = mapped_column(String(16))  # approval | asrun
     ref_id: Mapped[int] = mapped_column(BigInteger)
     digest: Mapped[str] = mapped_column(String(64))
+
+
+class WebUser(Base):
+    """A person who signs in to the web page (`radiocast users`). Only an Argon2 hash of the
+    password is kept; `epoch` grows when the password changes or the account is disabled, which
+    ends every session signed before."""
+
+    __tablename__ = "web_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # operator | approver | station
+    approver_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stations: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list (role station)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    epoch: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebKey(Base):
+    """The key that signs web sessions, made once; in the database, so that every hub on one
+    PostgreSQL database accepts the same sessions."""
+
+    __tablename__ = "web_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))

@@ -91,11 +91,12 @@ class _Data:
 
 
 def build_report(app: App, period: str | None = None, start: date | None = None,
-                 end: date | None = None) -> dict[str, Any]:
-    """The report for a period (YYYY-MM, YYYY-H1, YYYY-H2, YYYY) or a date range."""
+                 end: date | None = None, stations: set[str] | None = None) -> dict[str, Any]:
+    """The report for a period (YYYY-MM, YYYY-H1, YYYY-H2, YYYY) or a date range; with
+    `stations`, for those stations only (a commune's own report on the web page)."""
     tz = app.settings.general.tz
     period, months = _months(period, start, end, app.lang)
-    data = _read(app, months, start, end, app.settings.schedule.versions == "each")
+    data = _read(app, months, start, end, app.settings.schedule.versions == "each", stations)
     if not data.airings and not data.progs:
         raise NoDataError(t("cli.no_data", app.lang, period=period))
     need = app.settings.schedule.replays_per_month
@@ -156,19 +157,26 @@ def _document(app: App) -> dict[str, Any]:
 
 
 def _read(app: App, months: list[str], start: date | None, end: date | None,
-          each_version: bool) -> _Data:
+          each_version: bool, only: set[str] | None = None) -> _Data:
     tz = app.settings.general.tz
     with app.db.read() as s:
         airings = [a for a in s.scalars(select(Airing).where(Airing.month.in_(months))
                                         .order_by(Airing.planned_at))
-                   if start is None or end is None
-                   or start <= a.planned_at.astimezone(tz).date() <= end]
+                   if (start is None or end is None
+                       or start <= a.planned_at.astimezone(tz).date() <= end)
+                   and (only is None or a.station_id in only)]
         events = list(s.scalars(select(Event).where(
             Event.entity == "station", Event.action.in_(["unreachable", "reachable"]))
             .order_by(Event.at, Event.id)))
         progs = {p.id: p for p in s.scalars(select(Programme).where(Programme.month.in_(months)))}
-        stations = {st.id: st for st in s.scalars(select(Station))}
-        dels = list(s.scalars(select(Delivery).where(Delivery.programme_id.in_(list(progs)))))
+        stations = {st.id: st for st in s.scalars(select(Station))
+                    if only is None or st.id in only}
+        dels = [d for d in s.scalars(select(Delivery).where(
+            Delivery.programme_id.in_(list(progs)))) if only is None or d.station_id in only]
+        if only is not None:  # the programmes that went to these stations
+            progs = {pid: p for pid, p in progs.items()
+                     if pid in {d.programme_id for d in dels}
+                     or pid in {a.programme_id for a in airings}}
         decisions = list(s.scalars(select(ApprovalDecision).where(
             ApprovalDecision.programme_id.in_(list(progs))).order_by(ApprovalDecision.id)))
         head = chain.head(s)

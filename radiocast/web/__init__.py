@@ -1,0 +1,1 @@
+"""The web page for those away from the hub's terminal: district office, approvers, communes."""
