@@ -22,7 +22,7 @@ def known_keys() -> set[str]:
     parse_settings({"stations": [{"id": "x", "name": "x", "transfer": "pull",
                                   "playout": "agent"}]}, Path("/"))
     sections = {"radiocast", "ingest", "audio", "schedule", "delivery", "pull", "report",
-                "stations", "alerts", "metrics", "heartbeat"}
+                "stations", "alerts", "metrics", "heartbeat", "web"}
     return {k for k in Table.every_key if "." in k and k.split(".")[0] in sections} | set(
         DOC_KEYS)
 

@@ -29,7 +29,8 @@ def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_every_unit_that_ships_is_checked() -> None:
-    assert {u.name for u in UNITS} >= {"radiocast.service", "radiocast-station.service"}
+    assert {u.name for u in UNITS} >= {"radiocast.service", "radiocast-station.service",
+                                       "radiocast-web.service"}
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)

@@ -6,6 +6,7 @@ lock-out says so."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -104,6 +105,8 @@ def test_in_a_real_browser_sign_in_listen_approve_report_upload(
         page.click("button[type=submit]")
         page.wait_for_url(f"{url}/")
         assert "Việc cần xử lý" in page.inner_text("main")
+        if shot := os.environ.get("RADIOCAST_SCREENSHOT"):  # docs/web-overview.png
+            page.screenshot(path=shot, full_page=True)
         assert f"#{p.id}" in page.inner_text("main")  # the waiting programme is a problem
         # listen: the audio element loads the normalized file, with byte ranges
         page.goto(f"{url}/approvals")

@@ -36,6 +36,7 @@ class Services:
     the CLI's. The pages import none of them, which keeps them low in the house."""
 
     current: Callable[[Any, int, int], Account | None]  # a session's account, if still valid
+    sign_in: Callable[[Any, str, str, str], Any]  # web.accounts.sign_in
     status: Callable[[Any, str], dict[str, Any]]  # status.problems.build_status
     waiting: Callable[[Any], list[Any]]  # intake.approval.waiting
     decide: Callable[..., bool]  # intake.approval.decide
