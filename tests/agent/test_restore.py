@@ -61,8 +61,8 @@ def contact(hub: App, agent: Agent) -> agents.Collected:
 
 def test_restore_drill_backup_lose_a_day_restore(site: Callable[..., Site],
                                                   tmp_path: Path) -> None:
-    if shutil.which("sqlite3") is None:
-        raise AssertionError("the drill uses the sqlite3 shell (apt-get install sqlite3)")
+    if shutil.which("sqlite3") is None and not pg.wanted():
+        raise AssertionError("the drill uses the sqlite3 shell: scripts/test installs sqlite3")
     a = planned_month(site, tmp_path)
     agent = a.agent()
     agent.tick()
