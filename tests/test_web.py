@@ -251,3 +251,50 @@ def test_users_commands_and_the_web_listing_json(site: Callable[..., Site],
     r = CliRunner().invoke(cli, ["--config", cfg, "users", "add", "b", "--role", "station",
                                  "--stations", "st9", "--password-stdin"], input=PASSWORD)
     assert r.exit_code != 0
+
+
+def test_the_web_process_killed_and_restarted_changes_nothing_for_the_hub(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    """`radiocast web` is its own process: killed, the hub delivers and plans as before;
+    restarted, the same session cookie still signs the person in (the key is in the
+    database, where a standby hub finds it too)."""
+    import signal
+    import subprocess
+    import sys
+
+    _s, hub, p = world(site)
+    cfg = str(hub.settings.path)
+    port = _port()
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "radiocast", "--config", cfg, "web",
+                                 "--listen", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/login", timeout=1)
+                return proc
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, "web did not start"
+                time.sleep(0.1)
+
+    proc = start()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", follow_redirects=False) as c:
+        assert sign_in(c, "pct").status_code == 303
+        cookie = c.cookies.get("radiocast_session")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        # the hub goes on: a decision and a round need no web page
+        from .test_approval import run
+        assert run(hub, "approve", str(p.id), "--as", "pct-huyen")[0] == 0
+        round_once(hub)
+        with hub.db.read() as sess:
+            assert sess.scalars(select(Programme).where(Programme.approval == "approved")).first()
+        proc = start()
+        try:
+            c.cookies.set("radiocast_session", cookie or "")
+            r = c.get("/api/programmes")
+            assert r.status_code == 200 and r.json()[0]["approval"]["state"] == "approved"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
