@@ -91,8 +91,25 @@ def list_deliveries(s: Session, tz: ZoneInfo, station: str | None = None) -> lis
     } for d in s.scalars(q)]
 
 
+def evidence_of(a: Airing) -> str:
+    """What an airing's outcome rests on: the station agent's own event, the player's exit
+    status read back from the station, the station's as-run file — or nothing yet."""
+    detail = a.detail or ""
+    if a.state in (AiringState.PLANNED.value, AiringState.CANCELLED.value):
+        return "none"
+    if a.state == AiringState.UNCONFIRMED.value:
+        return "unconfirmed"
+    if detail.startswith("station: "):
+        return "station-confirmed"
+    if detail.startswith("as-run: "):
+        return "as-run file"
+    if detail.startswith("exit ") or a.state == AiringState.INTERRUPTED.value:
+        return "exit status"
+    return "hub"
+
+
 def airing_dict(a: Airing, tz: ZoneInfo) -> dict[str, Any]:
-    return {
+    return {"evidence": evidence_of(a),
         "id": a.id, "programme_id": a.programme_id, "station_id": a.station_id,
         "month": a.month, "kind": a.kind, "planned_at": iso(a.planned_at, tz),
         "state": a.state, "started_at": iso(a.started_at, tz),
@@ -119,6 +136,8 @@ def list_stations(s: Session, tz: ZoneInfo) -> list[dict[str, Any]]:
         "last_contact_at": iso(st.last_contact_at, tz), "last_error": st.last_error,
         "consecutive_failures": st.consecutive_failures,
         "unreachable_since": iso(st.unreachable_since, tz), "free_bytes": st.free_bytes,
+        "heartbeat_at": iso(st.heartbeat_at, tz), "clock_offset_s": st.clock_offset_s,
+        "agent_version": st.agent_version, "playbook_version": st.playbook_version,
     } for st in s.scalars(select(Station).order_by(Station.id))]
 
 

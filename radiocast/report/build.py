@@ -23,6 +23,7 @@ from radiocast.core.models import AiringKind, AiringState, DeliveryState
 from radiocast.core.months import local_month, month_span, period_months, range_months, valid_in
 from radiocast.db import chain
 from radiocast.db.schema import Airing, ApprovalDecision, Delivery, Event, Programme, Station
+from radiocast.db.views import evidence_of
 
 
 @dataclass
@@ -309,23 +310,6 @@ def _count(cell: _Cell, a: Airing, by_id: dict[int, Airing]) -> None:
         cell.missed += 1
         assert cell.reasons is not None
         cell.reasons.append(f"#{a.id} {a.state}: {a.detail or ''}".strip())
-
-
-def evidence_of(a: Airing) -> str:
-    """What an airing's outcome rests on: the station agent's own event, the player's exit
-    status read back from the station, the station's as-run file — or nothing yet."""
-    detail = a.detail or ""
-    if a.state in (AiringState.PLANNED.value, AiringState.CANCELLED.value):
-        return "none"
-    if a.state == AiringState.UNCONFIRMED.value:
-        return "unconfirmed"
-    if detail.startswith("station: "):
-        return "station-confirmed"
-    if detail.startswith("as-run: "):
-        return "as-run file"
-    if detail.startswith("exit ") or a.state == AiringState.INTERRUPTED.value:
-        return "exit status"
-    return "hub"
 
 
 def _detail_row(a: Airing, sid: str, st: Station | None, month: str,
