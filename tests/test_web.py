@@ -298,3 +298,30 @@ def test_the_web_process_killed_and_restarted_changes_nothing_for_the_hub(
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(20)
+
+
+def test_a_commune_account_refuses_a_normal_programme_for_its_own_station(
+        site: Callable[..., Site]) -> None:
+    from radiocast.db.schema import ApprovalDecision
+
+    _s, hub, p = world(site)
+    accounts.add(hub, "xa1-chutich", "station", PASSWORD, approver_id="xa-st0",
+                 stations=["st1"])  # [[approvers]] xa-st0 covers st1 in this world
+    with serving(hub) as url, httpx.Client(base_url=url, follow_redirects=False) as c:
+        assert sign_in(c, "xa1-chutich").status_code == 303
+        page = c.get(f"/programmes/{p.id}")
+        assert "/refuse" in page.text
+        token = csrf_of(c, f"/programmes/{p.id}")
+        assert c.post(f"/programmes/{p.id}/refuse", data={"csrf": token}
+                      ).headers["location"].endswith("error=reason")
+        r = c.post(f"/programmes/{p.id}/refuse",
+                   data={"csrf": token, "reason": "Xã có lịch riêng"})
+        assert r.status_code == 303 and "error" not in r.headers["location"]
+        # the plain station account (no approver) may not
+        with httpx.Client(base_url=url, follow_redirects=False) as other:
+            assert sign_in(other, "xa1").status_code == 303
+            assert other.post(f"/programmes/{p.id}/refuse", data={
+                "csrf": csrf_of(other), "reason": "x"}).status_code == 404
+    with hub.db.read() as sess:
+        [d] = sess.scalars(select(ApprovalDecision)).all()
+    assert (d.decision, d.station_id, d.approver_id) == ("refused", "st1", "xa-st0")

@@ -55,12 +55,15 @@ def add(app: App, name: str, role: str, password: str, approver_id: str | None =
         known = {st.id for st in app.settings.stations}
         if not stations or not set(stations) <= known:
             raise UsageError(t("web.need_stations", lang))
+        who = app.settings.approval.approver(approver_id) if approver_id else None
+        if approver_id and (who is None or not who.covers(stations)):
+            raise UsageError(t("web.need_approver", lang))  # the commune's own approver
     _check_password(password, lang)
     with app.db.write() as s:
         if s.scalars(select(WebUser).where(WebUser.name == name)).first() is not None:
             raise UsageError(t("web.exists", lang, name=name))
         ops_web.add_user(s, name, role, HASHER.hash(password), app.clock(),
-                         approver_id if role == "approver" else None,
+                         approver_id if role != "operator" else None,
                          stations if role == "station" else None)
 
 

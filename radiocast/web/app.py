@@ -51,6 +51,8 @@ def build(app: App, secure_cookies: bool = False) -> Starlette:
               page(web, pages.decide(web, "approved"), write=True), methods=post),
         Route("/approvals/{pid:int}/decline",
               page(web, pages.decide(web, "declined"), write=True), methods=post),
+        Route("/programmes/{pid:int}/refuse",
+              page(web, pages.decide(web, "refused"), write=True), methods=post),
         Route("/stations/{sid:str}", page(web, pages.station(web))),
         Route("/reports", page(web, pages.reports(web))),
         Route("/upload", page(web, api.upload_form(web)), methods=["GET"]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from radiocast.db import ops_web, views
-from radiocast.db.approvals import APPROVED
+from radiocast.db.approvals import APPROVED, REFUSED
 from radiocast.db.schema import Airing, Programme
 from radiocast.web import scope
 from radiocast.web.frame import Denied, Web
@@ -45,7 +46,11 @@ def _programme_doc(web: Web, who: Account, pid: int, lang: str) -> dict[str, Any
                    if r["id"] == pid)
         airings = [views.airing_dict(a, tz) for a in s.scalars(
             select(Airing).where(Airing.programme_id == pid).order_by(Airing.planned_at))]
-    return {"p": row, "deliveries": dels, "airings": scope.rows(airings, who)}
+        versions = [(v.id, v.language, v.revision, v.state) for v in s.scalars(
+            select(Programme).where(Programme.month == p.month, Programme.title_key ==
+                                    p.title_key, Programme.id != pid).order_by(Programme.id))]
+    return {"p": row, "deliveries": dels, "airings": scope.rows(airings, who),
+            "versions": versions if who.stations is None else []}
 
 
 def programmes(web: Web) -> Any:
@@ -66,7 +71,8 @@ def programme(web: Web) -> Any:
     async def handler(request: Request, who: Account, session: Session) -> Response:
         pid = int(request.path_params["pid"])
         doc = await run_in_threadpool(_programme_doc, web, who, pid, session.lang)
-        return web.render(request, "programme.html", who, session, **doc)
+        return web.render(request, "programme.html", who, session,
+                          error=request.query_params.get("error", ""), **doc)
     return handler
 
 
@@ -93,26 +99,31 @@ def approvals(web: Web) -> Any:
 
 
 def decide(web: Web, kind: str) -> Any:
-    """Approve or decline from the page: the CLI's rules, as the account's approver."""
+    """Approve or decline from the page (an approver), or refuse for its own station (a
+    commune's account that names its approver): the CLI's rules, as that approver."""
     async def handler(request: Request, who: Account, session: Session) -> Response:
         pid = int(request.path_params["pid"])
         form = await request.form()
         reason = str(form.get("reason") or "").strip()
-        if who.role != "approver" or not who.approver_id:
+        refuse = kind == REFUSED
+        if not who.approver_id or who.role != ("station" if refuse else "approver") or (
+                refuse and not who.stations):
             raise Denied()
+        back = f"/programmes/{pid}" if refuse else "/approvals"
         if kind != APPROVED and not reason:
-            return RedirectResponse("/approvals?error=reason", status_code=303)
+            return RedirectResponse(f"{back}?error=reason", status_code=303)
 
         def act() -> str:
             try:
-                web.services.decide(web.app, pid, who.approver_id or "", kind, reason)
+                web.services.decide(web.app, pid, who.approver_id or "", kind, reason,
+                                    who.stations[0] if refuse and who.stations else None)
             except web.services.error as exc:
                 return str(exc)[:300]
             with web.app.db.write() as s:
                 ops_web.record_write(s, who.name, kind, f"programme #{pid}", web.app.clock())
             return ""
         error = await run_in_threadpool(act)
-        return RedirectResponse("/approvals" + (f"?error={error}" if error else ""),
+        return RedirectResponse(back + (f"?error={quote(error)}" if error else ""),
                                 status_code=303)
     return handler
 
