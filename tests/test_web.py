@@ -157,7 +157,8 @@ def test_in_a_real_browser_sign_in_listen_approve_report_upload(
 
 ROUTES = ["/", "/programmes", "/programmes/{pid}", "/programmes/{pid}/audio.mp3",
           "/approvals", "/stations/st0", "/stations/st1", "/reports?period={month}&format=csv",
-          "/upload", "/api/status", "/api/programmes", "/api/stations", "/api/schedule"]
+          "/upload", "/upload/" + "a" * 64, "/api/status", "/api/programmes", "/api/stations",
+          "/api/schedule"]
 
 
 def test_a_station_account_never_sees_another_station(site: Callable[..., Site]) -> None:
@@ -325,3 +326,73 @@ def test_a_commune_account_refuses_a_normal_programme_for_its_own_station(
     with hub.db.read() as sess:
         [d] = sess.scalars(select(ApprovalDecision)).all()
     assert (d.decision, d.station_id, d.approver_id) == ("refused", "st1", "xa-st0")
+
+
+POSTS = ["/logout", "/lang", "/approvals/{pid}/approve", "/approvals/{pid}/decline",
+         "/programmes/{pid}/refuse", "/upload"]
+
+
+def test_every_route_is_enumerated_and_every_write_needs_session_and_csrf(
+        site: Callable[..., Site]) -> None:
+    """The scope test's list and this one cover every route the application has; every
+    POST answers 401 without a session and 403 without the CSRF token, changing nothing."""
+    from starlette.routing import Route
+
+    _s, hub, p = world(site)
+    star = build(hub)
+    gets = {r.path for r in star.routes if isinstance(r, Route) and "GET" in (r.methods or ())}
+    posts = {r.path for r in star.routes if isinstance(r, Route) and "POST" in (r.methods or ())}
+    norm = {re.sub(r"\{(\w+):\w+\}", r"{\1}", x) for x in gets}
+    listed = {re.sub(r"/[0-9a-f]{64}$", "/{sha}", r.split("?")[0]) for r in ROUTES} | {
+        "/login", "/stations/{sid}"}
+    assert {re.sub(r"\{(\w+)\}", "{pid}", x) for x in norm} - {
+        re.sub(r"\{(\w+)\}", "{pid}", x) for x in listed} == set()
+    assert {re.sub(r"\{(\w+):\w+\}", r"{\1}", x) for x in posts} == set(POSTS) | {"/login"}
+    before = _count_events(hub)
+    with serving(hub) as url:
+        with httpx.Client(base_url=url, follow_redirects=False) as anon:
+            for path in POSTS:
+                assert anon.post(path.format(pid=p.id), data={}).status_code == 401, path
+        with httpx.Client(base_url=url, follow_redirects=False) as c:
+            assert sign_in(c, "vanphong").status_code == 303
+            after_sign_in = _count_events(hub)
+            for path in POSTS:
+                r = c.post(path.format(pid=p.id), data={"csrf": "f" * 40, "reason": "x"})
+                assert r.status_code == 403, path
+    assert after_sign_in == before + 1 == _count_events(hub)  # only the sign-in itself
+
+
+def _count_events(app: App) -> int:
+    from sqlalchemy import func
+
+    with app.db.read() as s:
+        return int(s.scalar(select(func.count()).select_from(Event)) or 0)
+
+
+def test_an_upload_keeps_only_a_plain_name_and_refuses_what_is_not_audio(tmp_path: Path) -> None:
+    import asyncio
+
+    from radiocast.web import upload
+
+    assert upload.safe_name("../../etc/passwd.mp3", ".mp3") == "passwd.mp3"
+    assert upload.safe_name("C:\\\\Users\\\\x\\\\2026-12 Chuyển đổi số.MP3", ".mp3") == \
+        "2026-12 Chuyển đổi số.mp3"
+    assert upload.safe_name("a\x00b<>|.wav", ".mp3") == "a b.mp3"
+    assert upload.safe_name("", ".wav") == "tep-tai-len.wav"
+
+    class Part:
+        def __init__(self, data: bytes, name: str) -> None:
+            self.data, self.filename = data, name
+
+        async def read(self, n: int) -> bytes:
+            out, self.data = self.data[:n], self.data[n:]
+            return out
+
+    drop = tmp_path / "drop"
+    with pytest.raises(upload.UploadRefused):
+        asyncio.run(upload.receive(Part(b"#!/bin/sh\nrm -rf /\n", "x.mp3"), drop))
+    with pytest.raises(upload.UploadRefused):
+        asyncio.run(upload.receive(Part(b"", "x.mp3"), drop))
+    got = asyncio.run(upload.receive(Part(b"ID3" + b"\0" * 5000, "../../x.mp3"), drop))
+    assert got.path == drop / "x.mp3" and got.size == 5003
+    assert sorted(p.name for p in drop.iterdir()) == ["x.mp3"]  # no partial file left
