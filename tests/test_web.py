@@ -396,3 +396,13 @@ def test_an_upload_keeps_only_a_plain_name_and_refuses_what_is_not_audio(tmp_pat
     got = asyncio.run(upload.receive(Part(b"ID3" + b"\0" * 5000, "../../x.mp3"), drop))
     assert got.path == drop / "x.mp3" and got.size == 5003
     assert sorted(p.name for p in drop.iterdir()) == ["x.mp3"]  # no partial file left
+
+
+def test_the_language_switch_stays_on_this_site(site: Callable[..., Site]) -> None:
+    _s, hub, _p = world(site)
+    with serving(hub) as url, httpx.Client(base_url=url, follow_redirects=False) as c:
+        assert sign_in(c, "vanphong").status_code == 303
+        r = c.post("/lang", data={"csrf": csrf_of(c)},
+                   headers={"referer": "https://evil.example.invalid/steal?x=1"})
+        assert r.headers["location"] == "/steal?x=1"  # the path only, never another site
+        assert "Needs attention" in c.get("/").text  # English now

@@ -4,6 +4,7 @@ cookie), the per-address limit and the lock-out message, signing out, the langua
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -68,7 +69,9 @@ async def logout(request: Request, who: Account, session: Session) -> Response:
 def language(web: Web) -> Any:
     async def handler(request: Request, who: Account, session: Session) -> Response:
         lang = "en" if session.lang == "vi" else "vi"
-        resp = RedirectResponse(request.headers.get("referer") or "/", status_code=303)
+        back = urlsplit(request.headers.get("referer") or "/")  # back to the same page,
+        path = back.path if back.path.startswith("/") else "/"  # on this site only
+        resp = RedirectResponse(path + (f"?{back.query}" if back.query else ""), status_code=303)
         web.set_session(resp, who.id, who.epoch, lang)
         resp.set_cookie("radiocast_lang", lang, samesite="strict", httponly=True)
         return resp
