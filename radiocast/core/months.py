@@ -39,6 +39,11 @@ def month_days(month: str) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def previous_month(month: str) -> str:
+    y, m = int(month[:4]), int(month[5:7])
+    return f"{y - 1}-12" if m == 1 else f"{y}-{m - 1:02d}"
+
+
 def next_month(month: str) -> str:
     return month_of(month_bounds(month)[1] + timedelta(days=1))
 

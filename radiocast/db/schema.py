@@ -156,7 +156,7 @@ class Airing(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     replaces_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("airing.id"),
-                                                    nullable=True)
+                                                    nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

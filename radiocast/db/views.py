@@ -58,10 +58,14 @@ def programme_dict(p: Programme, tz: ZoneInfo, lang: str = "vi",
 
 
 def list_programmes(s: Session, tz: ZoneInfo, month: str | None = None, lang: str = "vi",
-                    languages: Languages | None = None) -> list[dict[str, Any]]:
+                    languages: Languages | None = None,
+                    since: str | None = None) -> list[dict[str, Any]]:
+    """`month`: that month's; `since`: that month's and later (what `status` shows)."""
     q = select(Programme).order_by(Programme.id)
     if month:
         q = q.where(Programme.month == month)
+    if since:
+        q = q.where(Programme.month >= since)
     progs = list(s.scalars(q))
     decisions: dict[int, ApprovalDecision] = {}  # each programme's latest (not per station)
     for d in s.scalars(select(ApprovalDecision).where(
@@ -79,16 +83,25 @@ def approval_dict(p: Programme, d: ApprovalDecision | None, tz: ZoneInfo) -> dic
             "comment": d.comment if d else None, "sha256": d.sha256 if d else None}
 
 
-def list_deliveries(s: Session, tz: ZoneInfo, station: str | None = None) -> list[dict[str, Any]]:
-    q = select(Delivery).order_by(Delivery.programme_id, Delivery.station_id)
+def list_deliveries(s: Session, tz: ZoneInfo, station: str | None = None,
+                    since: str | None = None) -> list[dict[str, Any]]:
+    """`since`: only those of programmes of that month and later."""
+    # columns, not ORM objects: a nation's month is tens of thousands of rows
+    q = select(Delivery.id, Delivery.programme_id, Delivery.station_id, Delivery.state,
+               Delivery.attempts, Delivery.last_error, Delivery.bytes_sent,
+               Delivery.delivered_at, Delivery.next_attempt_at).order_by(
+        Delivery.programme_id, Delivery.station_id)
     if station:
         q = q.where(Delivery.station_id == station)
+    if since:
+        q = q.where(Delivery.programme_id.in_(select(Programme.id).where(
+            Programme.month >= since)))
     return [{
         "id": d.id, "programme_id": d.programme_id, "station_id": d.station_id,
         "state": d.state, "attempts": d.attempts, "last_error": d.last_error,
         "bytes_sent": d.bytes_sent, "delivered_at": iso(d.delivered_at, tz),
         "next_attempt_at": iso(d.next_attempt_at, tz),
-    } for d in s.scalars(q)]
+    } for d in s.execute(q)]
 
 
 def evidence_of(a: Airing) -> str:

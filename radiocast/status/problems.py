@@ -24,7 +24,7 @@ from radiocast.core.fsutil import walk_files
 from radiocast.core.humane import month_label, size, when
 from radiocast.core.i18n import t, word
 from radiocast.core.models import AiringState, DeliveryState, ProgrammeState
-from radiocast.core.months import local_month
+from radiocast.core.months import local_month, previous_month
 from radiocast.db import lease, views
 from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
 from radiocast.db.views import iso
@@ -168,12 +168,15 @@ def _file_not_at_station(look: _Look) -> Iterator[Problem]:
 
 
 def _airing_missed(look: _Look) -> Iterator[Problem]:
-    for a in look.s.scalars(select(Airing).where(
-            Airing.month == look.month,
-            Airing.state.in_([AiringState.MISSED.value, AiringState.FAILED.value,
-                              AiringState.INTERRUPTED.value]))):
-        replaced = look.s.scalars(select(Airing.state).where(
-            Airing.replaces_id == a.id, Airing.state != AiringState.CANCELLED.value)).first()
+    missed = list(look.s.scalars(select(Airing).where(
+        Airing.month == look.month,
+        Airing.state.in_([AiringState.MISSED.value, AiringState.FAILED.value,
+                          AiringState.INTERRUPTED.value]))))
+    makeups = dict(look.s.execute(select(Airing.replaces_id, Airing.state).where(  # one query
+        Airing.replaces_id.in_([a.id for a in missed]),
+        Airing.state != AiringState.CANCELLED.value).order_by(Airing.id.desc())).tuples().all())
+    for a in missed:
+        replaced = makeups.get(a.id)
         if replaced == AiringState.AIRED.value:
             continue  # made up: nothing left to do
         yield look.problem("warning" if replaced else "error", "airing_missed",
@@ -354,9 +357,10 @@ def build_status(app: App, lang: str | None = None) -> dict[str, Any]:
     tz = app.settings.general.tz
     now = app.clock()
     with app.db.read() as s:
+        since = previous_month(local_month(now, tz))  # a month just ended, and those after
         programmes = views.list_programmes(s, tz, lang=lang or app.lang,
-                                           languages=app.settings.languages)
-        deliveries = views.list_deliveries(s, tz)
+                                           languages=app.settings.languages, since=since)
+        deliveries = views.list_deliveries(s, tz, since=since)
         upcoming = views.upcoming_airings(s, tz, now, limit=20)
         stations = views.list_stations(s, tz)
         row = None if app.db.is_sqlite else lease.current(s)  # hubs on PostgreSQL only

@@ -24,10 +24,22 @@ REPORT_TYPES = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8",
                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
+WAITING_SHOWN = 50  # stations still waiting for a file, listed by name
+PROBLEMS_SHOWN = 100
+
+
 def overview(web: Web) -> Any:
+    """The status screen for a phone: problems with their actions, each programme's deliveries
+    counted by state with the stations still waiting, the next airings."""
     async def handler(request: Request, who: Account, session: Session) -> Response:
-        doc = await run_in_threadpool(web.services.status, web.app, session.lang)
-        return web.render(request, "overview.html", who, session, doc=scope.status(doc, who))
+        doc = scope.status(await run_in_threadpool(web.services.status, web.app, session.lang),
+                           who)
+        matrix: dict[int, dict[str, list[str]]] = {}
+        for d in doc["deliveries"]:
+            matrix.setdefault(d["programme_id"], {}).setdefault(d["state"], []).append(
+                d["station_id"])
+        return web.render(request, "overview.html", who, session, doc=doc, matrix=matrix,
+                          shown=PROBLEMS_SHOWN, waiting_shown=WAITING_SHOWN)
     return handler
 
 
