@@ -26,6 +26,7 @@ from radiocast.core.sysd import SdNotify, acquire_lock
 from radiocast.db import views
 from radiocast.intake import ingest, programmes
 from radiocast.intake.watch import Watch
+from radiocast.publish.run import Publisher
 from radiocast.setup import ensure_folders
 from radiocast.stations import deliver
 from radiocast.stations.deliver import Link, open_link
@@ -34,8 +35,7 @@ from radiocast.stations.visit import Needs, Visit
 from radiocast.status.problems import ProblemLog, find_problems
 
 log = logging.getLogger(__name__)
-TICK_SECONDS = 0.25
-REPLAN_SECONDS = 60
+TICK_SECONDS, REPLAN_SECONDS = 0.25, 60
 PUBLISH_RETRY_SECONDS = 30  # an unreachable station's playbook is retried this often
 CHECK_EVERY_SECONDS = 30  # outcome of started airings, at most this often per station
 NEEDS_EVERY_SECONDS = 1.0  # how often the loop looks for station work
@@ -62,8 +62,8 @@ class Daemon:
         self.in_flight: dict[int, Future[bool]] = {}
         self.contacts = Contacts(app, self.stop)
         self.airing: AiringCycle | None = None
-        self.last_originals = 0.0
-        self.longest_tick = 0.0
+        self.last_originals, self.longest_tick = 0.0, 0.0
+        self.publisher = Publisher(app)  # the public site, on a thread of its own
         self.longest_watchdog_gap = 0.0
 
     # ------------------------------------------------------------ lifecycle
@@ -127,7 +127,7 @@ class Daemon:
         self.airing = AiringCycle(self.app, self.contacts)
         watch = Watch(self.app, ProblemLog(self.app), find_problems)
         steps = (self.step_ingest, self.step_normalize, self.step_originals,
-                 self.airing.sync, self.contacts.step, watch.step)
+                 self.airing.sync, self.contacts.step, watch.step, self.publisher.step)
         self.notify.send("READY=1")
         log.info("radiocast running; drop folder %s", self.app.settings.ingest.drop_dir)
         last_watchdog = time.monotonic()

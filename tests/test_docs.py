@@ -8,6 +8,7 @@ import click
 
 from radiocast.cli.main import cli
 from radiocast.config.approval import DOC_KEYS
+from radiocast.config.publish import DOC_KEYS as PUBLISH_KEYS
 from radiocast.config.settings import parse_settings
 from radiocast.config.validate import Table
 
@@ -24,7 +25,7 @@ def known_keys() -> set[str]:
     sections = {"radiocast", "ingest", "audio", "schedule", "delivery", "pull", "report",
                 "stations", "alerts", "metrics", "heartbeat", "web"}
     return {k for k in Table.every_key if "." in k and k.split(".")[0] in sections} | set(
-        DOC_KEYS)
+        DOC_KEYS) | set(PUBLISH_KEYS)
 
 def _commands(group: click.Group, prefix: str = "radiocast") -> list[tuple[str, click.Command]]:
     out = []

@@ -28,6 +28,7 @@ from radiocast.cli.kit import (
     pin_host_key,
     render_table,
 )
+from radiocast.cli.publish import publish
 from radiocast.cli.station import station
 from radiocast.cli.web import users
 from radiocast.config.settings import find_config
@@ -358,7 +359,7 @@ def web(c: Ctx, listen: str | None) -> None:
 
 cli.add_command(station)
 cli.add_command(alerts)
-for command in (approvals, approve, decline, verify, users):
+for command in (approvals, approve, decline, verify, users, publish):
     cli.add_command(command)
 
 

@@ -16,6 +16,7 @@ from radiocast.config import validate as v
 from radiocast.config.alerts import AlertChannel, WatchSettings
 from radiocast.config.approval import ApprovalSettings, parse_approval
 from radiocast.config.hub import HubSettings, PullSettings, WebSettings
+from radiocast.config.publish import PublishTarget, parse_publish
 from radiocast.config.report import ReportSettings
 from radiocast.config.validate import Table
 from radiocast.core.errors import ConfigError
@@ -131,6 +132,7 @@ class Settings:
     hub: HubSettings = field(default_factory=HubSettings)
     web: WebSettings = field(default_factory=WebSettings)
     approval: ApprovalSettings = field(default_factory=ApprovalSettings)
+    publish: tuple[PublishTarget, ...] = ()
     stations: tuple[StationSettings, ...] = ()
     path: Path | None = None
     languages: Languages = field(default_factory=Languages)
@@ -226,6 +228,8 @@ def parse_settings(data: Mapping[str, Any], base_dir: Path, path: Path | None = 
                      {"listen": v.as_listen, "secure_cookies": v.as_bool}),
         approval=parse_approval(top.get("approval", v.as_table, {}), top.get(
             "approvers", v.as_list_of_tables, []), {st.id for st in stations}),
+        publish=parse_publish(top.get("publish", v.as_list_of_tables, []), base_dir,
+                              langs.codes),
         stations=stations, path=path, languages=langs)
     top.finish()
     return settings

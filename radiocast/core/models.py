@@ -26,6 +26,11 @@ class ApprovalState(StrEnum):
     APPROVED_AFTER_AIR = "approved_after_air"  # an emergency that aired first
 
 
+# the approval states a programme may air in
+AIRABLE = frozenset({ApprovalState.NOT_REQUIRED.value, ApprovalState.APPROVED.value,
+                     ApprovalState.APPROVED_AFTER_AIR.value})
+
+
 class Priority(StrEnum):
     NORMAL = "normal"
     PRIORITY = "priority"

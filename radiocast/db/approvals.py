@@ -11,13 +11,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from radiocast.core.models import AIRABLE as AIRABLE_STATES
 from radiocast.core.models import AiringState, ApprovalState, DeliveryState, ProgrammeState
 from radiocast.db import chain, ops
 from radiocast.db.schema import Airing, ApprovalDecision, Delivery, Programme
 
 APPROVED, DECLINED, REFUSED = "approved", "declined", "refused"
-AIRABLE = {ApprovalState.NOT_REQUIRED.value, ApprovalState.APPROVED.value,
-           ApprovalState.APPROVED_AFTER_AIR.value}
+AIRABLE = AIRABLE_STATES
 
 
 @dataclass(frozen=True)

@@ -10,24 +10,22 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from radiocast.app import App
 from radiocast.core.fsutil import walk_files
-from radiocast.core.humane import month_label, size, when
+from radiocast.core.humane import month_label, size
 from radiocast.core.i18n import t, word
 from radiocast.core.models import AiringState, DeliveryState, ProgrammeState
 from radiocast.core.months import local_month, previous_month
 from radiocast.db import lease, views
 from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
-from radiocast.db.views import iso
+from radiocast.status.look import Look, Problem
 
 log = logging.getLogger(__name__)
 DELIVERY_FAILING_AFTER = timedelta(hours=1)
@@ -39,60 +37,19 @@ PULL_SILENT_AFTER = timedelta(hours=2)  # a pull agent writes its status at leas
 HUB_DISK_LOW_BYTES = 1 << 30  # below this the hub's own folders are a problem
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing that needs a person. `message` and `action` are in the language asked for;
-    `params` are the figures they were made from (for scripts and alerts)."""
-
-    severity: str  # "error" | "warning"
-    code: str
-    message: str
-    since: str | None
-    action: str
-    subject: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        return f"{self.code}:{self.subject}"
-
-
-@dataclass(frozen=True)
-class _Look:
-    """What every finder needs: the app, a read session, now, the zone and this month."""
-
-    app: App
-    s: Session
-    now: datetime
-    tz: ZoneInfo
-    month: str
-    lang: str
-
-    def problem(self, severity: str, code: str, since: datetime | str | None, subject: str,
-                variant: tuple[str, str] = ("message", "action"), **params: Any) -> Problem:
-        """A problem whose words come from the catalogue (`problem.<code>.<variant>`)."""
-        return Problem(severity, code, t(f"problem.{code}.{variant[0]}", self.lang, **params),
-                       since if isinstance(since, str | None) else iso(since, self.tz),
-                       t(f"problem.{code}.{variant[1]}", self.lang, **params), subject,
-                       dict(params))
-
-    def at(self, dt: datetime) -> str:
-        return when(dt, self.tz)
-
-
 def find_problems(app: App, lang: str | None = None) -> list[Problem]:
     """Every current problem, worded in `lang` (the app's language by default)."""
     now = app.clock()
     tz = app.settings.general.tz
     out: list[Problem] = []
     with app.db.read() as s:
-        look = _Look(app, s, now, tz, local_month(now, tz), lang or app.lang)
+        look = Look(app, s, now, tz, local_month(now, tz), lang or app.lang)
         for finder in FINDERS:
             out.extend(_each(finder, look))
     return out
 
 
-def _each(finder: Callable[[_Look], Iterator[Problem]], look: _Look) -> list[Problem]:
+def _each(finder: Callable[[Look], Iterator[Problem]], look: Look) -> list[Problem]:
     """One finder's problems; a finder that fails (a bug, a value it did not expect) costs only
     its own kind of problem, shown as a problem itself, never the status of everything."""
     try:
@@ -104,7 +61,7 @@ def _each(finder: Callable[[_Look], Iterator[Problem]], look: _Look) -> list[Pro
                              error=f"{type(exc).__name__}: {exc}"[:200])]
 
 
-def _programme_late(look: _Look) -> Iterator[Problem]:
+def _programme_late(look: Look) -> Iterator[Problem]:
     if _month_has_ready(look):
         return
     local = look.now.astimezone(look.tz)
@@ -115,13 +72,13 @@ def _programme_late(look: _Look) -> Iterator[Problem]:
                            month=month_label(look.month))
 
 
-def _month_has_ready(look: _Look) -> bool:
+def _month_has_ready(look: Look) -> bool:
     return look.s.scalars(select(Programme.id).where(
         Programme.month == look.month,
         Programme.state == ProgrammeState.READY.value)).first() is not None
 
 
-def _delivery_failing(look: _Look) -> Iterator[Problem]:
+def _delivery_failing(look: Look) -> Iterator[Problem]:
     for d, p in look.s.execute(select(Delivery, Programme).join(
             Programme, Programme.id == Delivery.programme_id).where(
             Delivery.state.in_([DeliveryState.QUEUED.value, DeliveryState.SENDING.value,
@@ -136,7 +93,7 @@ def _delivery_failing(look: _Look) -> Iterator[Problem]:
                                programme=p.id)
 
 
-def _station_health(look: _Look) -> Iterator[Problem]:
+def _station_health(look: Look) -> Iterator[Problem]:
     pull = {st.id for st in look.app.settings.stations if st.pull}
     for st in look.s.scalars(select(Station)):
         if st.id in pull and (st.last_contact_at is None
@@ -153,7 +110,7 @@ def _station_health(look: _Look) -> Iterator[Problem]:
                                free_bytes=st.free_bytes)
 
 
-def _file_not_at_station(look: _Look) -> Iterator[Problem]:
+def _file_not_at_station(look: Look) -> Iterator[Problem]:
     lead = timedelta(minutes=look.app.settings.schedule.lead_minutes)
     rows = look.s.execute(select(Airing, Delivery.state).outerjoin(Delivery, (
         Delivery.programme_id == Airing.programme_id) & (
@@ -167,14 +124,14 @@ def _file_not_at_station(look: _Look) -> Iterator[Problem]:
                                programme=a.programme_id)
 
 
-def _airing_missed(look: _Look) -> Iterator[Problem]:
+def _airing_missed(look: Look) -> Iterator[Problem]:
     missed = list(look.s.scalars(select(Airing).where(
         Airing.month == look.month,
         Airing.state.in_([AiringState.MISSED.value, AiringState.FAILED.value,
                           AiringState.INTERRUPTED.value]))))
     makeups = dict(look.s.execute(select(Airing.replaces_id, Airing.state).where(  # one query
         Airing.replaces_id.in_([a.id for a in missed]),
-        Airing.state != AiringState.CANCELLED.value).order_by(Airing.id.desc())).tuples().all())
+        Airing.state != AiringState.CANCELLED.value).order_by(Airing.id.desc())).all())
     for a in missed:
         replaced = makeups.get(a.id)
         if replaced == AiringState.AIRED.value:
@@ -186,7 +143,7 @@ def _airing_missed(look: _Look) -> Iterator[Problem]:
                            state=word("airing", a.state, look.lang), detail=a.detail or "-")
 
 
-def _quota_at_risk(look: _Look) -> Iterator[Problem]:
+def _quota_at_risk(look: Look) -> Iterator[Problem]:
     if not _month_has_ready(look):
         return
     for sf in views.shortfalls(look.s, look.month):
@@ -196,7 +153,7 @@ def _quota_at_risk(look: _Look) -> Iterator[Problem]:
                            id=sf.programme_id, programme=sf.programme_id)
 
 
-def _file_waiting(look: _Look) -> Iterator[Problem]:
+def _file_waiting(look: Look) -> Iterator[Problem]:
     cfg = look.app.settings.ingest
     wait = timedelta(minutes=cfg.waiting_alert_minutes)
     for path in walk_files(cfg.drop_dir, [cfg.archive_dir, cfg.quarantine_dir]):
@@ -211,7 +168,7 @@ def _file_waiting(look: _Look) -> Iterator[Problem]:
                                at=look.at(mtime))
 
 
-def _normalize_retrying(look: _Look) -> Iterator[Problem]:
+def _normalize_retrying(look: Look) -> Iterator[Problem]:
     for p in look.s.scalars(select(Programme).where(
             Programme.state == ProgrammeState.RECEIVED.value,
             Programme.last_error.is_not(None))):
@@ -225,7 +182,7 @@ def _normalize_retrying(look: _Look) -> Iterator[Problem]:
             dir=str(look.app.settings.general.data_dir))
 
 
-def _original_stuck(look: _Look) -> Iterator[Problem]:
+def _original_stuck(look: Look) -> Iterator[Problem]:
     ing = look.app.settings.ingest
     for p in look.s.scalars(select(Programme).where(
             Programme.state.in_([ProgrammeState.READY.value, ProgrammeState.REJECTED.value,
@@ -237,7 +194,7 @@ def _original_stuck(look: _Look) -> Iterator[Problem]:
                                quarantine=str(ing.quarantine_dir))
 
 
-def _station_notes(look: _Look, action: str) -> Iterator[Problem]:
+def _station_notes(look: Look, action: str) -> Iterator[Problem]:
     """A problem per station that recorded `action` in the last days: how often, since when,
     and the latest detail (the problem's code is the action)."""
     rows = look.s.execute(select(Event.entity_id, func.min(Event.at), func.count(),
@@ -250,16 +207,16 @@ def _station_notes(look: _Look, action: str) -> Iterator[Problem]:
                            detail=(last.detail or "")[:300])
 
 
-def _asrun_rejected(look: _Look) -> Iterator[Problem]:
+def _asrun_rejected(look: Look) -> Iterator[Problem]:
     return _station_notes(look, "asrun_rejected")
 
 
-def _inbox_swept(look: _Look) -> Iterator[Problem]:
+def _inbox_swept(look: Look) -> Iterator[Problem]:
     """A pull station that put in its inbox at the hub what does not belong there."""
     return _station_notes(look, "inbox_swept")
 
 
-def _hub_disk_low(look: _Look) -> Iterator[Problem]:
+def _hub_disk_low(look: Look) -> Iterator[Problem]:
     """The hub's own folders: a full disk stops every station's database writes and every
     file staff drop. One problem per file system, naming the folder and the free bytes."""
     cfg = look.app.settings
@@ -283,7 +240,7 @@ def _hub_disk_low(look: _Look) -> Iterator[Problem]:
                                free=size(free, look.lang), free_bytes=free)
 
 
-def _clock_skew(look: _Look) -> Iterator[Problem]:
+def _clock_skew(look: Look) -> Iterator[Problem]:
     for st in look.s.scalars(select(Station).where(Station.clock_offset_s.is_not(None))):
         off = st.clock_offset_s or 0.0
         if abs(off) > CLOCK_SKEW_SECONDS:
@@ -292,7 +249,7 @@ def _clock_skew(look: _Look) -> Iterator[Problem]:
                 station=st.id, minutes=round(abs(off) / 60))
 
 
-def _airing_unconfirmed(look: _Look) -> Iterator[Problem]:
+def _airing_unconfirmed(look: Look) -> Iterator[Problem]:
     for a in look.s.scalars(select(Airing).where(
             Airing.month == look.month, Airing.state == AiringState.UNCONFIRMED.value)):
         yield look.problem("warning", "airing_unconfirmed", a.planned_at, str(a.id), id=a.id,
@@ -300,7 +257,7 @@ def _airing_unconfirmed(look: _Look) -> Iterator[Problem]:
                            detail=a.detail or "", programme=a.programme_id)
 
 
-def _version_missing(look: _Look) -> Iterator[Problem]:
+def _version_missing(look: Look) -> Iterator[Problem]:
     """A programme of this month without a version in a language some of its stations air:
     one problem per programme and language, naming the stations (they air another version
     meanwhile, so the rule is kept, but not in their people's language)."""
@@ -330,7 +287,7 @@ def _version_missing(look: _Look) -> Iterator[Problem]:
                         programme=lead.id)
 
 
-def _awaiting_approval(look: _Look) -> Iterator[Problem]:
+def _awaiting_approval(look: Look) -> Iterator[Problem]:
     """A programme waiting for its approver: a warning at once; past [approval] remind_hours
     an error of its own, so every channel is reminded."""
     rules = look.app.settings.approval
@@ -345,11 +302,22 @@ def _awaiting_approval(look: _Look) -> Iterator[Problem]:
                            hours=int((look.now - since) / timedelta(hours=1)))
 
 
-FINDERS: tuple[Callable[[_Look], Iterator[Problem]], ...] = (
+def _publish_failing(look: Look) -> Iterator[Problem]:
+    """A [[publish]] target whose last attempt failed (its server down, its disk full)."""
+    for target in look.app.settings.publish:
+        last = look.s.scalars(select(Event).where(
+            Event.entity == "publish", Event.entity_id == target.id).order_by(
+            Event.id.desc()).limit(1)).first()
+        if last is not None and last.action == "failed":
+            yield look.problem("error", "publish_failing", last.at, target.id,
+                               target=target.id, detail=(last.detail or "")[:300])
+
+
+FINDERS: tuple[Callable[[Look], Iterator[Problem]], ...] = (
     _programme_late, _delivery_failing, _station_health, _file_not_at_station, _airing_missed,
     _quota_at_risk, _file_waiting, _normalize_retrying, _original_stuck, _asrun_rejected,
     _inbox_swept, _hub_disk_low, _clock_skew, _airing_unconfirmed, _version_missing,
-    _awaiting_approval)
+    _awaiting_approval, _publish_failing)
 
 
 def build_status(app: App, lang: str | None = None) -> dict[str, Any]:
