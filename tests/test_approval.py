@@ -98,6 +98,16 @@ def approved_shas(app: App) -> set[str]:
             ApprovalDecision.decision == "approved")))
 
 
+def approved(hub: App, month: str) -> Programme:
+    """A programme dropped, normalized, sent, approved and planned (two rounds)."""
+    drop(hub, "thanh-toan-khong-dung-tien-mat.mp3", f"{month} Chuyển đổi số.mp3")
+    round_once(hub)
+    [p] = programmes(hub)
+    assert run(hub, "approve", str(p.id), "--as", "pct-huyen")[0] == 0
+    round_once(hub)
+    return p
+
+
 def world(site: Callable[..., Site], tmp_path: Path) -> tuple[AgentSite, str]:
     month, start = month_ahead()
     a = agent_site(site, tmp_path, start, APPROVAL)
@@ -159,11 +169,7 @@ def test_a_revision_airs_only_after_its_own_approval(site: Callable[..., Site],
                                                      tmp_path: Path) -> None:
     a, month = world(site, tmp_path)
     hub, agent = a.hub, a.agent()
-    drop(hub, "thanh-toan-khong-dung-tien-mat.mp3", f"{month} Chuyển đổi số.mp3")
-    round_once(hub)
-    [v1] = programmes(hub)
-    assert run(hub, "approve", str(v1.id), "--as", "pct-huyen")[0] == 0
-    round_once(hub)
+    v1 = approved(hub, month)
     agent.tick()
     play_through(agent, a.clock, a.clock.now + timedelta(days=2))
     # the corrected file: numbered as revision 2, sent, and waiting; version 1 keeps airing
@@ -194,6 +200,21 @@ def test_a_revision_airs_only_after_its_own_approval(site: Callable[..., Site],
     assert played and played <= approved_shas(hub) == {v1.sha256, v2.sha256}
     assert v2.sha256 in played
     agent.close()
+
+
+def test_a_correction_of_a_file_still_waiting_replaces_it_in_the_queue(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    a, month = world(site, tmp_path)
+    hub = a.hub
+    drop(hub, "thanh-toan-khong-dung-tien-mat.mp3", f"{month} Chuyển đổi số.mp3")
+    round_once(hub)
+    drop(hub, "an-toan-thong-tin.mp3", f"{month} chuyển đổi số.mp3")
+    round_once(hub)
+    v1, v2 = programmes(hub)
+    assert (v1.state, v2.state, v2.revision) == ("superseded", "ready", 2)
+    code, out = run(hub, "approvals", "--json")
+    assert code == 0 and [w["id"] for w in json.loads(out)] == [v2.id]  # the newest waits
+    assert run(hub, "approve", str(v1.id), "--as", "pct-huyen")[0] == 2
 
 
 def test_declined_leaves_a_note_airs_nowhere_and_leaves_the_stations(
@@ -257,11 +278,7 @@ def test_a_commune_refuses_a_normal_programme_for_its_own_station_only(
     s = site(2, station_extra='playout = "agent"', extra=TWO)
     from .conftest import Clock
     hub = open_app(s.app.settings.path, clock=Clock(start))  # type: ignore[arg-type]
-    drop(hub, "thanh-toan-khong-dung-tien-mat.mp3", f"{month} Chuyển đổi số.mp3")
-    round_once(hub)
-    [p] = programmes(hub)
-    assert run(hub, "approve", str(p.id), "--as", "pct-huyen")[0] == 0
-    round_once(hub)
+    p = approved(hub, month)
     code, out = run(hub, "decline", str(p.id), "--as", "xa-st1", "--station", "st1",
                     "--reason", "Xã đang có lịch phát riêng")
     assert code == 0, out
@@ -307,11 +324,7 @@ def test_verify_names_the_entry_changed_inserted_or_removed(
         site: Callable[..., Site], tmp_path: Path) -> None:
     a, month = world(site, tmp_path)
     hub, agent = a.hub, a.agent()
-    drop(hub, "thanh-toan-khong-dung-tien-mat.mp3", f"{month} Chuyển đổi số.mp3")
-    round_once(hub)
-    [p] = programmes(hub)
-    assert run(hub, "approve", str(p.id), "--as", "pct-huyen")[0] == 0
-    round_once(hub)
+    approved(hub, month)
     agent.tick()
     play_through(agent, a.clock, a.clock.now + timedelta(days=3))
     agents.collect(hub, hub.settings.station("st0"))

@@ -70,6 +70,15 @@ def approved_and_planned(a: AgentSite, month: str) -> Programme:
     return p
 
 
+def at_premiere(a: AgentSite, p: Programme) -> None:
+    """The hub's clock just past the programme's first airing: it may be published now."""
+    with a.hub.db.read() as s:
+        first = s.scalar(select(Airing.planned_at).where(Airing.programme_id == p.id)
+                         .order_by(Airing.planned_at).limit(1))
+    assert first is not None
+    a.hub_clock.now = first + timedelta(minutes=1)
+
+
 def test_the_feed_holds_approved_premiered_programmes_and_parses(
         site: Callable[..., Site], tmp_path: Path) -> None:
     import feedparser
@@ -186,11 +195,7 @@ def test_served_by_nginx_byte_ranges_and_the_player_in_chromium(
     port = free_port()
     a, month, folder = world(site, tmp_path, port)
     p = approved_and_planned(a, month)
-    with a.hub.db.read() as s:
-        first = s.scalar(select(Airing.planned_at).where(Airing.programme_id == p.id)
-                         .order_by(Airing.planned_at).limit(1))
-    assert first is not None
-    a.hub_clock.now = first + timedelta(minutes=1)
+    at_premiere(a, p)
     [res] = publishing.publish_all(a.hub)
     assert res.ok and res.episodes == 1
     [mp3] = list((folder / "media").glob("*.mp3"))
@@ -230,11 +235,7 @@ def test_an_sftp_target_over_real_sshd_and_a_target_that_is_down(
               f'key_file = "{client_key}"\nknown_hosts = "{kh}"\nremote_dir = "{remote}"\n')
     a, month, _ = world(site, tmp_path, 8080, target)
     p = approved_and_planned(a, month)
-    with a.hub.db.read() as s:
-        first = s.scalar(select(Airing.planned_at).where(Airing.programme_id == p.id)
-                         .order_by(Airing.planned_at).limit(1))
-    assert first is not None
-    a.hub_clock.now = first + timedelta(minutes=1)
+    at_premiere(a, p)
     [res] = publishing.publish_all(a.hub)
     assert res.ok and res.episodes == 1, res.error
     assert (remote / "feed.xml").exists() and list((remote / "media").glob("*.mp3"))

@@ -104,8 +104,10 @@ def _make_ready(app: App, pid: int, res: NormalizeResult, out: Path) -> None:
         if waits:  # its file goes to the stations now; it airs once approved
             approvals.await_approval(s, p, now)
         old = views.current_programme_for(s, p.month, p.title_key, p.id, p.language)
-        if old is not None:  # the approved version airs until its revision is approved
-            ops.supersede(s, old, p, now, at_once=not waits or rules.airs_first(p.priority))
+        if old is not None:  # an approved version airs until its revision is approved; one
+            # that never was (still waiting, or declined) is replaced in the queue at once
+            ops.supersede(s, old, p, now, at_once=not waits or rules.airs_first(p.priority)
+                          or old.approval not in approvals.AIRABLE)
         stations = app.settings.stations_for(p.month, views.programme_stations(p), p.language)
         ops.enqueue_deliveries(s, p, stations, now)
 
