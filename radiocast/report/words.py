@@ -12,8 +12,8 @@ from radiocast.core.humane import month_label, num, percent, when
 from radiocast.core.i18n import t, word
 
 DETAIL_COLUMNS = ("station_id", "station", "month", "programme", "delivered", "premiere",
-                  "replays", "makeups", "missed", "minutes", "by_language", "compliant",
-                  "approved_by")
+                  "replays", "makeups", "missed", "minutes", "by_language", "approved_by",
+                  "compliant")  # the verdict stays the last column
 AIRING_COLUMNS = ("airing_id", "station_id", "station", "month", "programme", "title",
                   "language", "kind",
                   "state", "evidence", "planned_at", "started_at", "finished_at", "detail")
@@ -68,8 +68,8 @@ def detail_rows(data: dict[str, Any], lang: str, numbers: bool = True) -> list[l
                          yes_no(c["delivered"], lang), when(c["premiere_at"], year=True),
                          c["replays_aired"], c["makeups"], c["missed"], minutes,
                          by_language(data, c.get("aired_by_language", {}), lang),
-                         verdict(c, lang), approved_by(data, c["programme_ids"],
-                                                       st["station_id"], lang)])
+                         approved_by(data, c["programme_ids"], st["station_id"], lang),
+                         verdict(c, lang)])
     return rows
 
 
