@@ -132,7 +132,9 @@ def make_tone(path: Path, seconds: float = 20, lufs: float = -23.0, rate: int = 
     measure it with ebur128, scale it by the difference."""
     ff = find_ffmpeg()
     if kind == "noise":
-        src = f"anoisesrc=color=pink:sample_rate={rate}:amplitude=0.3:duration={seconds}"
+        # a fixed seed: the same noise every run, so a measurement either agrees or it does not
+        src = (f"anoisesrc=color=pink:sample_rate={rate}:amplitude=0.3:duration={seconds}"
+               ":seed=2026")
     elif kind == "tone":
         src = f"sine=frequency=997:sample_rate={rate}:duration={seconds}"
     else:  # a tone that comes and goes, with noise: gating has work to do
