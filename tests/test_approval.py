@@ -500,7 +500,8 @@ def test_an_emergency_airs_first_and_is_approved_after_or_waits(
     assert (p.priority, p.approval) == ("emergency", "awaiting")
     first = mode == "air-then-approve"
     assert (p.sha256 in playbook_shas(a)) is first  # airs at once, or waits
-    assert run(hub, "approve", str(p.id), "--as", "pct-huyen")[0] == 0
+    code, out = run(hub, "approve", str(p.id), "--as", "pct-huyen")
+    assert code == 0, out
     round_once(hub)
     [p] = programmes(hub)
     assert p.approval == (ApprovalState.APPROVED_AFTER_AIR if first

@@ -256,8 +256,8 @@ class Event(Base):
     entity: Mapped[str] = mapped_column(String(16))
     entity_id: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(40))
-    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    to_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    from_state: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    to_state: Mapped[str | None] = mapped_column(String(24), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     epoch: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # hub lease epoch
 
