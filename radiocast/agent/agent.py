@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from radiocast import __version__
@@ -25,6 +25,9 @@ from radiocast.agent.playbook import Item, Keeper
 from radiocast.agent.player import Player
 from radiocast.core.fsutil import HashCache, atomic_write
 from radiocast.core.models import Clock, utc_now
+
+if TYPE_CHECKING:
+    from radiocast.audio.capture import Capture, Heard
 
 log = logging.getLogger(__name__)
 STATUS_FILE = "status.json"
@@ -46,6 +49,11 @@ class Playing:
     player: Player
     started_at: datetime
     monotonic_s: float
+    capture: Capture | None = None
+
+    def heard(self) -> Heard | None:
+        """What the capture heard while it played (None without `[capture]`)."""
+        return self.capture.finish() if self.capture is not None else None
 
 
 class Agent:
@@ -102,9 +110,10 @@ class Agent:
     def stop(self, why: str = "the agent was stopped") -> None:
         """Stop playing (systemd stop): the airing in progress is recorded interrupted."""
         if self.current is not None:
-            self.current.player.stop()
-            self._outcome(self.current.item, "interrupted", why, self.current.started_at,
-                          self.clock(), self.current.monotonic_s)
+            p = self.current
+            p.player.stop()
+            self._outcome(p.item, "interrupted", why, p.started_at, self.clock(), p.monotonic_s,
+                          p.heard())
             self.current = None
 
     def _recover(self) -> None:
@@ -165,8 +174,18 @@ class Agent:
         except OSError as exc:
             self._outcome(item, "failed", f"the player could not start: {exc}", now, now, mono)
             return
-        self.current = Playing(item, player, now, mono)
+        self.current = Playing(item, player, now, mono, self._listen())
         log.info("airing #%d: playing %s", item.airing_id, item.file)
+
+    def _listen(self) -> Capture | None:
+        """Start listening to the station's output (`[capture]`) beside the player; a capture
+        that cannot start says so in its result and never stops the airing."""
+        cap = self.cfg.capture
+        if cap is None:
+            return None
+        from radiocast.audio.capture import Capture
+
+        return Capture(cap.source, cap.silence_lufs, cap.channels, self.cfg.state_dir)
 
     def _check_player(self, now: datetime) -> None:
         if self.current is None:
@@ -178,10 +197,11 @@ class Agent:
         self.player_exit = code
         p = self.current
         if code == 0:
-            self._outcome(p.item, "aired", "exit 0", p.started_at, now, p.monotonic_s)
+            self._outcome(p.item, "aired", "exit 0", p.started_at, now, p.monotonic_s,
+                          p.heard())
         else:
             self._outcome(p.item, "failed", f"exit {code}: {p.player.stderr_tail()}",
-                          p.started_at, now, p.monotonic_s)
+                          p.started_at, now, p.monotonic_s, p.heard())
         self.current = None  # only once decided: a ledger that failed is asked again
 
     def _stop_overrun(self, now: datetime) -> None:
@@ -197,7 +217,7 @@ class Agent:
         p.player.stop()
         self._outcome(p.item, "failed", f"the player was still running {limit} after it "
                       f"started (the programme is {length} long); stopped",
-                      p.started_at, now, p.monotonic_s)
+                      p.started_at, now, p.monotonic_s, p.heard())
         self.current = None
 
     def _preempt(self, now: datetime) -> None:
@@ -209,7 +229,7 @@ class Agent:
             p.player.stop()
             self.current = None
             self._outcome(p.item, "interrupted", f"pre-empted by emergency #{urgent[0].airing_id}",
-                          p.started_at, now, p.monotonic_s)
+                          p.started_at, now, p.monotonic_s, p.heard())
             self._start(urgent[0], now)
 
     def _skip_passed(self, now: datetime) -> None:
@@ -226,7 +246,8 @@ class Agent:
             self._outcome(item, "skipped", why, None, None, None)
 
     def _outcome(self, item: Item, status: str, detail: str, started: datetime | None,
-                 finished: datetime | None, mono: float | None) -> None:
+                 finished: datetime | None, mono: float | None,
+                 heard: Heard | None = None) -> None:
         """Decide the outcome in the ledger, with its event, first; then write the event to
         the journal, now or, with the media disk full, at a later tick. A crash in between
         writes it again under a new seq: the hub stores it once and acknowledges both."""
@@ -240,6 +261,8 @@ class Agent:
             "clock": {"boot_id": self.boot_id,
                       "monotonic_s": round(mono if mono is not None else self.monotonic(), 3)},
         }
+        if heard is not None:  # what came out, as the station's capture heard it
+            event["heard"] = heard.as_dict()
         self.ledger.decide(item.airing_id, status, item.file, item.sha256,
                            item.start.isoformat(), started,
                            json.dumps(event, ensure_ascii=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from radiocast.config.validate import (
 )
 from radiocast.core.errors import ConfigError, UsageError
 
+CAPTURE_SOURCE = re.compile(r"^(pulse|alsa):[A-Za-z0-9_.,:@=/+-]{1,200}$")
 SYSTEM_CONFIG = Path("/etc/radiocast/station.toml")
 STARTER = """\
 # radiocast station agent — the commune's side. See docs/station.md.
@@ -40,6 +42,13 @@ heartbeat_seconds = 60              # how often status.json is rewritten
 # known_hosts = "keys/known_hosts"  # pinned by `radiocast station enroll`
 # poll_seconds = 30                 # how often the outbox is looked at (one stat)
 # max_kbps = 0                      # 0: no limit on downloads
+
+# Listen to what goes out while it plays (docs/station.md, "Proof of sound"): a PulseAudio or
+# PipeWire monitor ("pulse:SINK.monitor") or an ALSA input wired from the amplifier's output.
+# [capture]
+# source = "pulse:alsa_output.platform-bcm2835_audio.analog-stereo.monitor"
+# silence_lufs = -50                # a second quieter than this is a silent second
+# channels = 1                      # as the hub's [audio] channels
 """
 
 
@@ -64,6 +73,15 @@ class HubConfig:
 
 
 @dataclass(frozen=True)
+class CaptureConfig:
+    """Where the agent listens while it plays (`[capture]`): "pulse:NAME" or "alsa:DEVICE"."""
+
+    source: str
+    silence_lufs: float = -50.0
+    channels: int = 1
+
+
+@dataclass(frozen=True)
 class StationConfig:
     id: str
     media_dir: Path
@@ -73,6 +91,7 @@ class StationConfig:
     late_grace_minutes: int = 15
     heartbeat_seconds: int = 60
     hub: HubConfig | None = None
+    capture: CaptureConfig | None = None
     path: Path | None = None
 
 
@@ -103,6 +122,8 @@ def load_station_config(path: Path) -> StationConfig:
         late_grace_minutes=t.get("late_grace_minutes", as_int_range(1, 240), 15),
         heartbeat_seconds=t.get("heartbeat_seconds", as_int_range(5, 3600), 60),
         hub=_hub(Table(top.require("hub", as_table), "hub"), base) if "hub" in data else None,
+        capture=_capture(Table(top.require("capture", as_table), "capture"))
+        if "capture" in data else None,
         path=path,
     )
     t.finish()
@@ -129,6 +150,24 @@ def _hub(h: Table, base: Path) -> HubConfig:
     )
     h.finish()
     return hub
+
+
+def _capture(c: Table) -> CaptureConfig:
+    cap = CaptureConfig(
+        source=c.require("source", as_capture_source),
+        silence_lufs=c.get("silence_lufs", as_num_range(-90.0, -10.0), -50.0),
+        channels=c.get("channels", as_int_range(1, 2), 1),
+    )
+    c.finish()
+    return cap
+
+
+def as_capture_source(key: str, v: object) -> str:
+    s = as_nonempty(key, v)
+    if not CAPTURE_SOURCE.match(s):
+        raise ConfigError(key, 'must be "pulse:NAME" (a PulseAudio or PipeWire source, such as '
+                          'a sink\'s ".monitor") or "alsa:DEVICE" (such as "alsa:hw:1,0")')
+    return s
 
 
 def init_station_dir(directory: Path) -> Path:

@@ -8,9 +8,10 @@ import logging
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchdog.events import EVENT_TYPE_MODIFIED, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -24,12 +25,17 @@ from radiocast.core.fsutil import FILE_CHANGES
 from radiocast.core.i18n import t
 from radiocast.core.sysd import SdNotify, acquire_lock
 
+if TYPE_CHECKING:
+    from radiocast.audio.capture import Heard
+
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0  # at most this often on its own; at once for a change that matters
 # what wakes it: a change, never a read (every tick reads asrun.ack and stats the playbook, and
 # inotify reports those opens: waking on them kept an idle agent at a quarter of a core)
 WAKE_ON = FILE_CHANGES
 TEST_TONE = Path(__file__).with_name("data") / "test-tone.mp3"
+TEST_LISTEN = 8.0  # seconds of the repeated tone a play-test listens to, with [capture]
+SILENT_MAX = 0.5  # the hub's default [schedule] silent_max: a play-test judges as it would
 
 
 def run_agent(cfg: StationConfig, notify: SdNotify | None = None) -> int:
@@ -122,12 +128,47 @@ def station_status(cfg: StationConfig) -> dict[str, Any]:
     return doc
 
 
-def play_test(cfg: StationConfig, seconds: float = 30.0, lang: str = "vi") -> tuple[int, str]:
-    """Play a short tone through the configured player: (exit status, its error output)."""
-    player = Player(cfg.player, TEST_TONE, cfg.state_dir)
+@dataclass(frozen=True)
+class PlayTest:
+    """What `station play-test` found: the player's exit status and error output, and what
+    the capture heard (None without `[capture]`)."""
+
+    code: int
+    err: str
+    heard: Heard | None = None
+
+    @property
+    def silent(self) -> bool:
+        h = self.heard
+        return h is not None and not h.error and (h.silent_fraction or 0.0) >= SILENT_MAX
+
+
+def play_test(cfg: StationConfig, seconds: float = 30.0, lang: str = "vi") -> PlayTest:
+    """Play a short tone through the configured player; with `[capture]`, the tone plays
+    until the capture has had TEST_LISTEN seconds of it (the capture is listened to as an
+    airing is)."""
+    capture = None
+    if cfg.capture is not None:
+        from radiocast.audio.capture import Capture
+
+        capture = Capture(cfg.capture.source, cfg.capture.silence_lufs, cfg.capture.channels,
+                          cfg.state_dir)
     deadline = time.monotonic() + seconds
+    listen_until = time.monotonic() + (TEST_LISTEN if capture is not None else 0.0)
+    code, err = 0, ""
+    while True:
+        code, err = _play_once(cfg, deadline, seconds, lang)
+        if code != 0 or time.monotonic() >= min(listen_until, deadline):
+            break
+    heard = capture.finish() if capture is not None else None
+    return PlayTest(code, err, heard)
+
+
+def _play_once(cfg: StationConfig, deadline: float, seconds: float,
+               lang: str) -> tuple[int, str]:
+    player = Player(cfg.player, TEST_TONE, cfg.state_dir)
     while player.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.05)
     if player.poll() is None:
         player.stop()
         return 124, t("cli.player_timeout", lang, seconds=f"{seconds:g}")

@@ -137,7 +137,8 @@ def _store(app: App, sid: str, segment: str, raw: bytes, out: Collected) -> None
         now = app.clock()
         with app.db.write() as s:
             for ev in parsed.good[first:first + BATCH]:
-                result = evidence.store_event(s, sid, ev, now)
+                result = evidence.store_event(s, sid, ev, now,
+                                              app.settings.schedule.silent_max)
                 out.stored += result == "stored"
                 out.duplicates += result == "duplicate"
                 refused += result == "refused"
@@ -187,7 +188,32 @@ def _event(rec: Any) -> evidence.AgentEvent:
     detail = rec.get("detail")
     return evidence.AgentEvent(eid, seq, aid, status, _when(rec.get("started_at"), "started_at"),
                                _when(rec.get("finished_at"), "finished_at"),
-                               detail[:300] if isinstance(detail, str) else status, rec)
+                               detail[:300] if isinstance(detail, str) else status, rec,
+                               _heard(rec.get("heard")) if "heard" in rec else None)
+
+
+def _heard(v: Any) -> evidence.Heard:
+    """The capture's figures, every value checked; figures that do not make sense keep the
+    event (the airing's outcome stands on its own) with a note that there is no level."""
+    try:
+        if not isinstance(v, dict):
+            raise ValueError("not a JSON object")
+        source = v.get("source")
+        if not isinstance(source, str) or not 0 < len(source) <= 200:
+            raise ValueError("source must be a short text")
+        lufs = _number(v, "lufs", -120.0, 20.0)
+        share = _number(v, "silent_fraction", 0.0, 1.0)
+        seconds = _number(v, "seconds", 0.0, 86400.0)
+        error = v.get("error", "")
+        if not isinstance(error, str):
+            raise ValueError("error must be a text")
+        if not error and (share is None or seconds is None):
+            raise ValueError("silent_fraction and seconds are needed without an error")
+    except ValueError as exc:
+        return evidence.Heard("?", None, None, 0.0,
+                              f"the station's capture figures are unreadable ({exc})")
+    return evidence.Heard(" ".join(source.split())[:200], lufs, share, seconds or 0.0,
+                          " ".join(error.split())[:300])
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from radiocast.airing.windows import (
     StationInfo,
     instances,
 )
-from radiocast.core.models import AiringKind, AiringState, Priority
+from radiocast.core.models import FELL_THROUGH, AiringKind, AiringState, Priority
 from radiocast.core.months import month_days
 
 __all__ = ["ExistingAiring", "NewAiring", "Plan", "ProgrammeInfo", "Rules", "Shortfall",
@@ -81,7 +81,7 @@ class Rules:
 # what stands in the plan: aired, airing, and unconfirmed (the station may well have played
 # it; its record may come later: no make-up on a guess, so nothing airs twice)
 COUNTING = {AiringState.AIRED, AiringState.AIRING, AiringState.UNCONFIRMED}
-NEEDS_MAKEUP = {AiringState.MISSED, AiringState.FAILED, AiringState.INTERRUPTED}
+NEEDS_MAKEUP = FELL_THROUGH
 _RANK = {Priority.EMERGENCY: 0, Priority.PRIORITY: 1, Priority.NORMAL: 2}
 
 

@@ -21,7 +21,7 @@ from radiocast.config.alerts import AlertChannel
 from radiocast.config.settings import Settings
 from radiocast.core.humane import age, month_label, when
 from radiocast.core.i18n import t, word
-from radiocast.core.models import AiringState, Priority
+from radiocast.core.models import FELL_THROUGH_VALUES, AiringState, Priority
 from radiocast.core.months import local_month
 from radiocast.db import ops_alerts, views
 from radiocast.db.engine import Database
@@ -187,7 +187,7 @@ def digest(s: Session, settings: Settings, now: datetime, lang: str,
     start = datetime.combine(local.date() - timedelta(days=1), datetime.min.time(), tz)
     yesterday = [state for (state,) in s.execute(select(Airing.state).where(
         Airing.planned_at >= start, Airing.planned_at < start + timedelta(days=1)))]
-    missed = {AiringState.MISSED.value, AiringState.FAILED.value, AiringState.INTERRUPTED.value}
+    missed = FELL_THROUGH_VALUES
     lines = [t("alert.digest_month", lang, month=month_label(month),
                done=len(stations) - len(short), total=len(stations), need=need),
              t("alert.digest_yesterday", lang, aired=yesterday.count(AiringState.AIRED.value),

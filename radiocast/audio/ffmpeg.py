@@ -1,5 +1,6 @@
 """The ffmpeg adapter: finding the binary, probing containers, decoding to float PCM, and
-measuring a whole file with the meter. The only module that starts ffmpeg to read audio."""
+measuring a whole file with the meter. The only module that starts ffmpeg to read audio files
+(`capture` reads a live source)."""
 
 from __future__ import annotations
 

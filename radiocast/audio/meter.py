@@ -137,6 +137,16 @@ class LoudnessMeter:
             col = np.ascontiguousarray(ext[:, c])
             self.true_peak = max(self.true_peak, sp, _oversampled_peak(col, threshold))
 
+    def silent_fraction(self, below_lufs: float) -> float:
+        """The share of whole seconds whose loudness (K-weighted, ungated) is below
+        `below_lufs`: 1.0 when not one second was metered."""
+        e = np.asarray(self.sub_energy)
+        n = len(e) // 10
+        if n == 0:
+            return 1.0
+        seconds = e[: n * 10].reshape(n, 10).mean(axis=1)
+        return float(np.mean(_lufs(seconds) < below_lufs))
+
     def result(self) -> Loudness:
         e = np.asarray(self.sub_energy)
         n_blocks = len(e) - 3

@@ -69,14 +69,29 @@ def station_status_cmd(c: Ctx, as_json: bool) -> None:
 @station.command("play-test")
 @pass_ctx
 def station_play_test(c: Ctx) -> None:
-    """Play a short tone through the configured player: is the sound reaching the speakers?"""
+    """Play a short tone through the configured player: is the sound reaching the speakers?
+    With [capture], say what was heard at the output (exit 1 when nothing was)."""
     from radiocast.agent.run import play_test
 
-    code, err = play_test(_station_config(c), lang=c.language)
-    if code != 0:
-        click.echo(t("cli.play_test_failed", c.language, code=code, err=err), err=True)
+    done = play_test(_station_config(c), lang=c.language)
+    if done.code != 0:
+        click.echo(t("cli.play_test_failed", c.language, code=done.code, err=done.err),
+                   err=True)
         sys.exit(ExitCode.PARTIAL)
-    click.echo(t("cli.play_test_done", c.language))
+    h = done.heard
+    if h is None:
+        click.echo(t("cli.play_test_done", c.language))
+    elif h.error:
+        click.echo(t("cli.play_test_no_capture", c.language, source=h.source, err=h.error),
+                   err=True)
+        sys.exit(ExitCode.PARTIAL)
+    elif done.silent:
+        click.echo(t("cli.play_test_silent", c.language, source=h.source,
+                     share=round(100 * (h.silent_fraction or 0.0))), err=True)
+        sys.exit(ExitCode.PARTIAL)
+    else:
+        click.echo(t("cli.play_test_heard", c.language, source=h.source, lufs=h.lufs,
+                     share=round(100 * (h.silent_fraction or 0.0)), seconds=round(h.seconds)))
 
 
 @station.command("keygen")

@@ -73,6 +73,7 @@ class ScheduleSettings:
     misfire_grace_minutes: int = 15
     programme_due_day: int = 5
     versions: str = "share"  # language versions share the month's airings, or "each" its own
+    silent_max: float = 0.5  # an airing whose capture heard this share of silent seconds: silent
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,8 @@ def _schedule(s: Table) -> ScheduleSettings:
         "slots": v.as_slots, "replays_per_month": v.as_int_range(3, 31),
         "min_gap_days": v.as_int_range(0, 10), "lead_minutes": v.as_int_range(0, 1440),
         "misfire_grace_minutes": v.as_int_range(1, 120),
-        "programme_due_day": v.as_int_range(1, 28), "versions": v.as_choice("share", "each")})
+        "programme_due_day": v.as_int_range(1, 28), "versions": v.as_choice("share", "each"),
+        "silent_max": v.as_num_range(0.05, 1.0)})
 
 
 def _delivery(d: Table) -> DeliverySettings:

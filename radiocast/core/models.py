@@ -61,7 +61,14 @@ class AiringState(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     UNCONFIRMED = "unconfirmed"  # the station never said how it went: not counted
+    SILENT = "silent"  # the player ran, but the station's capture heard silence: not counted
     CANCELLED = "cancelled"
+
+
+# airings that did not reach the listeners: each gets a make-up while the month has windows
+FELL_THROUGH = frozenset({AiringState.MISSED, AiringState.FAILED, AiringState.INTERRUPTED,
+                          AiringState.SILENT})
+FELL_THROUGH_VALUES = tuple(sorted(a.value for a in FELL_THROUGH))
 
 
 @dataclass(frozen=True)

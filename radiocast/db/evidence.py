@@ -34,6 +34,30 @@ OPEN = {AiringState.PLANNED.value, AiringState.AIRING.value, AiringState.UNCONFI
 
 
 @dataclass(frozen=True)
+class Heard:
+    """What a station's capture heard while the airing played, as checked at the hub; `error`
+    says why there is no level (the device failed, or the figures were unreadable)."""
+
+    source: str
+    lufs: float | None
+    silent_fraction: float | None
+    seconds: float
+    error: str = ""
+
+    def silent(self, silent_max: float) -> bool:
+        return not self.error and self.silent_fraction is not None and \
+            self.silent_fraction >= silent_max
+
+    def words(self) -> str:
+        """For the airing's detail (English, like the station's own)."""
+        if self.error:
+            return f"no level from {self.source}: {self.error}"
+        level = "silence" if self.lufs is None else f"{self.lufs:.1f} LUFS"
+        return (f"heard {level} at {self.source}, {100 * (self.silent_fraction or 0):.0f}% of "
+                f"{self.seconds:.0f} s silent")
+
+
+@dataclass(frozen=True)
 class AgentEvent:
     event_id: str
     seq: int
@@ -43,13 +67,16 @@ class AgentEvent:
     finished_at: datetime | None
     detail: str
     raw: dict[str, Any]
+    heard: Heard | None = None
 
 
-def store_event(s: Session, station_id: str, ev: AgentEvent, now: datetime) -> str:
+def store_event(s: Session, station_id: str, ev: AgentEvent, now: datetime,
+                silent_max: float = 0.5) -> str:
     """Store one event of `station_id` and apply it to its airing: "stored". "duplicate" when
     this station's event is already stored (an event counts once however often it is read, also
     when written again under a new seq); "refused" when its airing is not this station's (a
-    station never speaks for another), recorded and never stored."""
+    station never speaks for another), recorded and never stored. An airing the station says
+    aired but its capture heard silent (`silent_max` of the seconds) is `silent`."""
     if s.get(AsRunSkip, (station_id, ev.seq)) is not None:
         return "duplicate"  # this very line was handled at an earlier contact
     seq = s.scalar(select(AsRunEvent.seq).where(AsRunEvent.station_id == station_id,
@@ -75,6 +102,9 @@ def store_event(s: Session, station_id: str, ev: AgentEvent, now: datetime) -> s
     if a.state in OPEN:
         to = OUTCOME[ev.status]
         detail = f"station: {ev.detail}"
+        if ev.heard is not None:
+            to = _heard(s, a, ev.heard, to, silent_max, now)
+            detail = f"{detail}; {ev.heard.words()}"
         if ev.started_at is not None and ev.finished_at is not None:
             ops.confirm_airing(s, a, to, ev.started_at, ev.finished_at, now, detail)
         else:
@@ -83,6 +113,22 @@ def store_event(s: Session, station_id: str, ev: AgentEvent, now: datetime) -> s
         ops.record_event(s, now, "airing", a.id, "asrun_late", a.state, a.state,
                          f"station said {ev.status} after the airing was {a.state}")
     return "stored"
+
+
+def _heard(s: Session, a: Airing, heard: Heard, to: AiringState, silent_max: float,
+           now: datetime) -> AiringState:
+    """Keep what the capture heard on the airing; an aired one heard silent is `silent`
+    (not counted, made up), a capture without a level is noted against the station."""
+    a.heard_lufs, a.heard_silent = heard.lufs, heard.silent_fraction
+    a.heard_note = f"{heard.source}: {heard.error}"[:300] if heard.error else None
+    if heard.error:
+        ops.record_event(s, now, "station", a.station_id, "capture_failed",
+                         detail=f"airing #{a.id}: {heard.words()}"[:1000])
+    if to == AiringState.AIRED and heard.silent(silent_max):
+        ops.record_event(s, now, "station", a.station_id, "played_silent",
+                         detail=f"airing #{a.id}: {heard.words()}"[:1000])
+        return AiringState.SILENT
+    return to
 
 
 def _not_its(s: Session, station_id: str, a: Airing | None, ev: AgentEvent) -> str:

@@ -158,6 +158,10 @@ class Airing(Base):
     replaces_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("airing.id"),
                                                     nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # what the station's capture heard at its output (None: no capture, or not yet)
+    heard_lufs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    heard_silent: Mapped[float | None] = mapped_column(Float, nullable=True)  # share of seconds
+    heard_note: Mapped[str | None] = mapped_column(String(300), nullable=True)  # no level: why
 
 
 class Shortfall(Base):

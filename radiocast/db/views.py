@@ -105,13 +105,18 @@ def list_deliveries(s: Session, tz: ZoneInfo, station: str | None = None,
 
 
 def evidence_of(a: Airing) -> str:
-    """What an airing's outcome rests on: the station agent's own event, the player's exit
-    status read back from the station, the station's as-run file — or nothing yet."""
+    """What an airing's outcome rests on: the sound the station's capture heard at its output,
+    the station agent's own event, the player's exit status read back from the station, the
+    station's as-run file — or nothing yet."""
     detail = a.detail or ""
     if a.state in (AiringState.PLANNED.value, AiringState.CANCELLED.value):
         return "none"
     if a.state == AiringState.UNCONFIRMED.value:
         return "unconfirmed"
+    if a.state == AiringState.SILENT.value:
+        return "output silent"  # the station's capture heard silence while it played
+    if a.state == AiringState.AIRED.value and a.heard_silent is not None and not a.heard_note:
+        return "heard"  # the station's capture heard it at the output
     if detail.startswith("station: "):
         return "station-confirmed"
     if detail.startswith("as-run: "):
@@ -128,6 +133,8 @@ def airing_dict(a: Airing, tz: ZoneInfo) -> dict[str, Any]:
         "state": a.state, "started_at": iso(a.started_at, tz),
         "finished_at": iso(a.finished_at, tz), "detail": a.detail,
         "replaces_id": a.replaces_id,
+        "heard": None if a.heard_silent is None and a.heard_note is None else {
+            "lufs": a.heard_lufs, "silent_fraction": a.heard_silent, "note": a.heard_note},
     }
 
 

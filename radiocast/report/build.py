@@ -19,7 +19,7 @@ from sqlalchemy import select
 from radiocast.app import App
 from radiocast.core.errors import NoDataError, UsageError
 from radiocast.core.i18n import t
-from radiocast.core.models import AiringKind, AiringState, DeliveryState
+from radiocast.core.models import FELL_THROUGH_VALUES, AiringKind, AiringState, DeliveryState
 from radiocast.core.months import local_month, month_span, period_months, range_months, valid_in
 from radiocast.db import chain
 from radiocast.db.schema import Airing, ApprovalDecision, Delivery, Event, Programme, Station
@@ -279,8 +279,7 @@ def _totals(stations: list[dict[str, Any]], airings: list[Airing]) -> dict[str, 
            for key in ("not_met", "in_progress", "at_risk")},
         "compliance_rate": round(compliant / len(cells), 4) if cells else 0.0,
         "airings_aired": sum(1 for a in airings if a.state == AiringState.AIRED.value),
-        "airings_missed": sum(1 for a in airings if a.state in (
-            AiringState.MISSED.value, AiringState.FAILED.value, AiringState.INTERRUPTED.value)),
+        "airings_missed": sum(1 for a in airings if a.state in FELL_THROUGH_VALUES),
         "airings_unconfirmed": sum(1 for a in airings
                                    if a.state == AiringState.UNCONFIRMED.value),
         "airings_planned": len(airings),
@@ -305,8 +304,7 @@ def _count(cell: _Cell, a: Airing, by_id: dict[int, Airing]) -> None:
             cell.replays_aired += 1
     elif a.state == AiringState.UNCONFIRMED.value:
         cell.unconfirmed += 1
-    elif a.state in (AiringState.MISSED.value, AiringState.FAILED.value,
-                     AiringState.INTERRUPTED.value):
+    elif a.state in FELL_THROUGH_VALUES:
         cell.missed += 1
         assert cell.reasons is not None
         cell.reasons.append(f"#{a.id} {a.state}: {a.detail or ''}".strip())

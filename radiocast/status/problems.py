@@ -21,11 +21,12 @@ from radiocast.app import App
 from radiocast.core.fsutil import walk_files
 from radiocast.core.humane import month_label, size
 from radiocast.core.i18n import t, word
-from radiocast.core.models import AiringState, DeliveryState, ProgrammeState
+from radiocast.core.models import FELL_THROUGH_VALUES, AiringState, DeliveryState, ProgrammeState
 from radiocast.core.months import local_month, previous_month
 from radiocast.db import lease, views
 from radiocast.db.schema import Airing, Delivery, Event, Programme, Station
 from radiocast.status.look import Look, Problem
+from radiocast.status.sound import latest_heard
 
 log = logging.getLogger(__name__)
 DELIVERY_FAILING_AFTER = timedelta(hours=1)
@@ -127,8 +128,7 @@ def _file_not_at_station(look: Look) -> Iterator[Problem]:
 def _airing_missed(look: Look) -> Iterator[Problem]:
     missed = list(look.s.scalars(select(Airing).where(
         Airing.month == look.month,
-        Airing.state.in_([AiringState.MISSED.value, AiringState.FAILED.value,
-                          AiringState.INTERRUPTED.value]))))
+        Airing.state.in_(FELL_THROUGH_VALUES))))
     makeups = dict(look.s.execute(select(Airing.replaces_id, Airing.state).where(  # one query
         Airing.replaces_id.in_([a.id for a in missed]),
         Airing.state != AiringState.CANCELLED.value).order_by(Airing.id.desc())).all())
@@ -257,6 +257,19 @@ def _airing_unconfirmed(look: Look) -> Iterator[Problem]:
                            detail=a.detail or "", programme=a.programme_id)
 
 
+def _output_heard(look: Look) -> Iterator[Problem]:
+    """A station whose latest airing its capture heard silent, or could not measure."""
+    for a, silent in latest_heard(look.s, look.now):
+        at = look.at(a.finished_at or a.planned_at)
+        if a.state == AiringState.SILENT.value:
+            yield look.problem("error", "played_silent", a.finished_at, a.station_id,
+                               station=a.station_id, id=a.id, n=max(silent, 1), at=at,
+                               share=round(100 * (a.heard_silent or 0.0)))
+        elif a.heard_note:
+            yield look.problem("warning", "capture_failing", a.finished_at, a.station_id,
+                               station=a.station_id, id=a.id, note=a.heard_note, at=at)
+
+
 def _version_missing(look: Look) -> Iterator[Problem]:
     """A programme of this month without a version in a language some of its stations air:
     one problem per programme and language, naming the stations (they air another version
@@ -316,7 +329,7 @@ def _publish_failing(look: Look) -> Iterator[Problem]:
 FINDERS: tuple[Callable[[Look], Iterator[Problem]], ...] = (
     _programme_late, _delivery_failing, _station_health, _file_not_at_station, _airing_missed,
     _quota_at_risk, _file_waiting, _normalize_retrying, _original_stuck, _asrun_rejected,
-    _inbox_swept, _hub_disk_low, _clock_skew, _airing_unconfirmed, _version_missing,
+    _inbox_swept, _hub_disk_low, _clock_skew, _airing_unconfirmed, _version_missing, _output_heard,
     _awaiting_approval, _publish_failing)
 
 

@@ -394,3 +394,54 @@ def test_a_hub_at_rest_with_100_pull_stations_collects_nothing(
     assert reread == set()
     assert at_rest == {"xa-007"}  # the folder it made (removed at its next contact)
     assert wrote == {"xa-042"}
+
+
+HEARD_BAD: list[object] = [
+    "loud",  # not an object
+    {"source": "pulse:x", "lufs": "-20", "silent_fraction": 0.0, "seconds": 5},
+    {"source": "pulse:x", "lufs": -20.0, "silent_fraction": 7, "seconds": 5},
+    {"source": "pulse:x", "lufs": 1e308, "silent_fraction": 0.0, "seconds": 5},
+    {"source": "pulse:x", "lufs": -20.0, "silent_fraction": True, "seconds": 5},
+    {"source": "", "lufs": -20.0, "silent_fraction": 0.0, "seconds": 5},
+    {"source": "p" * 10_000, "lufs": -20.0, "silent_fraction": 0.0, "seconds": 5},
+    {"source": "pulse:x", "lufs": None},  # no figures and no reason
+    {"source": "pulse:x", "lufs": None, "silent_fraction": 1.0, "seconds": 5, "error": 3},
+]
+
+
+def test_capture_figures_that_make_no_sense_keep_the_airing_and_say_there_is_no_level(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    """`heard` is the station's word like the rest of its event: checked value by value. Bad
+    figures never silence an airing (nor lose its proof of play): it counts on the player's
+    word, with a note; only well-formed figures at or over silent_max make it `silent`."""
+    s = site(1, station_extra='playout = "agent"')
+    pid = ready_programme(s.app, payload(tmp_path / "p.mp3", 5000))
+    bad = [add_airing(s, pid, "st0") for _ in HEARD_BAD]
+    quiet, loud, edge = (add_airing(s, pid, "st0") for _ in range(3))
+    good = {"source": "alsa:hw:1,0", "lufs": None, "seconds": 1800.0}
+    end = s.app.clock()
+    times = {"started_at": (end - timedelta(minutes=30)).isoformat(),
+             "finished_at": end.isoformat()}
+    lines = [event("st0", aid, n + 1, heard=h, **times)
+             for n, (aid, h) in enumerate(zip(bad, HEARD_BAD, strict=True))]
+    lines += [event("st0", quiet, 90, heard={**good, "silent_fraction": 0.97}, **times),
+              event("st0", loud, 91, heard={**good, "lufs": -16.2, "silent_fraction": 0.02},
+                    **times),
+              event("st0", edge, 92, heard={**good, "lufs": -40.0, "silent_fraction": 0.5},
+                    **times)]
+    r0 = inbox(tmp_path, "st0")
+    write(r0, "".join(lines))
+    got = agents.collect_on(s.app, link(s.app, r0, "st0"))
+    assert (got.stored, got.bad, got.refused) == (len(lines), 0, 0)
+    for aid in bad:
+        a = airing(s, aid)
+        assert a.state == AiringState.AIRED.value, aid
+        assert (a.heard_note or "").startswith("?: the station's capture figures are unreadable")
+        assert a.heard_lufs is None and a.heard_silent is None
+    assert [airing(s, x).state for x in (quiet, loud, edge)] == [
+        AiringState.SILENT.value, AiringState.AIRED.value, AiringState.SILENT.value]
+    assert airing(s, loud).heard_lufs == -16.2
+    # the station's latest airing the capture spoke of (all ended together: the last) was silent
+    [p] = [p for p in find_problems(s.app, "en") if p.code in ("played_silent",
+                                                                "capture_failing")]
+    assert p.code == "played_silent" and p.params["n"] == 2 and p.params["id"] == edge
