@@ -23,9 +23,11 @@ class App:
 
 
 def open_app(config: str | Path | None, lang: str | None = None, clock: Clock = utc_now,
-             migrate: bool = True, readonly: bool = False) -> App:
-    """`readonly` for commands that only look: no migration, no write, no file created."""
-    settings = load_settings(find_config(config))
+             migrate: bool = True, readonly: bool = False,
+             settings: Settings | None = None) -> App:
+    """`readonly` for commands that only look: no migration, no write, no file created.
+    `settings`: already read from `config` (a file is parsed once per command)."""
+    settings = settings or load_settings(find_config(config))
     if readonly and nothing_recorded(settings.database_url):
         # nothing recorded yet: look at an empty state (in memory, nothing written to disk)
         readonly, migrate = False, True

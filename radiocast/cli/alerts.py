@@ -6,7 +6,6 @@ import sys
 
 import click
 
-from radiocast.alerting.send import apprise_notify, scheme
 from radiocast.cli.kit import Ctx, pass_ctx
 from radiocast.core.errors import ExitCode, UsageError
 from radiocast.core.i18n import t
@@ -21,6 +20,8 @@ def alerts() -> None:
 @pass_ctx
 def alerts_test(c: Ctx) -> None:
     """Send a test message to each channel and say how each went (exit 1 if one failed)."""
+    from radiocast.alerting.send import apprise_notify, scheme
+
     app = c.app(readonly=True)
     channels = app.settings.alerts
     if not channels:

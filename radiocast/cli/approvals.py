@@ -14,9 +14,6 @@ from radiocast.cli.kit import Ctx, emit_json, json_option, pass_ctx, render_tabl
 from radiocast.core.errors import ExitCode, UsageError
 from radiocast.core.humane import age
 from radiocast.core.i18n import t
-from radiocast.db import approvals as decisions
-from radiocast.db import chain
-from radiocast.intake import approval
 
 PLAYERS = ("mpg123 -q {file}", "ffplay -nodisp -autoexit -loglevel error {file}")
 
@@ -30,6 +27,8 @@ PLAYERS = ("mpg123 -q {file}", "ffplay -nodisp -autoexit -loglevel error {file}"
 @pass_ctx
 def approvals(c: Ctx, play: int | None, player: str | None, as_json: bool) -> None:
     """What waits for approval: listen, then approve or decline."""
+    from radiocast.intake import approval
+
     app = c.app(readonly=True)
     items = approval.waiting(app)
     if play is not None:
@@ -72,6 +71,9 @@ def _play(path: str, player: str | None, lang: str) -> None:
 @pass_ctx
 def approve(c: Ctx, programme_id: int, approver: str, comment: str) -> None:
     """Approve a waiting programme: it goes into the stations' schedules."""
+    from radiocast.db import approvals as decisions
+    from radiocast.intake import approval
+
     app = c.app()
     done = approval.decide(app, programme_id, approver, decisions.APPROVED, comment)
     click.echo(t("approval.approved" if done else "approval.again", app.lang, id=programme_id))
@@ -87,6 +89,9 @@ def approve(c: Ctx, programme_id: int, approver: str, comment: str) -> None:
 @pass_ctx
 def decline(c: Ctx, programme_id: int, approver: str, reason: str, station: str | None) -> None:
     """Decline a waiting programme (nothing of it airs), or refuse it for one station."""
+    from radiocast.db import approvals as decisions
+    from radiocast.intake import approval
+
     app = c.app()
     if not reason.strip():
         raise UsageError(t("approval.reason_needed", app.lang))
@@ -102,6 +107,8 @@ def decline(c: Ctx, programme_id: int, approver: str, reason: str, station: str 
 def verify(c: Ctx, as_json: bool) -> None:
     """Check the approval and proof-of-play record is whole (exit 0), or name the first
     entry changed, inserted or removed (exit 1)."""
+    from radiocast.db import chain
+
     app = c.app(readonly=True)
     with app.db.read() as s:
         v = chain.verify(s)

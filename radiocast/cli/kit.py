@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import click
 
-from radiocast.app import App, open_app
 from radiocast.core.errors import ExitCode, UsageError
 from radiocast.core.humane import month_label, num, size, when
 from radiocast.core.i18n import t, word
 
-if TYPE_CHECKING:  # paramiko is imported only by the commands that talk SSH
+if TYPE_CHECKING:  # paramiko is imported only by the commands that talk SSH; SQLAlchemy
+    # (with the app) only by those that open the database
+    from radiocast.app import App
+    from radiocast.config.settings import Settings
     from radiocast.stations.ssh import Target
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,18 +34,39 @@ class Ctx:
         self.verbose = verbose
         self.station_config: str | None = None
         self._app: App | None = None
+        self._settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        """The configuration, read once (the app, when opened, takes it from here)."""
+        if self._settings is None:
+            from radiocast.config.settings import find_config, load_settings
+
+            self._settings = load_settings(find_config(self.config))
+        return self._settings
 
     def app(self, readonly: bool = False) -> App:
         """The app; `readonly` for commands that only look (no migration, no write)."""
         if self._app is None:
-            self._app = open_app(self.config, self.lang, readonly=readonly)
+            from radiocast.app import open_app  # a command that needs no database never pays
+
+            self._app = open_app(self.config, self.lang, readonly=readonly,
+                                 settings=self.settings())
         return self._app
+
+    def from_hub(self, view: str, **args: str | None) -> Any | None:
+        """The running hub's document for a listing (`radiocast.cli.ask`), or None."""
+        from radiocast.cli.ask import from_hub
+
+        return from_hub(self.settings().general.data_dir,
+                        {"view": view, "lang": self.language, **args})
 
     @property
     def language(self) -> str:
         if self.lang:
             return self.lang
-        return self._app.lang if self._app else "vi"
+        if self._app:
+            return self._app.lang
+        return self._settings.general.language if self._settings else "vi"
 
 
 pass_ctx = click.make_pass_decorator(Ctx)

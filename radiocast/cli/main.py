@@ -35,8 +35,6 @@ from radiocast.config.settings import find_config
 from radiocast.core.errors import ExitCode, NoDataError, RadiocastError, UsageError
 from radiocast.core.i18n import t
 from radiocast.core.sysd import JournalFormatter, under_systemd
-from radiocast.db import views
-from radiocast.db.ops import retry_failed
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,17 +97,19 @@ def run(c: Ctx, once: bool) -> None:
     """Run the daemon (ingest, normalize, deliver, plan, air). On PostgreSQL the hub leads
     only while it holds the lease, and stands by while another hub does."""
     from radiocast.daemon import Daemon
+    from radiocast.status.answer import Answerer
 
     app = c.app()
-    if app.db.is_sqlite:
-        sys.exit(Daemon(app).run(once=once))
-    from radiocast.hub import Hub
+    with Answerer(app).serving(not once):  # `status`, `programmes`, `schedule` ask it
+        if app.db.is_sqlite:
+            sys.exit(Daemon(app).run(once=once))
+        from radiocast.hub import Hub
 
-    def lead(_fence: object, stop: threading.Event) -> tuple[int, bool]:
-        daemon = Daemon(app, stop=stop)
-        return daemon.run(once=once), daemon.signals > 0
+        def lead(_fence: object, stop: threading.Event) -> tuple[int, bool]:
+            daemon = Daemon(app, stop=stop)
+            return daemon.run(once=once), daemon.signals > 0
 
-    sys.exit(Hub(app, lead).run(once=once))
+        sys.exit(Hub(app, lead).run(once=once))
 
 
 @cli.command()
@@ -125,15 +125,14 @@ def migrate(c: Ctx) -> None:
 @pass_ctx
 def status(c: Ctx, as_json: bool) -> None:
     """One screen: programmes, delivery matrix, next airings, problems."""
-    app = c.app(readonly=True)
-    from radiocast.status.problems import build_status
     from radiocast.status.screen import render_status
 
-    doc = build_status(app)
-    if as_json:
-        emit_json(doc)
-    else:
-        click.echo(render_status(doc, app.lang))
+    doc = c.from_hub("status")  # the running hub answers at once; else read the database
+    if doc is None:
+        from radiocast.status.problems import build_status
+
+        doc = build_status(c.app(readonly=True))
+    emit_json(doc) if as_json else click.echo(render_status(doc, c.language))
 
 
 @cli.command()
@@ -142,18 +141,22 @@ def status(c: Ctx, as_json: bool) -> None:
 @pass_ctx
 def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
     """List programmes with state, reason and loudness."""
-    app = c.app(readonly=True)
-    with app.db.read() as s:
-        rows = views.list_programmes(s, app.settings.general.tz, month, app.lang,
-                                     app.settings.languages)
+    rows = c.from_hub("programmes", month=month)
+    if rows is None:
+        from radiocast.db import views
+
+        app = c.app(readonly=True)
+        with app.db.read() as s:
+            rows = views.list_programmes(s, app.settings.general.tz, month, app.lang,
+                                         app.settings.languages)
     if as_json:
         emit_json(rows)
     elif not rows:
-        click.echo(t("cli.no_programmes", app.lang))
+        click.echo(t("cli.no_programmes", c.language))
     else:
         shown = [{**r, "language": r["language_name"]} for r in rows]  # the name staff use
         render_table(shown, ["id", "month", "language", "state", "title", "duration_s",
-                            "output_lufs", "slug", "reason"], app.lang, "programme")
+                            "output_lufs", "slug", "reason"], c.language, "programme")
 
 
 @cli.command()
@@ -162,6 +165,8 @@ def programmes(c: Ctx, month: str | None, as_json: bool) -> None:
 @pass_ctx
 def deliveries(c: Ctx, station: str | None, as_json: bool) -> None:
     """Show what has reached each station."""
+    from radiocast.db import views
+
     app = c.app(readonly=True)
     if station:
         known_station(app, station, history=True)
@@ -183,18 +188,23 @@ def deliveries(c: Ctx, station: str | None, as_json: bool) -> None:
 @pass_ctx
 def schedule(c: Ctx, station: str | None, month: str | None, as_json: bool) -> None:
     """Show planned and past airings."""
-    app = c.app(readonly=True)
-    if station:
-        known_station(app, station, history=True)
-    with app.db.read() as s:
-        rows = views.list_airings(s, app.settings.general.tz, station, month)
+    configured = station is None or any(st.id == station for st in c.settings().stations)
+    rows = c.from_hub("schedule", station=station, month=month) if configured else None
+    if rows is None:  # (a station no longer configured is looked for in the database)
+        from radiocast.db import views
+
+        app = c.app(readonly=True)
+        if station:
+            known_station(app, station, history=True)
+        with app.db.read() as s:
+            rows = views.list_airings(s, app.settings.general.tz, station, month)
     if as_json:
         emit_json(rows)
     elif not rows:
-        click.echo(t("cli.no_airings", app.lang))
+        click.echo(t("cli.no_airings", c.language))
     else:
         render_table(rows, ["id", "planned_at", "station_id", "programme_id", "kind", "state",
-                            "detail"], app.lang, "airing")
+                            "detail"], c.language, "airing")
 
 
 @cli.group(invoke_without_command=True)
@@ -206,6 +216,8 @@ def stations(ctx: click.Context, as_json: bool) -> None:
         return
 
     c: Ctx = ctx.obj
+    from radiocast.db import views
+
     app = c.app(readonly=True)
     with app.db.read() as s:
         rows = views.list_stations(s, app.settings.general.tz)
@@ -284,6 +296,8 @@ def retry(c: Ctx, station: str | None, all_failed: bool) -> None:
     """Put failed deliveries back in the queue."""
     if bool(station) == all_failed:
         raise click.UsageError(t("cli.retry_which", c.language))
+    from radiocast.db.ops import retry_failed
+
     app = c.app()
     if station:
         known_station(app, station)
