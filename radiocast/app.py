@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from radiocast.config.settings import Settings, find_config, load_settings
+from radiocast.config.peek import find_config
+from radiocast.config.settings import Settings, load_settings
 from radiocast.core.models import Clock, StationRecord, utc_now
 from radiocast.db import ops
 from radiocast.db.engine import EMPTY_DATABASE, Database, nothing_recorded, open_database

@@ -18,6 +18,7 @@ from radiocast.core.i18n import t, word
 if TYPE_CHECKING:  # paramiko is imported only by the commands that talk SSH; SQLAlchemy
     # (with the app) only by those that open the database
     from radiocast.app import App
+    from radiocast.config.peek import Glance
     from radiocast.config.settings import Settings
     from radiocast.stations.ssh import Target
 
@@ -35,11 +36,13 @@ class Ctx:
         self.station_config: str | None = None
         self._app: App | None = None
         self._settings: Settings | None = None
+        self._glance: Glance | None = None
 
     def settings(self) -> Settings:
         """The configuration, read once (the app, when opened, takes it from here)."""
         if self._settings is None:
-            from radiocast.config.settings import find_config, load_settings
+            from radiocast.config.peek import find_config
+            from radiocast.config.settings import load_settings
 
             self._settings = load_settings(find_config(self.config))
         return self._settings
@@ -53,12 +56,22 @@ class Ctx:
                                  settings=self.settings())
         return self._app
 
+    def glance(self) -> Glance | None:
+        """The data folder, language and station ids, without reading the whole file."""
+        if self._glance is None:
+            from radiocast.config.peek import find_config, glance
+
+            self._glance = glance(find_config(self.config))
+        return self._glance
+
     def from_hub(self, view: str, **args: str | None) -> Any | None:
-        """The running hub's document for a listing (`radiocast.cli.ask`), or None."""
+        """The running hub's document for a listing (`radiocast.cli.ask`), or None. The
+        configuration is only glanced at: the hub has read it whole."""
         from radiocast.cli.ask import from_hub
 
-        return from_hub(self.settings().general.data_dir,
-                        {"view": view, "lang": self.language, **args})
+        seen = self.glance()
+        return None if seen is None else from_hub(
+            seen.data_dir, {"view": view, "lang": self.language, **args})
 
     @property
     def language(self) -> str:
@@ -66,7 +79,9 @@ class Ctx:
             return self.lang
         if self._app:
             return self._app.lang
-        return self._settings.general.language if self._settings else "vi"
+        if self._settings:
+            return self._settings.general.language
+        return self._glance.language if self._glance else "vi"
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -83,9 +98,26 @@ def emit_json(doc: Any) -> None:
 SIZE_COLUMNS = frozenset({"bytes_sent", "free_bytes", "size"})
 
 
-def _cell(column: str, value: Any, lang: str, states: str) -> str:
-    """One value as people read it: local times without seconds, sizes in MB, states and
-    kinds in words, yes/no in the language. (`--json` prints the raw values.)"""
+def _formats(lang: str, states: str) -> dict[str, Callable[[Any], str]]:
+    """How each kind of column is shown: local times without seconds, sizes in MB, states and
+    kinds in words (each word looked up once per table), yes/no in the language."""
+    words: dict[tuple[str, Any], str] = {}
+
+    def named(group: str) -> Callable[[Any], str]:
+        def show(v: Any) -> str:
+            if (group, v) not in words:
+                words[(group, v)] = word(group, v, lang)
+            return words[(group, v)]
+        return show
+
+    return {"state": named(states), "kind": named("kind"), "month": month_label,
+            "programme_id": lambda v: f"#{v}",
+            "duration_s": lambda v: f"{int(v) // 60}:{int(v) % 60:02d}",
+            "output_lufs": lambda v: num(v, lang)}
+
+
+def _cell(column: str, value: Any, lang: str, formats: dict[str, Callable[[Any], str]]) -> str:
+    """One value as people read it. (`--json` prints the raw values.)"""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -95,25 +127,21 @@ def _cell(column: str, value: Any, lang: str, states: str) -> str:
         return when(value, year=True)
     if column in SIZE_COLUMNS:
         return size(int(value), lang)
-    formats: dict[str, Callable[[Any], str]] = {
-        "state": lambda v: word(states, v, lang), "kind": lambda v: word("kind", v, lang),
-        "month": month_label, "programme_id": lambda v: f"#{v}",
-        "duration_s": lambda v: f"{int(v) // 60}:{int(v) % 60:02d}",
-        "output_lufs": lambda v: num(v, lang)}
     return formats.get(column, str)(value)
 
 
 def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], lang: str,
                  states: str = "") -> None:
     """Rows as aligned columns with headers in `lang`; `states` names the words for the
-    "state" column (programme, delivery or airing)."""
+    "state" column (programme, delivery or airing). Printed in one write."""
     if not rows:
         return
     head = [t(f"col.{c}", lang) for c in columns]
-    cells = [[_cell(c, r.get(c), lang, states) for c in columns] for r in rows]
+    formats = _formats(lang, states)
+    cells = [[_cell(c, r.get(c), lang, formats) for c in columns] for r in rows]
     widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(head)]
-    for line in [head, *cells]:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+    click.echo("\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True))
+                         .rstrip() for line in [head, *cells]))
 
 
 def pin_host_key(target: Target, timeout: float, lang: str, yes: bool, name: str,

@@ -31,7 +31,7 @@ from radiocast.cli.kit import (
 from radiocast.cli.publish import publish
 from radiocast.cli.station import station
 from radiocast.cli.web import users
-from radiocast.config.settings import find_config
+from radiocast.config.peek import find_config
 from radiocast.core.errors import ExitCode, NoDataError, RadiocastError, UsageError
 from radiocast.core.i18n import t
 from radiocast.core.sysd import JournalFormatter, under_systemd
@@ -188,7 +188,8 @@ def deliveries(c: Ctx, station: str | None, as_json: bool) -> None:
 @pass_ctx
 def schedule(c: Ctx, station: str | None, month: str | None, as_json: bool) -> None:
     """Show planned and past airings."""
-    configured = station is None or any(st.id == station for st in c.settings().stations)
+    seen = c.glance()
+    configured = station is None or (seen is not None and station in seen.stations)
     rows = c.from_hub("schedule", station=station, month=month) if configured else None
     if rows is None:  # (a station no longer configured is looked for in the database)
         from radiocast.db import views

@@ -16,6 +16,7 @@ from radiocast.config import validate as v
 from radiocast.config.alerts import AlertChannel, WatchSettings
 from radiocast.config.approval import ApprovalSettings, parse_approval
 from radiocast.config.hub import HubSettings, PullSettings, WebSettings
+from radiocast.config.peek import DATA_DIR, LANGUAGE, find_config
 from radiocast.config.publish import PublishTarget, parse_publish
 from radiocast.config.report import ReportSettings
 from radiocast.config.validate import Table
@@ -27,15 +28,14 @@ from radiocast.core.months import valid_in
 S = TypeVar("S")
 Conv = Callable[[str, Any], Any]
 __all__ = ["Settings", "Slot", "StationSettings", "find_config", "load_settings"]
-SYSTEM_CONFIG = Path("/etc/radiocast/radiocast.toml")
 
 
 @dataclass(frozen=True)
 class GeneralSettings:
     timezone: str = "Asia/Ho_Chi_Minh"
-    language: str = "vi"
+    language: str = LANGUAGE
     sender: str = "Trung tâm Văn hóa, Thông tin, Thể thao và Du lịch huyện Quan Sơn"
-    data_dir: Path = Path("/var/lib/radiocast")
+    data_dir: Path = DATA_DIR
     database_url: str = ""
 
     @property
@@ -180,16 +180,6 @@ class Settings:
 
 
 # ---------------------------------------------------------------- locating the file
-
-
-def find_config(explicit: str | os.PathLike[str] | None) -> Path:
-    """--config, else $RADIOCAST_CONFIG, else ./config/radiocast.toml, else /etc."""
-    if explicit:
-        return Path(explicit)
-    if env := os.environ.get("RADIOCAST_CONFIG"):
-        return Path(env)
-    local = Path("config/radiocast.toml")
-    return local if local.exists() else SYSTEM_CONFIG
 
 
 def load_settings(path: Path) -> Settings:
