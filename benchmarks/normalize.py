@@ -9,6 +9,9 @@ Builds stereo 44.1 kHz MP3 test programmes of each length in two kinds:
 then runs, side by side on the same file:
   bare      ffmpeg -i in -ac 1 -ar 44100 -b:a 64k out.mp3
   loudnorm  ffmpeg -i in -af loudnorm=I=-16:TP=-1.5 -ac 1 -ar 44100 -b:a 64k out.mp3
+  2-pass    ffmpeg's documented two-pass loudnorm: a measuring pass (print_format=json, to
+            null), then the encode with the measured values (linear where it can): the
+            baseline #35 sets radiocast against (goal: radiocast ≤ 1.3× it)
   radiocast radiocast.audio.normalize (measure + encode + verify), timed in-process, as the
             daemon runs it; rc+start is the same run timed from a fresh interpreter
 Peak RSS is per process tree: the largest of the Python process and each ffmpeg child
@@ -77,13 +80,32 @@ def measure(cmd: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
+def two_pass(ff: str, src: Path, out: Path) -> tuple[float, float]:
+    """ffmpeg's two-pass loudnorm: measure, then normalize with the measured values."""
+    import json
+
+    t = time.perf_counter()
+    first = subprocess.run([ff, "-hide_banner", "-nostats", "-i", str(src), "-af",
+                            "loudnorm=I=-16:TP=-1.5:print_format=json", "-f", "null", "-"],
+                           capture_output=True, text=True, check=True).stderr
+    m = json.loads(first[first.rindex("{"):first.rindex("}") + 1])
+    wall1 = time.perf_counter() - t
+    filt = (f"loudnorm=I=-16:TP=-1.5:measured_I={m['input_i']}:measured_TP={m['input_tp']}"
+            f":measured_LRA={m['input_lra']}:measured_thresh={m['input_thresh']}"
+            f":offset={m['target_offset']}:linear=true")
+    w2, r2 = measure([ff, "-v", "error", "-y", "-i", str(src), "-af", filt, "-ac", "1", "-ar",
+                      "44100", "-b:a", "64k", str(out)])
+    return wall1 + w2, r2
+
+
 def run_case(src: Path, tmp: Path, runs: int,
              loudnorm: bool) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
     """Median wall and peak RSS per tool for one programme; and radiocast's own figures."""
     import json
 
     ff = find_ffmpeg()
-    walls: dict[str, list[float]] = {"bare": [], "loudnorm": [], "radiocast": [], "rc+start": []}
+    walls: dict[str, list[float]] = {"bare": [], "loudnorm": [], "2-pass": [], "radiocast": [],
+                                     "rc+start": []}
     rss: dict[str, float] = dict.fromkeys(walls, 0.0)
     doc: dict[str, float] = {}
     for _ in range(runs):
@@ -97,6 +119,9 @@ def run_case(src: Path, tmp: Path, runs: int,
                             str(tmp / "ln.mp3")])
             walls["loudnorm"].append(w)
             rss["loudnorm"] = max(rss["loudnorm"], r)
+            w, r = two_pass(ff, src, tmp / "ln2.mp3")
+            walls["2-pass"].append(w)
+            rss["2-pass"] = max(rss["2-pass"], r)
         t = time.perf_counter()
         out = subprocess.run([sys.executable, "-c", CHILD, str(src), str(tmp / "rc.mp3")],
                              capture_output=True, text=True, check=True).stdout
@@ -130,11 +155,14 @@ def main() -> None:
                 results[label], docs[label] = run_case(src, Path(tmp), args.runs,
                                                        not args.no_loudnorm)
                 src.unlink()
-    print(f"{'programme':<15} {'tool':<10} {'wall s':>8} {'× bare':>7} {'peak RSS MiB':>13}")
+    print(f"{'programme':<15} {'tool':<10} {'wall s':>8} {'× bare':>7} {'× 2-pass':>9} "
+          f"{'peak RSS MiB':>13}")
     for label, row in results.items():
         bare = row["bare"][0]
+        two = row["2-pass"][0] if "2-pass" in row else float("nan")
         for tool, (wall, mib) in row.items():
-            print(f"{label:<15} {tool:<10} {wall:>8.1f} {wall / bare:>7.2f} {mib:>13.0f}")
+            print(f"{label:<15} {tool:<10} {wall:>8.1f} {wall / bare:>7.2f} {wall / two:>9.2f} "
+                  f"{mib:>13.0f}")
     print()
     print(f"{'programme':<15} {'gain dB':>8} {'limited':>8} {'out LUFS':>9} {'py MiB':>7} "
           f"{'ffmpeg MiB':>11}")
