@@ -14,8 +14,8 @@ then runs, side by side on the same file:
             baseline #35 sets radiocast against (goal: radiocast ≤ 1.3× it)
   radiocast radiocast.audio.normalize (measure + encode + verify), timed in-process, as the
             daemon runs it; rc+start is the same run timed from a fresh interpreter
-Peak RSS is per process tree: the largest of the Python process and each ffmpeg child
-(ru_maxrss), summed over processes that run at the same time for radiocast.
+Peak RSS is per process tree: ru_maxrss for a lone ffmpeg; for radiocast, the Python process
+and its ffmpeg children summed, sampled every 20 ms (the most they hold at one time).
 """
 
 from __future__ import annotations
@@ -35,8 +35,34 @@ sys.path.insert(0, str(REPO))
 from radiocast.audio.ffmpeg import find_ffmpeg  # noqa: E402
 
 CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
 from pathlib import Path
+
+def rss(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+def tree():
+    me = os.getpid()
+    kids = []
+    for task in os.listdir(f"/proc/{me}/task"):
+        try:
+            kids += open(f"/proc/{me}/task/{task}/children").read().split()
+        except OSError:
+            pass
+    return rss(me) + sum(rss(k) for k in kids)
+
+peak = [0.0]
+done = threading.Event()
+def sample():
+    while not done.wait(0.02):
+        peak[0] = max(peak[0], tree())
+threading.Thread(target=sample, daemon=True).start()
 from radiocast.audio.normalize import Tags, normalize
 from radiocast.config.settings import AudioSettings
 from radiocast.audio.meter import _signal
@@ -45,10 +71,12 @@ t = time.perf_counter()
 tags = Tags("b", "2026-11", "s", "vi")
 r = normalize(Path(sys.argv[1]), Path(sys.argv[2]), AudioSettings(), tags)
 wall = time.perf_counter() - t
+done.set()
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(json.dumps({"wall": wall, "self_mib": own, "child_mib": kids,
-                  "out_lufs": r.output.integrated_lufs, "gain": r.gain_db,
+print(json.dumps({"wall": wall, "self_mib": own, "child_mib": kids, "tree_mib": peak[0],
+                  "out_lufs": r.output.integrated_lufs, "out_tp": r.output.true_peak_dbtp,
+                  "gain": r.gain_db,
                   "limited": r.limited}))
 """
 
@@ -130,9 +158,9 @@ def run_case(src: Path, tmp: Path, runs: int,
         # the daemon imports once and normalizes in-process: that is `radiocast`;
         # `rc+start` adds a fresh interpreter and imports (~1.5 s, scipy mostly)
         walls["radiocast"].append(doc["wall"])
-        # the Python process + the three ffmpeg processes that run beside it while encoding
-        # (filter, encoder, verifying decoder; shared libraries counted three times)
-        rss["radiocast"] = max(rss["radiocast"], doc["self_mib"] + 3 * doc["child_mib"])
+        # the Python process and its ffmpeg children together, sampled every 20 ms (VmRSS:
+        # shared libraries counted once per process)
+        rss["radiocast"] = max(rss["radiocast"], doc["tree_mib"])
         rss["rc+start"] = rss["radiocast"]
     return {k: (statistics.median(v), rss[k]) for k, v in walls.items() if v}, doc
 
@@ -149,6 +177,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in args.minutes:
             for kind in args.kinds:
+                src = Path(tmp) / f"in-{minutes}-{kind}.mp3"
+                make_programme(src, minutes, heavy=kind == "heavy")
+                label = f"{minutes} min {kind}"
+                results[label], docs[label] = run_case(src, Path(tmp), args.runs,
+                                                       not args.no_loudnorm)
+                src.unlink()
+    print(f"{'programme':<15} {'tool':<10} {'wall s':>8} {'× bare':>7} {'× 2-pass':>9} "
+          f"{'peak RSS MiB':>13}")
+    for label, row in results.items():
+        bare = row["bare"][0]
+        two = row["2-pass"][0] if "2-pass" in row else float("nan")
+        for tool, (wall, mib) in row.items():
+            print(f"{label:<15} {tool:<10} {wall:>8.1f} {wall / bare:>7.2f} {wall / two:>9.2f} "
+                  f"{mib:>13.0f}")
+    print()
+    print(f"{'programme':<15} {'gain dB':>8} {'limited':>8} {'out LUFS':>9} {'out dBTP':>9} "
+          f"{'py MiB':>7} {'tree MiB':>9}")
+    for label, d in docs.items():
+        print(f"{label:<15} {d['gain']:>8.2f} {d['limited']!s:>8} {d['out_lufs']:>9.2f} "
+              f"{d['out_tp']:>9.2f} {d['self_mib']:>7.0f} {d['tree_mib']:>9.0f}")
+    for kind in args.kinds:
                 src = Path(tmp) / f"in-{minutes}-{kind}.mp3"
                 make_programme(src, minutes, heavy=kind == "heavy")
                 label = f"{minutes} min {kind}"

@@ -185,7 +185,7 @@ def _heavy(path: Path, seconds: int) -> Path:
 
 
 @pytest.mark.parametrize("seconds", [40, 400])  # the sample is the whole; a sample + one check
-def test_heavy_limiting_reaches_the_target_with_exactly_one_encode(
+def test_heavy_limiting_reaches_the_target_within_half_a_lu_in_at_most_two_encodes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:
     from radiocast.audio import normalize as module
 
@@ -202,8 +202,12 @@ def test_heavy_limiting_reaches_the_target_with_exactly_one_encode(
     monkeypatch.setattr(module.subprocess, "Popen", popen)
     res = normalize(src, tmp_path / "o.mp3", SETTINGS, TAGS)
     assert res.limited and res.gain_db > 16.5  # more than target - input: the limiter's loss
+    # one encode; a second only when the first measured more than RETARGET_LU off the
+    # target (the 64 kb/s codec's own loss on top of the limiter's)
     encodes = [c for c in commands if "libmp3lame" in c]
-    assert len(encodes) == 1
+    assert len(encodes) in (1, 2)
     measured = ebur128(tmp_path / "o.mp3")  # ffmpeg's meter on the file
-    assert measured.integrated == pytest.approx(SETTINGS.target_lufs, abs=0.7)
+    print(f"{seconds} s heavy: {len(encodes)} encode(s), gain {res.gain_db:+.2f} dB, "
+          f"{measured.integrated:.2f} LUFS, {measured.true_peak:.2f} dBTP")
+    assert measured.integrated == pytest.approx(SETTINGS.target_lufs, abs=0.5)
     assert measured.true_peak <= SETTINGS.true_peak_dbtp + 0.5

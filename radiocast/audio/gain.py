@@ -85,6 +85,7 @@ class Search:
     sample_passes: int  # limiter passes over the sample
     whole_passes: int  # limiter passes over the whole programme (0 or 1)
     loss_lu: float  # loudness the limiter takes at that gain (last measured)
+    slope: float = 1.0  # LU of limited loudness per dB of gain, near that gain
 
 
 def find_gain(raw: Path, span: tuple[int, int], settings: Target,
@@ -101,7 +102,7 @@ def find_gain(raw: Path, span: tuple[int, int], settings: Target,
     if len(segments) == 1:  # short: the sample is the programme
         gain, slope, passes = _secant(_Source(raw, span), settings, programme_lufs + base,
                                       base, programme_lufs)
-        return Search(gain, passes, 0, programme_lufs + gain - settings.target_lufs)
+        return Search(gain, passes, 0, programme_lufs + gain - settings.target_lufs, slope)
     sample = raw.with_name(raw.name + ".sample")
     try:
         write_sample(raw, span, sr, ch, sample)
@@ -113,7 +114,7 @@ def find_gain(raw: Path, span: tuple[int, int], settings: Target,
     got = _loudness(_Source(raw, span), settings, gain, limit=True)
     loss = programme_lufs + gain - got
     gain += (settings.target_lufs - got) / slope
-    return Search(gain, passes, 1, loss)
+    return Search(gain, passes, 1, loss, slope)
 
 
 def _secant(src: _Source, settings: Target, aim: float, gain: float,
