@@ -91,11 +91,45 @@ def xargs_sftp(srv: Sshd, key: Path, kh: Path, normalized: Path, dsts: list[Path
     return wall
 
 
+def phases(root: Path, srv: Sshd, key: Path, n: int, prog: Path) -> None:
+    """One more round, in this process, with the time of each part (summed over threads)
+    and when each stage ended: where a cold round's time goes."""
+    from benchmarks.fanout import Phases
+    from radiocast.app import open_app
+    from radiocast.daemon import Daemon
+    from radiocast.db.engine import Database
+    from radiocast.intake import programmes
+    from radiocast.stations import deliver, transport
+
+    cfg, _ = site(root / "phases", srv, key, n)
+    (cfg.parent / "drop" / "2026-12 Chuyen doi so.mp3").write_bytes(prog.read_bytes())
+    t0 = time.perf_counter()
+    app = open_app(cfg)
+    opened = time.perf_counter() - t0
+    p = Phases()
+    p.wrap(programmes, "normalize_programme", "normalize (ffmpeg, meter, encode, verify)")
+    p.wrap(transport.StationLink, "connect", "connect (TCP, key exchange, auth, SFTP)")
+    p.wrap(transport.StationLink, "upload", "upload (write, remote sha256, rename)")
+    p.wrap(deliver, "sync_inventory", "inventory (list, stat)")
+    p.wrap_context(Database, "write", "database writes (wait, BEGIN … COMMIT)")
+    t1 = time.perf_counter()
+    Daemon(app).run_once()
+    wall = time.perf_counter() - t1
+    p.restore()
+    app.close()
+    print(f"\nin-process round: open the app {opened:.2f} s, run_once {wall:.2f} s; "
+          "thread time by part (summed over threads):")
+    for label, total in sorted(p.total.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:<46} {total:>8.2f} s  {p.calls[label]:>6} calls")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("stations", nargs="?", type=int, default=300)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--minutes", type=float, default=5.0)
+    ap.add_argument("--phases", action="store_true",
+                    help="then one round in-process, with where its time went")
     args = ap.parse_args()
     n = args.stations
     rows = []
@@ -116,6 +150,8 @@ def main() -> int:
                 rows.append((wall, ok, sftp, normalized.stat().st_size))
                 print(f"run {run + 1}: radiocast {wall:.2f} s ({ok}/{n} stations), "
                       f"xargs -P 8 sftp {sftp:.2f} s, ratio {wall / sftp:.2f}", flush=True)
+            if args.phases:
+                phases(root, srv, key, n, prog)
         finally:
             srv.stop()
     ours_s = statistics.median(r[0] for r in rows)

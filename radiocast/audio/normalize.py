@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 DIGITAL_SILENCE = 10 ** (-80 / 20)  # below -80 dBFS counts as digital silence
 KEEP_SILENCE_S = 0.25  # pad left at each end after trimming long silence
 TRIM_MIN_S = 1.0
-RETARGET_LU = 0.3  # an encode this far off the target is done once more, corrected
+RETARGET_LU = 0.3  # an encode this far off the target is done again, corrected…
+MAX_ENCODES = 3  # …at most this many encodes in all
 
 
 @dataclass(frozen=True)
@@ -133,17 +134,38 @@ def _encode_to_target(raw: Path, part: Path, settings: AudioSettings, measured: 
                   "whole-programme passes", search.gain_db, search.loss_lu,
                   search.sample_passes, search.whole_passes)
         gain, slope = search.gain_db, search.slope
-    output = _encode_and_measure(raw, part, settings, gain, limited, span, tags)
-    miss = settings.target_lufs - output.integrated_lufs
-    if abs(miss) > RETARGET_LU:
-        # the codec takes its own loudness (a 64 kb/s MP3 drops the highs K-weighting counts):
-        # encoded once more with that made up, still through the same limiter
-        gain += miss / slope
-        limited = limited or measured.true_peak_dbtp + gain > settings.true_peak_dbtp - 0.5
-        log.info("the encoded programme measured %.2f LU off the target; encoded again at "
-                 "%+.2f dB", -miss, gain)
-        output = _encode_and_measure(raw, part, settings, gain, limited, span, tags)
-    return gain, limited, output
+    return _encode_on_target(raw, part, settings, measured, span, tags, gain, limited, slope)
+
+
+def _encode_on_target(raw: Path, part: Path, settings: AudioSettings, measured: Loudness,
+                      span: tuple[float, float], tags: Tags, gain: float, limited: bool,
+                      slope: float) -> tuple[float, bool, Loudness]:
+    """Encode; an encode that measures more than RETARGET_LU off the target is done again
+    with the miss made up (the codec takes loudness of its own: a 64 kb/s MP3 drops highs
+    that K-weighting counts, and not even in step with the level: raising a noisy programme
+    0.4 dB can leave it quieter after the codec), at most MAX_ENCODES times, each step the
+    miss over the limiter's slope. The encode nearest the target is kept."""
+    tries: list[tuple[float, bool, Loudness, Path]] = []
+    try:
+        while True:
+            out = part if not tries else part.with_name(f"{part.name}.{len(tries)}")
+            output = _encode_and_measure(raw, out, settings, gain, limited, span, tags)
+            tries.append((gain, limited, output, out))
+            miss = settings.target_lufs - output.integrated_lufs
+            if abs(miss) <= RETARGET_LU or len(tries) >= MAX_ENCODES:
+                break
+            gain += miss / slope
+            limited = limited or measured.true_peak_dbtp + gain > settings.true_peak_dbtp - 0.5
+            log.info("the encoded programme measured %.2f LU off the target; encoding again "
+                     "at %+.2f dB", -miss, gain)
+        best = min(tries, key=lambda x: abs(settings.target_lufs - x[2].integrated_lufs))
+        if best[3] != part:
+            os.replace(best[3], part)
+        return best[0], best[1], best[2]
+    finally:
+        for *_, path in tries:
+            if path != part:
+                path.unlink(missing_ok=True)
 
 
 def _verify(output: Loudness, settings: AudioSettings, duration: float) -> None:
