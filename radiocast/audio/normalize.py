@@ -1,7 +1,8 @@
 """Normalize a programme: one decode (measured on its own thread, spooled as station-format
 PCM); where peaks need a limiter, the gain that makes up for it is found on PCM (`gain`); then
-exactly one MP3 encode, fed by a separate filter process (trim, gain, limiter) so the two run
-on two cores, while a third ffmpeg decodes the MP3 as it is written and the meter verifies it.
+one MP3 encode, fed by a separate filter process (trim, gain, limiter) so the two run on two
+cores, while a third ffmpeg decodes the MP3 as it is written and the meter verifies it (done
+again, at most twice, when the codec's own loss leaves it more than 0.3 LU off the target).
 Memory stays flat with programme length: ffmpeg decodes to pipes and the meter works on
 fixed-size chunks.
 """
