@@ -198,27 +198,6 @@ def main() -> None:
         print(f"{label:<15} {d['gain']:>8.2f} {d['limited']!s:>8} {d['out_lufs']:>9.2f} "
               f"{d['out_tp']:>9.2f} {d['self_mib']:>7.0f} {d['tree_mib']:>9.0f}")
     for kind in args.kinds:
-                src = Path(tmp) / f"in-{minutes}-{kind}.mp3"
-                make_programme(src, minutes, heavy=kind == "heavy")
-                label = f"{minutes} min {kind}"
-                results[label], docs[label] = run_case(src, Path(tmp), args.runs,
-                                                       not args.no_loudnorm)
-                src.unlink()
-    print(f"{'programme':<15} {'tool':<10} {'wall s':>8} {'× bare':>7} {'× 2-pass':>9} "
-          f"{'peak RSS MiB':>13}")
-    for label, row in results.items():
-        bare = row["bare"][0]
-        two = row["2-pass"][0] if "2-pass" in row else float("nan")
-        for tool, (wall, mib) in row.items():
-            print(f"{label:<15} {tool:<10} {wall:>8.1f} {wall / bare:>7.2f} {wall / two:>9.2f} "
-                  f"{mib:>13.0f}")
-    print()
-    print(f"{'programme':<15} {'gain dB':>8} {'limited':>8} {'out LUFS':>9} {'py MiB':>7} "
-          f"{'ffmpeg MiB':>11}")
-    for label, d in docs.items():
-        print(f"{label:<15} {d['gain']:>8.2f} {d['limited']!s:>8} {d['out_lufs']:>9.2f} "
-              f"{d['self_mib']:>7.0f} {d['child_mib']:>11.0f}")
-    for kind in args.kinds:
         rows = sorted((m, results[f"{m} min {kind}"]["radiocast"][1]) for m in args.minutes)
         if len(rows) >= 2:
             print(f"radiocast peak RSS {kind}, {rows[-1][0]} min / {rows[0][0]} min: "
