@@ -102,6 +102,7 @@ def test_no_hub_or_a_socket_left_behind_costs_only_the_usual_read(
         site: Callable[..., Site], tmp_path: Path) -> None:
     app = world(site, tmp_path)
     path = app.settings.general.data_dir / SOCKET
+    path.parent.mkdir(parents=True, exist_ok=True)  # (on PostgreSQL nothing made it yet)
     gone = socket.socket(socket.AF_UNIX)
     gone.bind(str(path))  # a hub that died left its socket: nobody listens
     gone.close()

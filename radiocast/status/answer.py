@@ -105,7 +105,8 @@ class Answerer:
             log.info("answer: the data folder's path is too long for a socket; commands "
                      "read the database themselves")
             return False
-        try:
+        try:  # on PostgreSQL nothing else may have made the data folder yet
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
                 if self.path.is_socket():
                     self.path.unlink()  # left by a hub that died (the hub's lock is held)
