@@ -16,7 +16,8 @@ import pytest
 
 from radiocast.app import App
 from radiocast.cli.ask import from_hub
-from radiocast.status.answer import SOCKET, Answerer
+from radiocast.config.peek import SOCKET
+from radiocast.status.answer import Answerer
 
 from .conftest import Site, ready_programme
 from .faults.test_stations import add_airing, payload

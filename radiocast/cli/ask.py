@@ -12,8 +12,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-SOCKET = "hub.sock"  # radiocast.status.answer.SOCKET
-PATH_MAX = 100
+from radiocast.config.peek import socket_path
+
 REPLY_MAX = 256 << 20
 TIMEOUT = 10.0
 
@@ -22,8 +22,8 @@ def from_hub(data_dir: Path, request: dict[str, Any], timeout: float = TIMEOUT) 
     """The hub's document for `request`, or None (and the caller reads the database)."""
     if os.environ.get("RADIOCAST_NO_HUB_ANSWER"):
         return None
-    path = data_dir / SOCKET
-    if len(os.fsencode(path)) > PATH_MAX:
+    path = socket_path(data_dir)
+    if path is None:
         return None
     with contextlib.suppress(OSError, ValueError), \
             socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

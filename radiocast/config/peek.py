@@ -14,6 +14,14 @@ from pathlib import Path
 SYSTEM_CONFIG = Path("/etc/radiocast/radiocast.toml")
 DATA_DIR = Path("/var/lib/radiocast")
 LANGUAGE = "vi"
+SOCKET = "hub.sock"  # where a running hub answers the listings (status/answer, cli/ask)
+SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes: a longer data folder has no socket
+
+
+def socket_path(data_dir: Path) -> Path | None:
+    """The hub's socket in `data_dir`, or None when the path is too long for one."""
+    path = data_dir / SOCKET
+    return path if len(os.fsencode(path)) <= SOCKET_PATH_MAX else None
 
 
 def find_config(explicit: str | os.PathLike[str] | None) -> Path:

@@ -19,26 +19,19 @@ import re
 import socketserver
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from radiocast.app import App
+from radiocast.config.peek import socket_path
 from radiocast.core.errors import RadiocastError
 from radiocast.db import views
 from radiocast.status.problems import build_status
 
 log = logging.getLogger(__name__)
-SOCKET = "hub.sock"
-PATH_MAX = 100  # sun_path holds 108 bytes; a longer data folder: no socket, commands read
 REQUEST_MAX = 4096
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 STATION = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LANGS = ("vi", "en")
-
-
-def socket_path(data_dir: Path) -> Path | None:
-    path = data_dir / SOCKET
-    return path if len(os.fsencode(path)) <= PATH_MAX else None
 
 
 def answer(app: App, request: Any) -> Any:
