@@ -85,6 +85,7 @@ class Phases:
     def __init__(self) -> None:
         self.total: dict[str, float] = {}
         self.calls: dict[str, int] = {}
+        self.span: dict[str, tuple[float, float]] = {}  # first start, last end (perf_counter)
         self.lock = threading.Lock()
         self.undo: list[tuple[object, str, object]] = []
 
@@ -96,9 +97,7 @@ class Phases:
             try:
                 return real(*a, **k)
             finally:
-                with self.lock:
-                    self.total[label] = self.total.get(label, 0.0) + time.perf_counter() - t
-                    self.calls[label] = self.calls.get(label, 0) + 1
+                self.add(label, t)
 
         setattr(owner, attr, timed_call)
         self.undo.append((owner, attr, real))
@@ -115,13 +114,18 @@ class Phases:
                 with real(*a, **k) as value:
                     yield value
             finally:
-                with phases.lock:
-                    phases.total[label] = phases.total.get(label, 0.0) + \
-                        time.perf_counter() - t
-                    phases.calls[label] = phases.calls.get(label, 0) + 1
+                phases.add(label, t)
 
         setattr(owner, attr, timed_cm)
         self.undo.append((owner, attr, real))
+
+    def add(self, label: str, start: float) -> None:
+        end = time.perf_counter()
+        with self.lock:
+            self.total[label] = self.total.get(label, 0.0) + end - start
+            self.calls[label] = self.calls.get(label, 0) + 1
+            first, _ = self.span.get(label, (start, end))
+            self.span[label] = (min(first, start), end)
 
     def restore(self) -> None:
         for owner, attr, real in reversed(self.undo):

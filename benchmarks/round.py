@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.fanout import machine_cpu  # noqa: E402
 from radiocast.audio.ffmpeg import find_ffmpeg  # noqa: E402
 from tests.conftest import station_toml  # noqa: E402
 from tests.sshd import Sshd, keygen, station_dir  # noqa: E402
@@ -91,10 +92,18 @@ def xargs_sftp(srv: Sshd, key: Path, kh: Path, normalized: Path, dsts: list[Path
     return wall
 
 
+def tree_cpu(srv: Sshd) -> float:
+    """CPU seconds of sshd and of the sessions it has reaped (they count when they end)."""
+    f = Path(f"/proc/{srv.proc.pid}/stat").read_text().rsplit(")", 1)[1].split() \
+        if srv.proc else []
+    return sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK") if f else 0.0
+
+
 def phases(root: Path, srv: Sshd, key: Path, n: int, prog: Path) -> None:
     """One more round, in this process, with the time of each part (summed over threads)
     and when each stage ended: where a cold round's time goes."""
-    from benchmarks.fanout import Phases
+    from benchmarks.fanout import Phases, own_cpu
+    from radiocast.airing import planning
     from radiocast.app import open_app
     from radiocast.daemon import Daemon
     from radiocast.db.engine import Database
@@ -112,15 +121,26 @@ def phases(root: Path, srv: Sshd, key: Path, n: int, prog: Path) -> None:
     p.wrap(transport.StationLink, "upload", "upload (write, remote sha256, rename)")
     p.wrap(deliver, "sync_inventory", "inventory (list, stat)")
     p.wrap_context(Database, "write", "database writes (wait, BEGIN … COMMIT)")
+    p.wrap(transport.StationLink, "write_small", "small files (sha256, playbook)")
+    p.wrap(planning, "plan_all", "plan the month")
+    cpu0, own0, sshd0 = machine_cpu(), own_cpu(), tree_cpu(srv)
     t1 = time.perf_counter()
     Daemon(app).run_once()
     wall = time.perf_counter() - t1
+    busy, own = machine_cpu() - cpu0, own_cpu() - own0
     p.restore()
-    app.close()
-    print(f"\nin-process round: open the app {opened:.2f} s, run_once {wall:.2f} s; "
-          "thread time by part (summed over threads):")
+    app.close()  # the sessions end: sshd has reaped them, their CPU is counted
+    time.sleep(0.5)
+    sshd = tree_cpu(srv) - sshd0
+    print(f"\nin-process round: open the app {opened:.2f} s, run_once {wall:.2f} s; the "
+          f"machine's CPU {busy:.1f} s of {wall * (os.cpu_count() or 1):.1f} s, this "
+          f"process {own:.1f} s, sshd and its sessions {sshd:.1f} s; thread time by part "
+          "(summed over threads), and when the part first started and last ended (s after "
+          "the start):")
     for label, total in sorted(p.total.items(), key=lambda kv: -kv[1]):
-        print(f"  {label:<46} {total:>8.2f} s  {p.calls[label]:>6} calls")
+        first, last = p.span[label]
+        print(f"  {label:<46} {total:>8.2f} s  {p.calls[label]:>6} calls  "
+              f"{first - t1:>6.2f} → {last - t1:>6.2f}")
 
 
 def main() -> int:
@@ -144,16 +164,22 @@ def main() -> int:
             prog = programme(root / "drop.mp3", args.minutes)
             for run in range(args.runs):
                 cfg, remotes = site(root / f"run{run}", srv, key, n)
+                c0 = machine_cpu()
                 wall, ok, normalized = ours(cfg, prog, remotes)
+                c1 = machine_cpu()
                 dsts = [station_dir(root / f"run{run}" / f"x{i:03d}") for i in range(n)]
                 sftp = xargs_sftp(srv, key, cfg.parent / "known_hosts", normalized, dsts)
+                c2 = machine_cpu()
                 rows.append((wall, ok, sftp, normalized.stat().st_size))
-                print(f"run {run + 1}: radiocast {wall:.2f} s ({ok}/{n} stations), "
-                      f"xargs -P 8 sftp {sftp:.2f} s, ratio {wall / sftp:.2f}", flush=True)
+                print(f"run {run + 1}: radiocast {wall:.2f} s ({ok}/{n} stations, the "
+                      f"machine's CPU {c1 - c0:.1f} s), xargs -P 8 sftp {sftp:.2f} s (CPU "
+                      f"{c2 - c1:.1f} s), ratio {wall / sftp:.2f}", flush=True)
             if args.phases:
                 phases(root, srv, key, n, prog)
         finally:
             srv.stop()
+    if not rows:  # --runs 0 --phases: only where the time goes
+        return 0
     ours_s = statistics.median(r[0] for r in rows)
     sftp_s = statistics.median(r[2] for r in rows)
     print(f"\none {args.minutes:g}-minute programme ({rows[0][3] / 1e6:.2f} MB normalized) to "

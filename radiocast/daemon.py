@@ -6,13 +6,12 @@ its own station and nothing else, and the systemd watchdog ping never waits for 
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import FrameType
 
@@ -31,7 +30,7 @@ from radiocast.setup import ensure_folders
 from radiocast.stations import deliver
 from radiocast.stations.deliver import Link, open_link
 from radiocast.stations.outbox import InboxWatch
-from radiocast.stations.visit import Needs, Visit
+from radiocast.stations.visit import Needs, Visit, Visits
 from radiocast.status.problems import ProblemLog, find_problems
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,6 @@ CHECK_EVERY_SECONDS = 30  # outcome of started airings, at most this often per s
 NEEDS_EVERY_SECONDS = 1.0  # how often the loop looks for station work
 ORIGINALS_EVERY_SECONDS = 60
 MAX_STATION_THREADS = 256
-ROUND_CONNECTIONS = 64  # stations served at once by `run --once`
 
 
 class StopNow(BaseException):
@@ -167,12 +165,16 @@ class Daemon:
             if not self.drop.seen or mono > deadline:
                 break
             self.stop.wait(min(0.5, max(settle / 4, 0.05)))
-        for pid in programmes.pending_normalization(self.app):
-            if self.stop.is_set():
-                return
-            self._normalize(pid)
-        if not self.stop.is_set():
-            self.failures += run_round(self.app, self.stop)
+        with deliver.visits(self.app) as visits:
+            pending = programmes.pending_normalization(self.app)
+            if pending:
+                visits.dial_ahead(self.stop)  # the stations' handshakes meanwhile
+            for pid in pending:
+                if self.stop.is_set():
+                    return
+                self._normalize(pid)
+            if not self.stop.is_set():
+                self.failures += run_round(self.app, self.stop, visits)
         log.info(t("cli.run_once_done", self.app.lang))
 
     def step_ingest(self, mono: float | None = None) -> None:
@@ -363,38 +365,22 @@ class AiringCycle:
         self.jobs.shutdown()
 
 
-def run_round(app: App, stop: threading.Event) -> int:
+def run_round(app: App, stop: threading.Event, visits: Visits[Link] | None = None) -> int:
     """`run --once`: every station in parallel over one connection each (deliveries,
     inventory, then the playbook). Returns failures."""
     stations = {st.id: st for st in app.settings.stations}
-    visits = {sid: Visit(functools.partial(open_link, app, st))
-              for sid, st in stations.items()}
     transfers = threading.Semaphore(app.settings.delivery.max_parallel)
-    failures = 0
-    # connections follow the number of stations; HANDSHAKES bounds the CPU, max_parallel uploads
-    def guarded(step: Callable[[str], int]) -> Callable[[str], int]:
-        def one(sid: str) -> int:  # a bug or a database error at one station stops only it
-            try:
-                return step(sid)
-            except Exception:
-                log.exception("%s: station round failed; the other stations go on", sid)
-                return 1
-        return one
-
-    with ThreadPoolExecutor(max(1, min(ROUND_CONNECTIONS, len(stations))),
-                            thread_name_prefix="radiocast-round") as pool:
-        try:
-            with app.db.read() as s:
-                due = [sid for sid in views.due_station_ids(s, app.clock()) if sid in stations]
-                prune = {sid for sid in views.stations_to_prune(s) if sid in stations}
-            failures += sum(pool.map(guarded(lambda sid: deliver.deliver_station(
-                app, stations[sid], stop, inventory=sid in prune, transfers=transfers,
-                visit=visits[sid]).troubles), due + sorted(prune - set(due))))
-            changed = [] if stop.is_set() else \
-                sorted(sid for sid in planning.plan_all(app) if sid in stations)
-            if not stop.is_set():
-                failures += sum(pool.map(guarded(lambda sid: int(not playbook.publish_playbook(
-                    app, sid, visits[sid]))), changed))
-        finally:
-            list(pool.map(Visit.close, visits.values()))
-    return failures
+    with contextlib.nullcontext(visits) if visits else deliver.visits(app) as v:
+        with app.db.read() as s:
+            due = [sid for sid in views.due_station_ids(s, app.clock()) if sid in stations]
+            prune = {sid for sid in views.stations_to_prune(s) if sid in stations}
+        failures = v.each(lambda sid: deliver.deliver_station(
+            app, stations[sid], stop, inventory=sid in prune, transfers=transfers,
+            visit=v[sid]).troubles, due + sorted(prune - set(due)))
+        if stop.is_set():
+            return failures
+        changed = sorted(sid for sid in planning.plan_all(app) if sid in stations)
+        if stop.is_set():
+            return failures
+        return failures + v.each(
+            lambda sid: int(not playbook.publish_playbook(app, sid, v[sid])), changed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -18,7 +19,7 @@ from radiocast.app import open_app
 from radiocast.core.models import DeliveryState
 from radiocast.db.schema import Delivery, Station
 from radiocast.stations import deliver
-from radiocast.stations.transport import StationLink
+from radiocast.stations.transport import WRITE_BLOCK, StationLink
 
 from .conftest import Site, ready_programme
 from .netproxy import Proxy
@@ -193,6 +194,45 @@ def test_a_silently_dead_link_is_a_retryable_error_within_the_stall_timeout(
     assert d.state == DeliveryState.QUEUED.value and "stalled" in (d.last_error or "")
     proxy.close()
     app.close()
+
+
+def test_an_upload_is_one_ssh_packet_per_write_under_aes_gcm(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    """What a station costs the hub's CPU: a 32 KiB write used to go out as two SSH packets
+    (the write's header pushed it past the channel's 32 KiB), under AES-CTR plus HMAC."""
+    s = site(1)
+    f = payload(tmp_path / "p.mp3", 2_000_000)
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    with StationLink(s.app.settings.stations[0], s.app.settings.delivery) as link:
+        assert link.client is not None
+        transport = link.client.get_transport()
+        assert transport is not None
+        assert transport.local_cipher == "aes128-gcm@openssh.com"
+        packetizer = transport.packetizer
+        before = packetizer._Packetizer__sent_packets  # type: ignore[attr-defined]
+        link.upload(f, "p.mp3", sha)
+        sent = packetizer._Packetizer__sent_packets - before  # type: ignore[attr-defined]
+    writes = -(-2_000_000 // WRITE_BLOCK)
+    print(f"{writes} writes, {sent} SSH packets")
+    assert writes <= sent <= writes + 20  # + open, stat, close, rename, the .sha256 file
+    assert (s.remotes[0] / "p.mp3").read_bytes() == f.read_bytes()
+    s.app.close()
+
+
+def test_a_link_waiting_on_the_hub_is_not_a_stalled_link(
+        site: Callable[..., Site], tmp_path: Path) -> None:
+    """A round keeps each station's link open from its delivery to its playbook, which waits
+    for every other station and for the plan: idle time on the hub's side, not a stall."""
+    s = site(1)
+    st = s.app.settings.stations[0]
+    settings = dataclasses.replace(s.app.settings.delivery, stall_timeout_seconds=1.0)
+    with StationLink(st, settings) as link:
+        link.write_small("first.json", b"{}")
+        time.sleep(2.6)  # longer than the stall timeout, with nothing under way
+        link.write_small("second.json", b"{}")  # the old watchdog had closed the link
+        assert link.watchdog is not None and not link.watchdog.fired
+    assert (s.remotes[0] / "second.json").read_bytes() == b"{}"
+    s.app.close()
 
 
 def test_daemon_sigkilled_mid_upload_leaves_one_correct_file_after_restart(

@@ -121,3 +121,46 @@ def test_a_plan_change_during_a_playbook_write_is_published_next_round(
             not dict(contacts.needs(time.monotonic()))["st0"].publish
     finally:
         contacts.shutdown()
+
+
+def test_a_cold_round_dials_the_stations_while_it_normalizes_once_each(
+        site: Callable[..., Site], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staff drop a programme, `run --once` starts: the links open during the normalization,
+    each station is dialled once, and a dead station fails once, as it would without."""
+    from radiocast.daemon import Daemon
+    from radiocast.intake import programmes
+
+    from .conftest import make_tone
+    from .sshd import free_port
+
+    s = site(3, station_extra='playout = "playbook"\n', ports=[None, None, free_port()])
+    events: list[tuple[float, str]] = []
+    real_connect, real_normalize = StationLink.connect, programmes.normalize_programme
+
+    def counted(self: StationLink) -> None:
+        events.append((time.monotonic(), f"dial {self.station.id}"))
+        real_connect(self)
+
+    def normalize(app: object, pid: int) -> bool:
+        ok = real_normalize(app, pid)  # type: ignore[arg-type]
+        events.append((time.monotonic(), "normalized"))
+        return ok
+
+    monkeypatch.setattr(StationLink, "connect", counted)
+    monkeypatch.setattr(programmes, "normalize_programme", normalize)
+    tone = make_tone(tmp_path / "tone.mp3", seconds=20)
+    drop = s.app.settings.ingest.drop_dir
+    drop.mkdir(parents=True, exist_ok=True)
+    tone.rename(drop / "2026-12 Chuyen doi so.mp3")
+    daemon = Daemon(s.app)
+    daemon.run_once()
+    kinds = Counter(what for _, what in events)
+    assert kinds == Counter({"dial st0": 1, "dial st1": 1, "dial st2": 1, "normalized": 1})
+    normalized_at = next(at for at, what in events if what == "normalized")
+    assert min(at for at, what in events if what.startswith("dial")) < normalized_at
+    states = {d.station_id: d.state for d in deliveries(s)}
+    assert states == {"st0": DeliveryState.DELIVERED.value, "st1": DeliveryState.DELIVERED.value,
+                      "st2": DeliveryState.QUEUED.value}  # the dead one: retried later
+    assert daemon.failures == 1
+    for remote in s.remotes[:2]:
+        assert "playbook.json" in {p.name for p in remote.iterdir()}

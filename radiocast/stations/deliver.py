@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,12 +26,14 @@ from radiocast.db import approvals, evidence, ops, views
 from radiocast.db.schema import Airing, Delivery, Programme
 from radiocast.stations.outbox import OutboxLink
 from radiocast.stations.transport import PART_RE, StationLink, part_name
-from radiocast.stations.visit import Visit, link_for
+from radiocast.stations.visit import Visit, Visits, link_for
 
 Link = StationLink | OutboxLink
 
 log = logging.getLogger(__name__)
-PROGRESS_EVERY = 1 << 20
+# the bytes sent are written down at most this often during a transfer: a slow link's
+# progress shows, a fast one's transfer is over before (its bytes go with its last commit)
+PROGRESS_EVERY, PROGRESS_SECONDS = 1 << 20, 5.0
 PLACED = (DeliveryState.DELIVERED.value, DeliveryState.PUBLISHED.value)
 
 
@@ -112,8 +115,8 @@ def deliver_station(app: App, st: StationSettings, stop: threading.Event | None 
         with link_for(visit, lambda: open_link(app, st)) as link:
             if not st.pull:  # a pull station's contact is its own word (status.json)
                 contact.seen(app.clock(), link.free_bytes())
-            with transfers or contextlib.nullcontext():
-                sent_all = _send_all(app, link, jobs, owner, stop, progress, outcome, contact)
+            sent_all = _send_all(app, link, jobs, owner, stop, progress, outcome, contact,
+                                 transfers)
             contact.flush(app)
             if sent_all:
                 sync_inventory(app, link)
@@ -150,7 +153,8 @@ class Contact:
 
 def _send_all(app: App, link: Link, jobs: list[Job], owner: str,
               stop: threading.Event | None, progress: Callable[[str, int, int], None] | None,
-              outcome: StationOutcome, contact: Contact) -> bool:
+              outcome: StationOutcome, contact: Contact,
+              transfers: threading.Semaphore | None) -> bool:
     """Send the jobs in turn. False when the link failed (the rest wait for the next round)."""
     sid = link.station.id
     for n, job in enumerate(jobs):
@@ -159,7 +163,7 @@ def _send_all(app: App, link: Link, jobs: list[Job], owner: str,
             return False
         try:
             try:
-                _send(app, link, job, owner, progress, contact)
+                _send(app, link, job, owner, progress, contact, transfers)
             except OSError as exc:  # local side: the spooled file is unreadable
                 raise PermanentDeliveryError(
                     sid, f"local file {job.path}: {exc.strerror or exc}") from exc
@@ -181,6 +185,11 @@ def open_link(app: App, st: StationSettings, compress: bool = False) -> Link:
     return StationLink(st, app.settings.delivery, compress=compress)
 
 
+def visits(app: App) -> Visits[Link]:
+    """A round's visits to every configured station (none dialled yet)."""
+    return Visits({st.id: functools.partial(open_link, app, st) for st in app.settings.stations})
+
+
 def _job(s: Session, d: Delivery) -> Job:
     p = s.get_one(Programme, d.programme_id)
     assert p.output_path and p.sha256 and p.slug and p.size is not None
@@ -188,25 +197,29 @@ def _job(s: Session, d: Delivery) -> Job:
 
 
 def _send(app: App, link: Link, job: Job, owner: str,
-          progress: Callable[[str, int, int], None] | None, contact: Contact) -> None:
+          progress: Callable[[str, int, int], None] | None, contact: Contact,
+          transfers: threading.Semaphore | None = None) -> None:
     counted = 0
     done = 0
+    noted: float | None = None  # the first bytes (not the wait for a transfer slot)
 
     def on_bytes(n: int) -> None:
-        nonlocal counted, done
+        nonlocal counted, done, noted
         counted += n
         done += n
-        if counted >= PROGRESS_EVERY:
+        noted = time.monotonic() if noted is None else noted
+        if counted >= PROGRESS_EVERY and time.monotonic() - noted >= PROGRESS_SECONDS:
             with app.db.write() as s:
                 d = s.get_one(Delivery, job.delivery_id)
                 ops.record_progress(s, job.delivery_id, d.bytes_sent + counted)
             counted = 0
+            noted = time.monotonic()
         if progress:
             progress(link.station.id, done, job.size)
 
     try:
         link.upload(job.path, f"{job.slug}.mp3", job.sha256, on_bytes,
-                    can_exec=link.station.playout == "ssh-command")
+                    can_exec=link.station.playout == "ssh-command", gate=transfers)
     except BaseException:
         if counted:
             with app.db.write() as s:
@@ -324,14 +337,19 @@ def sync_inventory(app: App, link: Link) -> None:
 def _note_removed(app: App, sid: str, keep: set[str]) -> None:
     """Cancelled deliveries (declined, refused) whose file is gone now: noted, so the station
     is not visited for them again."""
-    now = app.clock()
-    with app.db.write() as s:
-        for d, slug in s.execute(select(Delivery, Programme.slug).join(
+    def gone(s: Session) -> list[Delivery]:
+        return [d for d, slug in s.execute(select(Delivery, Programme.slug).join(
                 Programme, Programme.id == Delivery.programme_id).where(
                 Delivery.station_id == sid, Delivery.state == DeliveryState.CANCELLED.value,
-                Delivery.delivered_at.is_not(None))):
-            if f"{slug}.mp3" not in keep:
-                approvals.mark_removed(s, d, now)
+                Delivery.delivered_at.is_not(None))) if f"{slug}.mp3" not in keep]
+
+    with app.db.read() as s:  # mostly none: a read costs no turn at the write lock
+        if not gone(s):
+            return
+    now = app.clock()
+    with app.db.write() as s:
+        for d in gone(s):
+            approvals.mark_removed(s, d, now)
 
 
 def _prune_parts(app: App, link: Link, files: dict[str, int], mine: set[str]) -> None:

@@ -22,6 +22,7 @@ import re
 import stat as stat_mod
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -214,10 +215,12 @@ class OutboxLink:
         return None  # the station reports its own free space in status.json
 
     def upload(self, local: Path, name: str, sha256: str,
-               progress: Callable[[int], None] | None = None, can_exec: bool = False) -> int:
+               progress: Callable[[int], None] | None = None, can_exec: bool = False,
+               gate: AbstractContextManager[object] | None = None) -> int:
         """Publish `local` in the outbox as `name`: a hard link to the spool file (no copy)
         when they share a file system, else a copy; by temporary name and rename, with
-        `name.sha256` beside it. Returns the bytes copied (0 for a link)."""
+        `name.sha256` beside it. Returns the bytes copied (0 for a link). `gate` bounds
+        transfers over a network: a local file takes none."""
         guard()
         dest = self.outbox / self._name(name)
         tmp = self.outbox / f".{name}.{sha256[:8]}.part"

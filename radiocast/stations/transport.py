@@ -15,6 +15,7 @@ import shlex
 import stat as stat_mod
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,11 @@ from radiocast.stations.ssh import RemoteFile, StallWatchdog, load_key, ssh_logi
 
 log = logging.getLogger(__name__)
 BLOCK = 32 * 1024
+# One SFTP write in one SSH packet: OpenSSH's session channels take at most 32 KiB of data per
+# packet, and a write request adds its own header (id, handle, offset) to the data. A full
+# 32 KiB of data was two packets each time, the second a few dozen bytes: twice the packets to
+# encrypt, authenticate and hand on at both ends.
+WRITE_BLOCK = BLOCK - 128
 RESUME_REWIND = 1 << 20  # rewrite the last MiB: pipelined writes before a break may be lost
 WINDOW = 8 << 20
 
@@ -81,7 +87,7 @@ class StationLink:
         transport = self.client.get_transport()
         assert transport is not None
         transport.set_keepalive(15)
-        self.watchdog = StallWatchdog(transport, cfg.stall_timeout_seconds)
+        self.watchdog = StallWatchdog(transport, cfg.stall_timeout_seconds, while_busy=True)
         try:
             self.sftp = paramiko.SFTPClient.from_transport(transport, window_size=WINDOW)
         except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -108,7 +114,8 @@ class StationLink:
     def _errors(self, what: str) -> Iterator[None]:
         st = self.station
         try:
-            yield
+            with self.watchdog.busy() if self.watchdog else contextlib.nullcontext():
+                yield
         except PermissionError as exc:
             raise PermanentDeliveryError(st.id, f"{what}: permission denied") from exc
         except OSError as exc:
@@ -219,14 +226,16 @@ class StationLink:
             sftp.rename(src, dst)
 
     def upload(self, local: Path, name: str, sha256: str,
-               progress: Callable[[int], None] | None = None, can_exec: bool = False) -> int:
+               progress: Callable[[int], None] | None = None, can_exec: bool = False,
+               gate: AbstractContextManager[object] | None = None) -> int:
         """Put `local` at `remote_dir/name`, atomically and verified; returns bytes sent.
 
         The temporary file is named by content (`part_name`), so a resume only ever continues
         the same bytes. Before the rename the content is verified: by `sha256sum` at the
         station when it runs commands, else by reading back the part that was not written in
         this session (what was written now came through SSH's integrity-checked channel and
-        was acknowledged by the server)."""
+        was acknowledged by the server). `gate` (the hub's `max_parallel`) is held while
+        the bytes move, not while the station checks and renames them."""
         sftp = self._sftp()
         tmp_name = part_name(name, sha256)
         tmp = self.remote_path(tmp_name)
@@ -238,7 +247,8 @@ class StationLink:
                 have = 0
             offset = max(0, min(have, size) - RESUME_REWIND) if have <= size else 0
             offset -= offset % BLOCK
-            sent = self._write_from(local, tmp, offset, have > size, progress)
+            with gate or contextlib.nullcontext():
+                sent = self._write_from(local, tmp, offset, have > size, progress)
             remote_size = sftp.stat(tmp).st_size
             if remote_size != size:
                 raise TransientDeliveryError(self.station.id, f"size after upload "
@@ -261,7 +271,7 @@ class StationLink:
                          size)
             fh.seek(offset)
             rf.seek(offset)
-            while block := fh.read(BLOCK):
+            while block := fh.read(WRITE_BLOCK):
                 guard()  # a hub paused mid-transfer sends nothing once its lease is gone
                 rf.write(block)
                 sent += len(block)
@@ -305,7 +315,8 @@ class StationLink:
         """Free space in remote_dir, when the server offers statvfs@openssh.com."""
         try:
             request = self._sftp()._request  # type: ignore[attr-defined]
-            _t, msg = request(CMD_EXTENDED, "statvfs@openssh.com", self.station.remote_dir)
+            with self.watchdog.busy() if self.watchdog else contextlib.nullcontext():
+                _t, msg = request(CMD_EXTENDED, "statvfs@openssh.com", self.station.remote_dir)
         except Exception:
             return None
         if msg is None:

@@ -14,16 +14,19 @@ The visit does not know the kinds of link: whoever creates it passes the opener 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from radiocast.core.errors import DeliveryError
 
+log = logging.getLogger(__name__)
 L = TypeVar("L", bound=AbstractContextManager[Any])
 
 class Handshakes:
@@ -70,34 +73,91 @@ class Visit(Generic[L]):
         self.opener = opener
         self.link: L | None = None
         self.failure: DeliveryError | None = None
+        self.lock = threading.Lock()  # a round may dial ahead while a step asks for the link
 
     def get(self) -> L:
-        if self.failure is not None:
-            raise self.failure
-        if self.link is None:
-            link = self.opener()
-            slot = HANDSHAKES.acquire()
-            try:
-                link.__enter__()
-            except DeliveryError as exc:
-                self.failure = exc
-                raise
-            finally:
-                if slot:
-                    HANDSHAKES.release()
-            self.link = link
-        return self.link
+        with self.lock:
+            if self.failure is not None:
+                raise self.failure
+            if self.link is None:
+                link = self.opener()
+                slot = HANDSHAKES.acquire()
+                try:
+                    link.__enter__()
+                except DeliveryError as exc:
+                    self.failure = exc
+                    raise
+                finally:
+                    if slot:
+                        HANDSHAKES.release()
+                self.link = link
+            return self.link
 
     def close(self) -> None:
-        if self.link is not None:
-            self.link.__exit__(None, None, None)
-            self.link = None
+        with self.lock:
+            if self.link is not None:
+                self.link.__exit__(None, None, None)
+                self.link = None
 
     def __enter__(self) -> Visit[L]:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Visits(Generic[L]):
+    """A round's visits to many stations and the threads that make them (`run --once`); a
+    context manager that closes every link on the way out.
+
+    A cold round first normalizes the new programme: minutes of ffmpeg for a long one, while
+    the stations wait. `dial_ahead` opens their links meanwhile, on the round's threads, so
+    the deliveries start on links that are up. A station that cannot be reached keeps its
+    error in its visit, and its delivery fails with it as it would have: one dial per round."""
+
+    def __init__(self, openers: Mapping[str, Callable[[], L]], threads: int = 64) -> None:
+        self.visits = {sid: Visit(opener) for sid, opener in openers.items()}
+        self.pool = ThreadPoolExecutor(max(1, min(threads, len(self.visits))),
+                                       thread_name_prefix="radiocast-round")
+
+    def __getitem__(self, sid: str) -> Visit[L]:
+        return self.visits[sid]
+
+    def dial_ahead(self, stop: threading.Event) -> None:
+        """Open every station's link in the background."""
+        for visit in self.visits.values():
+            self.pool.submit(_dial, visit, stop)
+
+    def each(self, step: Callable[[str], int], sids: list[str]) -> int:
+        """`step` for each station on the round's threads; the sum of what they return. A
+        bug or a database error at one station is logged and counted as 1: the rest go on."""
+        def one(sid: str) -> int:
+            try:
+                return step(sid)
+            except Exception:
+                log.exception("%s: station round failed; the other stations go on", sid)
+                return 1
+        return sum(self.pool.map(one, sids))
+
+    def __enter__(self) -> Visits[L]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            list(self.pool.map(Visit.close, self.visits.values()))
+        finally:
+            self.pool.shutdown()
+
+
+def _dial(visit: Visit[L], stop: threading.Event) -> None:
+    if stop.is_set():
+        return
+    try:
+        visit.get()
+    except DeliveryError:
+        pass  # kept by the visit: the station's delivery reports it
+    except Exception:
+        log.exception("dialling a station ahead failed; its delivery dials again")
 
 
 @contextlib.contextmanager
