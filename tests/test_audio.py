@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from radiocast.audio import ffmpeg
 from radiocast.audio.ffmpeg import find_ffmpeg, measure_file
-from radiocast.audio.normalize import Tags, normalize
+from radiocast.audio.normalize import Tags, encoder_band, normalize
 from radiocast.config.settings import AudioSettings
 from radiocast.core.errors import AudioError
 
@@ -211,3 +212,50 @@ def test_heavy_limiting_reaches_the_target_within_half_a_lu_in_at_most_two_encod
           f"{measured.integrated:.2f} LUFS, {measured.true_peak:.2f} dBTP")
     assert measured.integrated == pytest.approx(SETTINGS.target_lufs, abs=0.5)
     assert measured.true_peak <= SETTINGS.true_peak_dbtp + 0.5
+
+
+def noisy_programme(path: Path, seconds: float) -> Path:
+    """A tone that swells and pauses over pink noise, saved by staff at 128 kb/s stereo: at
+    64 kb/s mono the encoder starves on its highs."""
+    src = (f"sine=frequency=330:sample_rate=44100:duration={seconds},"
+           "volume='0.6*(0.5+0.5*sin(2*PI*t/2.3))*gt(sin(2*PI*t/17),-0.8)':eval=frame")
+    noise = f"anoisesrc=color=pink:sample_rate=44100:amplitude=0.05:duration={seconds}:seed=7"
+    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", src, "-f",
+                    "lavfi", "-i", noise, "-filter_complex",
+                    "[0][1]amix=inputs=2,aformat=channel_layouts=stereo", "-b:a", "128k",
+                    str(path)], check=True)
+    return path
+
+
+def test_the_encoded_loudness_follows_the_gain_step_by_step_on_a_noisy_programme(
+        tmp_path: Path) -> None:
+    """Cut to the band the MP3 carries before measuring, each 0.25 dB of gain is 0.25 LU
+    at the station. Uncut, a 64 kb/s MP3 of this programme came out 0.7 LU *quieter* for
+    0.25 dB more, and no number of corrections could hit ±0.5 LU."""
+    from radiocast.audio import normalize as norm
+
+    st = AudioSettings()
+    src = noisy_programme(tmp_path / "p.mp3", 60)
+    raw = tmp_path / "raw.pcm"
+    band = norm.encoder_band(st.bitrate, st.sample_rate)
+    measured, _, _ = norm._spool_and_measure(src, raw, st.sample_rate, st.channels, band)
+    base = st.target_lufs - measured.integrated_lufs
+    levels = [norm._encode_and_measure(raw, tmp_path / f"o{k}.mp3", st, base + 0.25 * k, False,
+                                       (0.0, measured.duration_s),
+                                       Tags("x", "2026-12", "y", "vi")).integrated_lufs
+              for k in range(-3, 4)]
+    steps = [b - a for a, b in itertools.pairwise(levels)]
+    print("output LUFS by 0.25 dB of gain:", " ".join(f"{v:.2f}" for v in levels))
+    assert all(0.1 <= step <= 0.4 for step in steps), steps
+
+
+def test_a_noisy_programme_lands_within_half_a_lu(tmp_path: Path) -> None:
+    src = noisy_programme(tmp_path / "p.mp3", 90)
+    st = AudioSettings()
+    res = normalize(src, tmp_path / "out.mp3", st, Tags("x", "2026-12", "y", "vi"))
+    got = ebur128(tmp_path / "out.mp3")
+    print(f"normalized {res.output.integrated_lufs:.2f} LUFS, ffmpeg ebur128 "
+          f"{got.integrated:.2f}, true peak {got.true_peak:.2f}")
+    assert abs(got.integrated - st.target_lufs) <= 0.5
+    assert got.true_peak <= st.true_peak_dbtp + 0.5
+    assert encoder_band("64k", 44100) == 11000 and encoder_band("320k", 22050) == 9922
