@@ -15,7 +15,10 @@ then runs, side by side on the same file:
   radiocast radiocast.audio.normalize (measure + encode + verify), timed in-process, as the
             daemon runs it; rc+start is the same run timed from a fresh interpreter
 Peak RSS is per process tree: ru_maxrss for a lone ffmpeg; for radiocast, the Python process
-and its ffmpeg children summed, sampled every 20 ms (the most they hold at one time).
+and its ffmpeg children summed, sampled every 20 ms (the most they hold at one time). That sum
+counts the libraries the ffmpeg processes share once per process; `tree PSS` sums each
+process's proportional set size instead (a shared page divided among its sharers): what the
+tree costs the machine.
 """
 
 from __future__ import annotations
@@ -47,7 +50,16 @@ def rss(pid):
         pass
     return 0.0
 
-def tree():
+def pss(pid):
+    try:
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+def tree(size):
     me = os.getpid()
     kids = []
     for task in os.listdir(f"/proc/{me}/task"):
@@ -55,18 +67,19 @@ def tree():
             kids += open(f"/proc/{me}/task/{task}/children").read().split()
         except OSError:
             pass
-    return rss(me) + sum(rss(k) for k in kids)
+    return size(me) + sum(size(k) for k in kids)
 
-peak = [0.0]
+peak = [0.0, 0.0]
 done = threading.Event()
 def sample():
     while not done.wait(0.02):
-        peak[0] = max(peak[0], tree())
+        peak[0] = max(peak[0], tree(rss))
+        peak[1] = max(peak[1], tree(pss))
 threading.Thread(target=sample, daemon=True).start()
 from radiocast.audio.normalize import Tags, normalize
 from radiocast.config.settings import AudioSettings
-from radiocast.audio.meter import _signal
-_signal()  # scipy, imported once when the daemon starts: not part of a normalization
+from radiocast.audio.meter import _kernel
+_kernel()  # scipy's biquad loop, loaded once when the daemon starts: not a normalization's
 t = time.perf_counter()
 tags = Tags("b", "2026-11", "s", "vi")
 r = normalize(Path(sys.argv[1]), Path(sys.argv[2]), AudioSettings(), tags)
@@ -75,6 +88,7 @@ done.set()
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(json.dumps({"wall": wall, "self_mib": own, "child_mib": kids, "tree_mib": peak[0],
+                  "tree_pss_mib": peak[1],
                   "out_lufs": r.output.integrated_lufs, "out_tp": r.output.true_peak_dbtp,
                   "gain": r.gain_db,
                   "limited": r.limited}))
@@ -193,10 +207,11 @@ def main() -> None:
                   f"{mib:>13.0f}")
     print()
     print(f"{'programme':<15} {'gain dB':>8} {'limited':>8} {'out LUFS':>9} {'out dBTP':>9} "
-          f"{'py MiB':>7} {'tree MiB':>9}")
+          f"{'py MiB':>7} {'tree MiB':>9} {'tree PSS':>9}")
     for label, d in docs.items():
         print(f"{label:<15} {d['gain']:>8.2f} {d['limited']!s:>8} {d['out_lufs']:>9.2f} "
-              f"{d['out_tp']:>9.2f} {d['self_mib']:>7.0f} {d['tree_mib']:>9.0f}")
+              f"{d['out_tp']:>9.2f} {d['self_mib']:>7.0f} {d['tree_mib']:>9.0f} "
+              f"{d['tree_pss_mib']:>9.0f}")
     for kind in args.kinds:
         rows = sorted((m, results[f"{m} min {kind}"]["radiocast"][1]) for m in args.minutes)
         if len(rows) >= 2:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -92,6 +93,12 @@ def xargs_sftp(srv: Sshd, key: Path, kh: Path, normalized: Path, dsts: list[Path
     return wall
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's children that have ended (the hub side of each tool)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def tree_cpu(srv: Sshd) -> float:
     """CPU seconds of sshd and of the sessions it has reaped (they count when they end)."""
     f = Path(f"/proc/{srv.proc.pid}/stat").read_text().rsplit(")", 1)[1].split() \
@@ -164,16 +171,18 @@ def main() -> int:
             prog = programme(root / "drop.mp3", args.minutes)
             for run in range(args.runs):
                 cfg, remotes = site(root / f"run{run}", srv, key, n)
-                c0 = machine_cpu()
+                c0, k0 = machine_cpu(), children_cpu()
                 wall, ok, normalized = ours(cfg, prog, remotes)
-                c1 = machine_cpu()
+                c1, k1 = machine_cpu(), children_cpu()
                 dsts = [station_dir(root / f"run{run}" / f"x{i:03d}") for i in range(n)]
                 sftp = xargs_sftp(srv, key, cfg.parent / "known_hosts", normalized, dsts)
-                c2 = machine_cpu()
+                c2, k2 = machine_cpu(), children_cpu()
                 rows.append((wall, ok, sftp, normalized.stat().st_size))
-                print(f"run {run + 1}: radiocast {wall:.2f} s ({ok}/{n} stations, the "
-                      f"machine's CPU {c1 - c0:.1f} s), xargs -P 8 sftp {sftp:.2f} s (CPU "
-                      f"{c2 - c1:.1f} s), ratio {wall / sftp:.2f}", flush=True)
+                print(f"run {run + 1}: radiocast {wall:.2f} s ({ok}/{n} stations; CPU: the "
+                      f"machine {c1 - c0:.1f} s, radiocast and its ffmpeg {k1 - k0:.1f} s), "
+                      f"xargs -P 8 sftp {sftp:.2f} s (CPU: the machine {c2 - c1:.1f} s, the "
+                      f"sftp and ssh clients {k2 - k1:.1f} s), ratio {wall / sftp:.2f}",
+                      flush=True)
             if args.phases:
                 phases(root, srv, key, n, prog)
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,29 @@ def test_a_noisy_programme_lands_within_half_a_lu(tmp_path: Path) -> None:
     assert abs(got.integrated - st.target_lufs) <= 0.5
     assert got.true_peak <= st.true_peak_dbtp + 0.5
     assert encoder_band("64k", 44100) == 11000 and encoder_band("320k", 22050) == 9922
+
+
+def test_the_meter_filters_are_scipys_without_loading_scipy_signal(tmp_path: Path) -> None:
+    """The meter's K-weighting and true-peak filters give scipy.signal's numbers, and
+    metering a file does not load scipy.signal (75 MiB of the hub's memory)."""
+    import numpy as np
+    from scipy import signal
+
+    from radiocast.audio import meter
+
+    sos = meter.k_weighting_sos(44100)
+    x = np.random.default_rng(7).standard_normal((30_000, 2)).astype(np.float32)
+    cascade = meter.Cascade(sos, 2)
+    ours = np.concatenate([cascade(x[:10_000]), cascade(x[10_000:])])  # state carried over
+    for c in range(2):
+        assert np.allclose(ours[:, c], signal.sosfilt(sos, x[:, c]), rtol=1e-12, atol=1e-12)
+    for taps, cutoff in ((48, 0.225), (31, 0.5), (101, 0.1)):
+        assert np.allclose(meter.lowpass_fir(taps, cutoff), signal.firwin(taps, cutoff),
+                           rtol=1e-12, atol=1e-15)
+    wav = make_tone(tmp_path / "t.wav", seconds=5)
+    code = ("import sys; from pathlib import Path; from radiocast.audio.ffmpeg import "
+            f"measure_file; r = measure_file(Path({str(wav)!r})); "
+            "print(round(r.integrated_lufs, 2), 'scipy.signal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[1] == "False" and abs(float(out[0]) + 23.0) < 0.3

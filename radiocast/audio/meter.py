@@ -1,11 +1,18 @@
 """A streaming ITU-R BS.1770-4 loudness meter: integrated loudness, EBU 3342 loudness range,
-4x-oversampled true peak. Pure numpy/scipy, fed chunk by chunk, memory bounded by the chunk."""
+4x-oversampled true peak. numpy and scipy's compiled biquad loop (see "filters, without
+scipy.signal" below), fed chunk by chunk, memory bounded by the chunk."""
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
+import logging
 import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
@@ -13,6 +20,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
 SILENCE_LUFS = -60.0
+log = logging.getLogger(__name__)
 
 
 def k_weighting_sos(fs: int) -> npt.NDArray[np.float64]:
@@ -36,24 +44,95 @@ def k_weighting_sos(fs: int) -> npt.NDArray[np.float64]:
     return np.array([shelf, highpass])
 
 
-_TP_UP = 4
-_TP_PHASE_TAPS = 12
+# ---------------------------------------------------------------- filters, without scipy.signal
+# `scipy.signal` loads about 75 MiB of modules (linear algebra, special functions, splines,
+# windows…) for the meter's two needs. The meter runs in the hub's process beside three ffmpeg
+# processes during a normalization: that was a third of the process tree's memory (#35, goal
+# ≤ 200 MiB). `lowpass_fir` is `scipy.signal.firwin(numtaps, cutoff)` with its defaults, in
+# numpy; `Cascade` runs the biquads with scipy's own compiled loop (`scipy.signal._sosfilt`, a
+# small extension module loaded by itself, called as `sosfilt` calls it). Should a scipy
+# release move or change that loop, `Cascade` uses `scipy.signal.sosfilt`: the same numbers.
+
+F64 = npt.NDArray[np.float64]
+KERNEL = "scipy.signal._sosfilt"
+
+
+def lowpass_fir(numtaps: int, cutoff: float) -> F64:
+    """A linear-phase low-pass FIR: `cutoff` relative to Nyquist, Hamming-windowed sinc,
+    scaled to unity gain at 0 Hz (what `scipy.signal.firwin(numtaps, cutoff)` returns)."""
+    m = np.arange(numtaps) - (numtaps - 1) / 2
+    h = cutoff * np.sinc(cutoff * m) * np.hamming(numtaps)
+    out: F64 = h / h.sum()
+    return out
 
 
 @cache
-def _signal() -> Any:
-    """scipy.signal, imported on first use: it costs ~1 s, which only metering should pay
-    (not every CLI command that merely imports the package)."""
-    from scipy import signal
+def _kernel() -> Callable[[F64, F64, F64], None] | None:
+    """scipy's compiled biquad loop, loaded without the rest of `scipy.signal`."""
+    try:
+        if KERNEL in sys.modules:
+            return sys.modules[KERNEL]._sosfilt  # type: ignore[no-any-return]
+        import scipy
 
-    return signal
+        folder = Path(scipy.__file__).parent / "signal"
+        path = next(p for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                    if (p := folder / f"_sosfilt{suffix}").exists())
+        spec = importlib.util.spec_from_file_location(KERNEL, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[KERNEL] = module  # scipy.signal, if imported later, finds it loaded
+        kernel: Callable[[F64, F64, F64], None] = module._sosfilt
+        _check(kernel)
+        return kernel
+    except Exception as exc:  # a scipy without it, or a different one: the public function
+        log.info("scipy's biquad loop not loaded alone (%s); using scipy.signal.sosfilt", exc)
+        return None
+
+
+def _check(kernel: Callable[[F64, F64, F64], None]) -> None:
+    """One impulse through one known biquad: the loop is the one `sosfilt` calls."""
+    sos = np.array([[1.0, 0.0, 0.0, 1.0, -0.5, 0.0]])
+    x = np.zeros((1, 4))
+    x[0, 0] = 1.0
+    kernel(sos, x, np.zeros((1, 1, 2)))
+    if not np.allclose(x[0], [1.0, 0.5, 0.25, 0.125]):
+        raise ValueError(f"unexpected impulse response {x[0].tolist()}")
+
+
+class Cascade:
+    """A cascade of biquads (`sos`, as scipy's) over `channels` channels, its state carried
+    from one block to the next."""
+
+    def __init__(self, sos: F64, channels: int) -> None:
+        self.sos = np.ascontiguousarray(sos, dtype=np.float64)
+        self.zi: F64 = np.zeros((channels, len(self.sos), 2))
+
+    def __call__(self, x: npt.NDArray[Any]) -> F64:
+        """Filter a (frames, channels) block; returns float64 of the same shape."""
+        kernel = _kernel()
+        if kernel is None:
+            from scipy import signal
+
+            out: F64 = np.empty(x.shape, dtype=np.float64)
+            for c in range(x.shape[1]):
+                out[:, c], self.zi[c] = signal.sosfilt(self.sos, x[:, c], zi=self.zi[c])
+            return out
+        y = np.array(x.T, dtype=np.float64, order="C")  # a copy, filtered in place
+        kernel(self.sos, y, self.zi)
+        filtered: F64 = y.T
+        return filtered
+
+
+_TP_UP = 4
+_TP_PHASE_TAPS = 12
 
 
 @cache
 def _tp_h() -> Any:
     """48-tap interpolation low-pass as a (taps per phase × phases) matrix:
     y[4n+p] = x[n-k]·H[k,p]."""
-    return (_signal().firwin(_TP_UP * _TP_PHASE_TAPS, 0.9 / _TP_UP) * _TP_UP).reshape(
+    return (lowpass_fir(_TP_UP * _TP_PHASE_TAPS, 0.9 / _TP_UP) * _TP_UP).reshape(
         _TP_PHASE_TAPS, _TP_UP)
 _TP_TAIL = 16
 _TP_HEADROOM = 10 ** (4.0 / 20)  # a true peak is assumed within 4 dB above its sample peak
@@ -98,7 +177,7 @@ class LoudnessMeter:
         self.peaks = peaks
         self.channels = channels
         self.sos = k_weighting_sos(fs)
-        self.zi = [_signal().sosfilt_zi(self.sos) * 0.0 for _ in range(channels)]
+        self.k_filter = Cascade(self.sos, channels)
         self.sub = fs // 10  # 100 ms sub-blocks
         self.carry: FloatArray = np.zeros((0, channels), dtype=np.float32)
         self.sub_energy: list[float] = []  # K-weighted channel-summed mean square / sub-block
@@ -113,9 +192,7 @@ class LoudnessMeter:
         self.frames += x.shape[0]
         if self.peaks:
             self._peaks(x)
-        filtered = np.empty(x.shape, dtype=np.float64)
-        for c in range(self.channels):
-            filtered[:, c], self.zi[c] = _signal().sosfilt(self.sos, x[:, c], zi=self.zi[c])
+        filtered = self.k_filter(x)
         data: npt.NDArray[np.float64] = (
             np.concatenate([self.carry.astype(np.float64), filtered]) if self.carry.size
             else filtered)
