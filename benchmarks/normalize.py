@@ -41,23 +41,20 @@ CHILD = """
 import json, os, resource, sys, threading, time
 from pathlib import Path
 
-def rss(pid):
+def mib(pid, name, key):
     try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmRSS:"):
+        for line in open(f"/proc/{pid}/{name}"):
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
 
+def rss(pid):
+    return mib(pid, "status", "VmRSS:")
+
 def pss(pid):
-    try:
-        for line in open(f"/proc/{pid}/smaps_rollup"):
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return mib(pid, "smaps_rollup", "Pss:")
 
 def tree(size):
     me = os.getpid()

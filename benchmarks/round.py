@@ -27,24 +27,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.fanout import machine_cpu  # noqa: E402
-from radiocast.audio.ffmpeg import find_ffmpeg  # noqa: E402
-from tests.conftest import station_toml  # noqa: E402
+from tests.conftest import noisy_programme, station_toml  # noqa: E402
 from tests.sshd import Sshd, keygen, station_dir  # noqa: E402
 
 GOAL = 0.75
 
 
 def programme(path: Path, minutes: float) -> Path:
-    """A speech-like stereo MP3 as staff save it (128 kb/s, 44.1 kHz)."""
-    secs = minutes * 60
-    src = (f"sine=frequency=330:sample_rate=44100:duration={secs},"
-           "volume='0.6*(0.5+0.5*sin(2*PI*t/2.3))*gt(sin(2*PI*t/17),-0.8)':eval=frame")
-    noise = f"anoisesrc=color=pink:sample_rate=44100:amplitude=0.05:duration={secs}:seed=7"
-    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", src, "-f",
-                    "lavfi", "-i", noise, "-filter_complex",
-                    "[0][1]amix=inputs=2,aformat=channel_layouts=stereo", "-b:a", "128k",
-                    str(path)], check=True)
-    return path
+    """A speech-like stereo MP3 as staff save it (128 kb/s, 44.1 kHz): a swelling tone with
+    pauses over pink noise."""
+    return noisy_programme(path, minutes * 60)
 
 
 def site(root: Path, srv: Sshd, key: Path, n: int) -> tuple[Path, list[Path]]:

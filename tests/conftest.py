@@ -125,6 +125,19 @@ def ebur128(path: Path) -> Measured:
     return Measured(i, tp, int(h) * 3600 + int(m) * 60 + float(s))
 
 
+def noisy_programme(path: Path, seconds: float) -> Path:
+    """A tone that swells and pauses over pink noise, saved by staff at 128 kb/s stereo: at
+    64 kb/s mono the encoder starves on its highs."""
+    src = (f"sine=frequency=330:sample_rate=44100:duration={seconds},"
+           "volume='0.6*(0.5+0.5*sin(2*PI*t/2.3))*gt(sin(2*PI*t/17),-0.8)':eval=frame")
+    noise = f"anoisesrc=color=pink:sample_rate=44100:amplitude=0.05:duration={seconds}:seed=7"
+    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", src, "-f",
+                    "lavfi", "-i", noise, "-filter_complex",
+                    "[0][1]amix=inputs=2,aformat=channel_layouts=stereo", "-b:a", "128k",
+                    str(path)], check=True)
+    return path
+
+
 def make_tone(path: Path, seconds: float = 20, lufs: float = -23.0, rate: int = 44100,
               channels: int = 1, kind: str = "speechlike", transient: bool = False,
               codec: str | None = None) -> Path:

@@ -15,7 +15,7 @@ from radiocast.audio.normalize import Tags, encoder_band, normalize
 from radiocast.config.settings import AudioSettings
 from radiocast.core.errors import AudioError
 
-from .conftest import DATA, SAMPLES, ebur128, make_tone
+from .conftest import DATA, SAMPLES, ebur128, make_tone, noisy_programme
 
 SETTINGS = AudioSettings()
 TAGS = Tags("Chuyển đổi số", "2026-11", "Trung tâm VH-TT huyện Quan Sơn", "vi")
@@ -213,19 +213,6 @@ def test_heavy_limiting_reaches_the_target_within_half_a_lu_in_at_most_two_encod
           f"{measured.integrated:.2f} LUFS, {measured.true_peak:.2f} dBTP")
     assert measured.integrated == pytest.approx(SETTINGS.target_lufs, abs=0.5)
     assert measured.true_peak <= SETTINGS.true_peak_dbtp + 0.5
-
-
-def noisy_programme(path: Path, seconds: float) -> Path:
-    """A tone that swells and pauses over pink noise, saved by staff at 128 kb/s stereo: at
-    64 kb/s mono the encoder starves on its highs."""
-    src = (f"sine=frequency=330:sample_rate=44100:duration={seconds},"
-           "volume='0.6*(0.5+0.5*sin(2*PI*t/2.3))*gt(sin(2*PI*t/17),-0.8)':eval=frame")
-    noise = f"anoisesrc=color=pink:sample_rate=44100:amplitude=0.05:duration={seconds}:seed=7"
-    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", src, "-f",
-                    "lavfi", "-i", noise, "-filter_complex",
-                    "[0][1]amix=inputs=2,aformat=channel_layouts=stereo", "-b:a", "128k",
-                    str(path)], check=True)
-    return path
 
 
 def test_the_encoded_loudness_follows_the_gain_step_by_step_on_a_noisy_programme(
