@@ -11,9 +11,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import select
@@ -25,7 +28,7 @@ from radiocast.app import App, open_app
 from radiocast.audio.ffmpeg import find_ffmpeg
 from radiocast.core.errors import ExitCode
 from radiocast.core.i18n import t
-from radiocast.core.models import AiringKind, AiringState, DeliveryState, ProgrammeState
+from radiocast.core.models import AiringKind, AiringState, DeliveryState, ProgrammeState, utc_now
 from radiocast.core.months import local_month
 from radiocast.core.sysd import SdNotify
 from radiocast.db import evidence
@@ -76,7 +79,26 @@ def _synth_sample(dst: Path, seconds: int, freq: int) -> None:
                    check=True)
 
 
-DEMO_WINDOWS = 4  # the premiere and three replays fit today even on a month's last day
+DEMO_WINDOWS = 4  # the premiere and three replays, all today: they fit even on a month's end
+# the latest time of day a demo starts at: its four windows of 20 min, 5 min apart, end by 23:30
+LATEST_START = clock_time(21, 45)
+ZONE = "Asia/Ho_Chi_Minh"  # not-ui: the demo district's zone (UTC+7 all year)
+ZONE_HOURS = 7
+
+
+def demo_zone(now: datetime) -> tuple[str, int]:
+    """The time zone the demo runs in, and how many hours it sets the time back. Airing
+    windows do not cross midnight, so a demo started late in the evening would have its
+    premiere window cut short at 23:59 and, on a month's last day, too few windows for the
+    replays. Later than LATEST_START it runs in the whole-hour zone west of the district's
+    that puts it back before LATEST_START: every clock (the hub, its timed airings, the
+    agents, the stations) stays the real one, and the date stays today's."""
+    local = now.astimezone(ZoneInfo(ZONE))
+    late = local - datetime.combine(local.date(), LATEST_START, local.tzinfo)
+    if late <= timedelta(0):
+        return ZONE, 0
+    back = -(-late // timedelta(hours=1))  # whole hours, rounded up
+    return f"Etc/GMT-{ZONE_HOURS - back}", back  # POSIX sign: Etc/GMT-4 is UTC+4
 
 
 def _windows(now_local: datetime, quick: bool) -> list[str]:
@@ -97,22 +119,6 @@ def _windows(now_local: datetime, quick: bool) -> list[str]:
         end = min(start + timedelta(minutes=20), start.replace(hour=23, minute=59))
         wins.append(f"{start:%H:%M}-{end:%H:%M}")
     return wins
-
-
-def _warn_if_month_too_short(app: App, month: str) -> None:
-    """Say so on screen when the month has too few windows left for the rule (late on its
-    last day): status will then show the shortfall, and that is why."""
-    tz = app.settings.general.tz
-    now = app.clock().astimezone(tz)
-    left, day = 0, now.date()
-    while f"{day:%Y-%m}" == month:
-        left += sum(1 for s in app.settings.schedule.slots
-                    if datetime.combine(day, s.start, tz) > now)
-        day += timedelta(days=1)
-    replays = app.settings.schedule.replays_per_month
-    if left < 1 + replays:
-        click.echo(t("demo.month_too_short", app.lang, month=f"{month[5:]}/{month[:4]}",
-                     left=left, replays=replays))
 
 
 def agent_count(n: int) -> int:
@@ -166,15 +172,13 @@ def agent_summary(app: App, lang: str) -> list[str]:
     return out
 
 
-def write_config(root: Path, sims: SimStations, n: int, quick: bool) -> Path:
-    from zoneinfo import ZoneInfo
-
-    now_local = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
+def write_config(root: Path, sims: SimStations, n: int, quick: bool, zone: str) -> Path:
+    now_local = utc_now().astimezone(ZoneInfo(zone))
     slots = ", ".join(f'"{w}"' for w in _windows(now_local, quick))
     # not-ui: the configuration file (its comments and values are the file's own)
     parts = [f"""# Written by `radiocast demo`: simulated stations on 127.0.0.1.
 [radiocast]
-timezone = "Asia/Ho_Chi_Minh"
+timezone = "{zone}"
 language = "vi"
 sender = "Trung tâm Văn hóa, Thông tin, Thể thao và Du lịch huyện Quan Sơn (demo)"
 data_dir = "data"
@@ -223,11 +227,20 @@ play_command = {json.dumps(play_command(st.folder / "asrun.log"))}
 {langs}"""
 
 
-def drop_samples(app: App, month: str) -> Path | None:
-    """The sample programmes, a duplicate and a broken file, into the drop folder. Returns
-    where the first programme's Thái version goes (stations airing Thái exist): the Monitor
-    drops it once the Vietnamese one is ready, as a centre adds a version to a programme it
-    sent (dropped together, whichever was ready first would make the premiere)."""
+@dataclass
+class Later:
+    """Files the Monitor drops once an earlier one has been taken, as staff would: the copy
+    saved again under another name (once the original is a programme, so it is the copy that
+    is the duplicate, whichever the watcher would have seen first), and a programme's Thái
+    version (once the Vietnamese one is ready: dropped together, whichever was ready first
+    would make the premiere)."""
+
+    duplicate: tuple[Path, Path] | None  # (the original's bytes, kept aside; the drop name)
+    thai: Path | None  # where the Thái version goes (stations airing Thái exist)
+
+
+def drop_samples(app: App, month: str, aside: Path) -> Later:
+    """The sample programmes and a broken file into the drop folder; the rest for later."""
     drop = app.settings.ingest.drop_dir
     drop.mkdir(parents=True, exist_ok=True)
     src = samples_dir()
@@ -237,15 +250,16 @@ def drop_samples(app: App, month: str) -> Path | None:
             shutil.copy(src / fname, dst)
         else:
             _synth_sample(dst, 15 + 5 * i, 300 + 100 * i)
-    first = drop / f"{month} {SAMPLES[0][1]}.mp3"
-    shutil.copy(first, drop / DUPLICATE)  # a duplicate: same bytes, other name
+    aside.mkdir(parents=True, exist_ok=True)
+    kept = shutil.copy(drop / f"{month} {SAMPLES[0][1]}.mp3", aside / DUPLICATE)
     (drop / f"{month} {BROKEN}").write_text(BROKEN_TEXT, encoding="utf-8")  # quarantined
+    later = Later(duplicate=(Path(kept), drop / DUPLICATE), thai=None)
     thai = [st.id for st in app.settings.stations if "blt" in st.languages]
-    if not thai:
-        return None
-    click.echo(t("demo.versions", app.lang, stations=", ".join(thai), title=SAMPLES[0][1],
-                 tag=THAI_TAG))
-    return drop / f"{month} {SAMPLES[0][1]} {THAI_TAG}.mp3"
+    if thai:
+        click.echo(t("demo.versions", app.lang, stations=", ".join(thai), title=SAMPLES[0][1],
+                     tag=THAI_TAG))
+        later.thai = drop / f"{month} {SAMPLES[0][1]} {THAI_TAG}.mp3"
+    return later
 
 
 class Monitor(threading.Thread):
@@ -258,7 +272,7 @@ class Monitor(threading.Thread):
         self.offline, self.offline_s, self.timeout_s = offline, offline_s, timeout_s
         self.done = False
         self.last = ""
-        self.thai: Path | None = None  # the Thái version to drop once its programme is ready
+        self.later = Later(None, None)
 
     def snapshot(self) -> tuple[str, bool]:
         with self.app.db.read() as s:
@@ -266,9 +280,14 @@ class Monitor(threading.Thread):
             dels = list(s.scalars(select(Delivery)))
             prem = list(s.scalars(select(Airing).where(Airing.kind == AiringKind.PREMIERE.value)))
         ready = [p for p in progs if p.state == ProgrammeState.READY.value]
-        if self.thai is not None and any(p.title == SAMPLES[0][1] for p in ready):
-            _synth_sample(self.thai, 18, 440)  # the Vietnamese one is ready: add the version
-            self.thai = None
+        first = [p for p in progs if p.title == SAMPLES[0][1]]
+        if self.later.duplicate is not None and first:
+            shutil.move(*self.later.duplicate)  # the original is a programme: the copy now
+            self.later.duplicate = None
+        if self.later.thai is not None and any(p.state == ProgrammeState.READY.value
+                                               for p in first):
+            _synth_sample(self.later.thai, 18, 440)  # the Vietnamese one is ready: add it
+            self.later.thai = None
         rejected = [p for p in progs if p.state == ProgrammeState.REJECTED.value]
         lang = self.app.lang
         lines = ["  " + t("demo.programmes", lang, ready=len(ready), rejected=len(rejected),
@@ -339,13 +358,16 @@ def _run(root: Path, n_stations: int, lang: str, quick: bool,
     sims.start()
     try:
         (root / "keys" / "known_hosts").write_text(sims.known_hosts_lines(), encoding="utf-8")
-        cfg = write_config(root, sims, n, quick)
+        zone, back = demo_zone(utc_now())
+        if back:
+            click.echo(t("demo.set_back", lang, now=f"{utc_now().astimezone(ZoneInfo(ZONE)):%H:%M}",
+                         hours=back, utc=ZONE_HOURS - back))
+        cfg = write_config(root, sims, n, quick, zone)
         app = open_app(cfg, lang)
         month = local_month(app.clock(), app.settings.general.tz)
-        thai = drop_samples(app, month)
+        later = drop_samples(app, month, root / "aside")
         click.echo(t("demo.windows", app.lang,
                      windows=", ".join(map(str, app.settings.schedule.slots))))
-        _warn_if_month_too_short(app, month)
         offline = COMMUNES[n - 1][0] if n > 1 else None
         if offline:
             sims.offline(offline)
@@ -354,7 +376,7 @@ def _run(root: Path, n_stations: int, lang: str, quick: bool,
         agents_stop = threading.Event()
         agents = start_agents(app, sims, root, agents_stop)
         monitor = Monitor(app, daemon, sims, offline, 12 if quick else 40, 380 if quick else 600)
-        monitor.thai = thai
+        monitor.later = later
         monitor.start()
         daemon.run(once=False)
         monitor.join(timeout=5)
