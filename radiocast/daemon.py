@@ -168,7 +168,8 @@ class Daemon:
         with deliver.visits(self.app) as visits:
             pending = programmes.pending_normalization(self.app)
             if pending:
-                visits.dial_ahead(self.stop)  # the stations' handshakes meanwhile
+                # the handshakes of the stations the round will visit, meanwhile
+                visits.dial_ahead(self.stop, programmes.round_stations(self.app, pending))
             for pid in pending:
                 if self.stop.is_set():
                     return

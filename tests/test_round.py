@@ -10,9 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from radiocast.app import open_app
 from radiocast.core.models import DeliveryState
 from radiocast.daemon import run_round
+from radiocast.db.schema import Delivery
 from radiocast.stations.transport import StationLink
 from radiocast.stations.visit import Handshakes
 
@@ -125,15 +128,22 @@ def test_a_plan_change_during_a_playbook_write_is_published_next_round(
 
 def test_a_cold_round_dials_the_stations_while_it_normalizes_once_each(
         site: Callable[..., Site], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Staff drop a programme, `run --once` starts: the links open during the normalization,
-    each station is dialled once, and a dead station fails once, as it would without."""
+    """Staff drop a programme, `run --once` starts: the links of the stations it goes to open
+    during the normalization, each once; a dead station fails once, as it would without; a
+    station the programme is not for (it airs Thái only) is not dialled at all."""
     from radiocast.daemon import Daemon
     from radiocast.intake import programmes
 
     from .conftest import make_tone
     from .sshd import free_port
 
-    s = site(3, station_extra='playout = "playbook"\n', ports=[None, None, free_port()])
+    s = site(4, station_extra='playout = "playbook"\n', ports=[None, None, free_port(), None])
+    cfg = s.app.settings.path
+    assert cfg is not None
+    text = cfg.read_text()
+    cut = text.index('id = "st3"')
+    cfg.write_text(text[:cut] + 'languages = ["blt"]\n' + text[cut:])
+    app = open_app(cfg)
     events: list[tuple[float, str]] = []
     real_connect, real_normalize = StationLink.connect, programmes.normalize_programme
 
@@ -149,18 +159,20 @@ def test_a_cold_round_dials_the_stations_while_it_normalizes_once_each(
     monkeypatch.setattr(StationLink, "connect", counted)
     monkeypatch.setattr(programmes, "normalize_programme", normalize)
     tone = make_tone(tmp_path / "tone.mp3", seconds=20)
-    drop = s.app.settings.ingest.drop_dir
+    drop = app.settings.ingest.drop_dir
     drop.mkdir(parents=True, exist_ok=True)
     tone.rename(drop / "2026-12 Chuyen doi so.mp3")
-    daemon = Daemon(s.app)
+    daemon = Daemon(app)
     daemon.run_once()
     kinds = Counter(what for _, what in events)
     assert kinds == Counter({"dial st0": 1, "dial st1": 1, "dial st2": 1, "normalized": 1})
     normalized_at = next(at for at, what in events if what == "normalized")
     assert min(at for at, what in events if what.startswith("dial")) < normalized_at
-    states = {d.station_id: d.state for d in deliveries(s)}
+    with app.db.read() as ses:
+        states = {d.station_id: d.state for d in ses.scalars(select(Delivery))}
     assert states == {"st0": DeliveryState.DELIVERED.value, "st1": DeliveryState.DELIVERED.value,
                       "st2": DeliveryState.QUEUED.value}  # the dead one: retried later
     assert daemon.failures == 1
+    app.close()
     for remote in s.remotes[:2]:
         assert "playbook.json" in {p.name for p in remote.iterdir()}

@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-import shutil
-import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
@@ -25,7 +22,6 @@ from radiocast.agent.agent import Agent
 from radiocast.agent.config import StationConfig
 from radiocast.agent.run import serve
 from radiocast.app import App, open_app
-from radiocast.audio.ffmpeg import find_ffmpeg
 from radiocast.core.errors import ExitCode
 from radiocast.core.i18n import t
 from radiocast.core.models import AiringKind, AiringState, DeliveryState, ProgrammeState, utc_now
@@ -34,6 +30,7 @@ from radiocast.core.sysd import SdNotify
 from radiocast.db import evidence
 from radiocast.db.schema import Airing, Delivery, Programme, Station
 from radiocast.demo.console import LOG_FILE, log_to, own_command
+from radiocast.demo.samples import SAMPLES, Later, drop_samples
 from radiocast.demo.simstation import SimStations, make_client_key
 from radiocast.report.build import build_report
 from radiocast.report.files import render_report
@@ -55,30 +52,6 @@ COMMUNES = [  # not-ui
     ("trung-ha", "Xã Trung Hạ"), ("tam-thanh", "Xã Tam Thanh"), ("son-thuy", "Xã Sơn Thủy"),
     ("na-meo", "Xã Na Mèo"), ("quan-son", "Xã Quan Sơn"), ("tam-lu", "Xã Tam Lư"),
     ("son-dien", "Xã Sơn Điện"), ("muong-min", "Xã Mường Mìn")]
-SAMPLES = [  # not-ui
-    ("chuyen-doi-so-thang-nay.mp3", "Chuyển đổi số tháng này"),
-    ("thanh-toan-khong-dung-tien-mat.mp3", "Thanh toán không dùng tiền mặt"),
-    ("an-toan-thong-tin.mp3", "An toàn thông tin")]
-# the files a member of staff might drop by mistake: a copy under another name, a text file
-DUPLICATE, BROKEN, BROKEN_TEXT = (  # not-ui
-    "Bản sao gửi nhầm.mp3", "Bản tin hỏng.mp3", "Đây không phải tệp âm thanh.\n")
-THAI_TAG = "[thai]"  # not-ui: a file name's language tag
-
-
-def samples_dir() -> Path | None:
-    here = Path(__file__).resolve().parents[1] / "audio_samples"
-    return here if (here / SAMPLES[0][0]).exists() else None
-
-
-def _synth_sample(dst: Path, seconds: int, freq: int) -> None:
-    """Fallback when the package is installed without the repository's audio_samples/."""
-    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"sine=frequency={freq}:duration={seconds}", "-f", "lavfi", "-i",
-                    f"anoisesrc=color=pink:duration={seconds}:amplitude=0.05",
-                    "-filter_complex", "amix=inputs=2", "-ac", "1", "-b:a", "64k", str(dst)],
-                   check=True)
-
-
 DEMO_WINDOWS = 4  # the premiere and three replays, all today: they fit even on a month's end
 # the latest time of day a demo starts at: its four windows of 20 min, 5 min apart, end by 23:30
 LATEST_START = clock_time(21, 45)
@@ -99,6 +72,16 @@ def demo_zone(now: datetime) -> tuple[str, int]:
         return ZONE, 0
     back = -(-late // timedelta(hours=1))  # whole hours, rounded up
     return f"Etc/GMT-{ZONE_HOURS - back}", back  # POSIX sign: Etc/GMT-4 is UTC+4
+
+
+def _zone(lang: str) -> str:
+    """The demo's zone now, said on screen when it is not the district's."""
+    now = utc_now()
+    zone, back = demo_zone(now)
+    if back:
+        click.echo(t("demo.set_back", lang, now=f"{now.astimezone(ZoneInfo(ZONE)):%H:%M}",
+                     hours=back, utc=ZONE_HOURS - back))
+    return zone
 
 
 def _windows(now_local: datetime, quick: bool) -> list[str]:
@@ -227,41 +210,6 @@ play_command = {json.dumps(play_command(st.folder / "asrun.log"))}
 {langs}"""
 
 
-@dataclass
-class Later:
-    """Files the Monitor drops once an earlier one has been taken, as staff would: the copy
-    saved again under another name (once the original is a programme, so it is the copy that
-    is the duplicate, whichever the watcher would have seen first), and a programme's Thái
-    version (once the Vietnamese one is ready: dropped together, whichever was ready first
-    would make the premiere)."""
-
-    duplicate: tuple[Path, Path] | None  # (the original's bytes, kept aside; the drop name)
-    thai: Path | None  # where the Thái version goes (stations airing Thái exist)
-
-
-def drop_samples(app: App, month: str, aside: Path) -> Later:
-    """The sample programmes and a broken file into the drop folder; the rest for later."""
-    drop = app.settings.ingest.drop_dir
-    drop.mkdir(parents=True, exist_ok=True)
-    src = samples_dir()
-    for i, (fname, title) in enumerate(SAMPLES):
-        dst = drop / f"{month} {title}.mp3"
-        if src is not None:
-            shutil.copy(src / fname, dst)
-        else:
-            _synth_sample(dst, 15 + 5 * i, 300 + 100 * i)
-    aside.mkdir(parents=True, exist_ok=True)
-    kept = shutil.copy(drop / f"{month} {SAMPLES[0][1]}.mp3", aside / DUPLICATE)
-    (drop / f"{month} {BROKEN}").write_text(BROKEN_TEXT, encoding="utf-8")  # quarantined
-    later = Later(duplicate=(Path(kept), drop / DUPLICATE), thai=None)
-    thai = [st.id for st in app.settings.stations if "blt" in st.languages]
-    if thai:
-        click.echo(t("demo.versions", app.lang, stations=", ".join(thai), title=SAMPLES[0][1],
-                     tag=THAI_TAG))
-        later.thai = drop / f"{month} {SAMPLES[0][1]} {THAI_TAG}.mp3"
-    return later
-
-
 class Monitor(threading.Thread):
     """Prints progress, takes one station offline for a while, stops the daemon when done."""
 
@@ -280,14 +228,7 @@ class Monitor(threading.Thread):
             dels = list(s.scalars(select(Delivery)))
             prem = list(s.scalars(select(Airing).where(Airing.kind == AiringKind.PREMIERE.value)))
         ready = [p for p in progs if p.state == ProgrammeState.READY.value]
-        first = [p for p in progs if p.title == SAMPLES[0][1]]
-        if self.later.duplicate is not None and first:
-            shutil.move(*self.later.duplicate)  # the original is a programme: the copy now
-            self.later.duplicate = None
-        if self.later.thai is not None and any(p.state == ProgrammeState.READY.value
-                                               for p in first):
-            _synth_sample(self.later.thai, 18, 440)  # the Vietnamese one is ready: add it
-            self.later.thai = None
+        self.later.drop_due(progs)
         rejected = [p for p in progs if p.state == ProgrammeState.REJECTED.value]
         lang = self.app.lang
         lines = ["  " + t("demo.programmes", lang, ready=len(ready), rejected=len(rejected),
@@ -358,11 +299,7 @@ def _run(root: Path, n_stations: int, lang: str, quick: bool,
     sims.start()
     try:
         (root / "keys" / "known_hosts").write_text(sims.known_hosts_lines(), encoding="utf-8")
-        zone, back = demo_zone(utc_now())
-        if back:
-            click.echo(t("demo.set_back", lang, now=f"{utc_now().astimezone(ZoneInfo(ZONE)):%H:%M}",
-                         hours=back, utc=ZONE_HOURS - back))
-        cfg = write_config(root, sims, n, quick, zone)
+        cfg = write_config(root, sims, n, quick, _zone(lang))
         app = open_app(cfg, lang)
         month = local_month(app.clock(), app.settings.general.tz)
         later = drop_samples(app, month, root / "aside")

@@ -41,6 +41,19 @@ def pending_normalization(app: App) -> list[int]:
             .order_by(priority_rank(Programme.priority), Programme.id)))
 
 
+def round_stations(app: App, pids: list[int]) -> list[str]:
+    """The stations a round will visit once these programmes are normalized: those with
+    deliveries already due (emergencies first), then those the programmes will go to (as
+    `mark_ready` queues them)."""
+    with app.db.read() as s:
+        due = views.due_station_ids(s, app.clock())
+        more: set[str] = set()
+        for p in s.scalars(select(Programme).where(Programme.id.in_(pids))):
+            more.update(app.settings.stations_for(p.month, views.programme_stations(p),
+                                                  p.language))
+    return due + sorted(more - set(due))
+
+
 def normalize_programme(app: App, pid: int) -> bool:
     """received → normalizing → ready (or rejected). Returns True when it became ready."""
     with app.db.write() as s:

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -123,10 +123,11 @@ class Visits(Generic[L]):
     def __getitem__(self, sid: str) -> Visit[L]:
         return self.visits[sid]
 
-    def dial_ahead(self, stop: threading.Event) -> None:
-        """Open every station's link in the background."""
-        for visit in self.visits.values():
-            self.pool.submit(_dial, visit, stop)
+    def dial_ahead(self, stop: threading.Event, sids: Iterable[str]) -> None:
+        """Open these stations' links in the background (the others open when first used)."""
+        for sid in sids:
+            if sid in self.visits:
+                self.pool.submit(_dial, self.visits[sid], stop)
 
     def each(self, step: Callable[[str], int], sids: list[str]) -> int:
         """`step` for each station on the round's threads; the sum of what they return. A
