@@ -41,6 +41,12 @@ def pending_normalization(app: App) -> list[int]:
             .order_by(priority_rank(Programme.priority), Programme.id)))
 
 
+def stations_of(app: App, p: Programme) -> list[str]:
+    """Where the programme goes by the configuration as it is now: its month, its sidecar's
+    list, its language."""
+    return app.settings.stations_for(p.month, views.programme_stations(p), p.language)
+
+
 def round_stations(app: App, pids: list[int]) -> list[str]:
     """The stations a round will visit once these programmes are normalized: those with
     deliveries already due (emergencies first), then those the programmes will go to (as
@@ -49,8 +55,7 @@ def round_stations(app: App, pids: list[int]) -> list[str]:
         due = views.due_station_ids(s, app.clock())
         more: set[str] = set()
         for p in s.scalars(select(Programme).where(Programme.id.in_(pids))):
-            more.update(app.settings.stations_for(p.month, views.programme_stations(p),
-                                                  p.language))
+            more.update(stations_of(app, p))
     return due + sorted(more - set(due))
 
 
@@ -121,8 +126,7 @@ def _make_ready(app: App, pid: int, res: NormalizeResult, out: Path) -> None:
             # that never was (still waiting, or declined) is replaced in the queue at once
             ops.supersede(s, old, p, now, at_once=not waits or rules.airs_first(p.priority)
                           or old.approval not in approvals.AIRABLE)
-        stations = app.settings.stations_for(p.month, views.programme_stations(p), p.language)
-        ops.enqueue_deliveries(s, p, stations, now)
+        ops.enqueue_deliveries(s, p, stations_of(app, p), now)
 
 
 def _unique_slug(s: Session, p: Programme) -> str:
@@ -208,8 +212,7 @@ def reconcile_deliveries(app: App) -> int:
     with app.db.write() as s:
         for p in s.scalars(select(Programme).where(
                 Programme.state == ProgrammeState.READY.value, Programme.month >= month)):
-            added += ops.enqueue_deliveries(s, p, app.settings.stations_for(
-                p.month, views.programme_stations(p), p.language), now)
+            added += ops.enqueue_deliveries(s, p, stations_of(app, p), now)
     if added:
         log.info("%d deliveries queued for stations the configuration gained", added)
     return added
